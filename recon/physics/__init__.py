@@ -1,0 +1,1 @@
+"""Forward models as ``deepinv.physics.LinearPhysics`` subclasses, batched and device-agnostic."""
