@@ -1,0 +1,268 @@
+"""The ``recon`` command line (typer). Errors a user can fix exit 2 with one line; internal failures exit 1."""
+
+from __future__ import annotations
+
+import math
+import shlex
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+import yaml
+
+from recon.errors import UserError
+
+app = typer.Typer(
+    help="Reconstruct images and volumes (CT, MRI, sparse signals) from HDF5 measurements.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+
+PHANTOMS = ("shepp-logan-3d",)
+
+
+def _command_line() -> str:
+    return shlex.join(["recon", *sys.argv[1:]])
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    """Global options (``--debug`` is read by :func:`main`)."""
+
+
+@app.command()
+def methods() -> None:
+    """List the methods, the specs each accepts, their parameters and the priors each can use."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from recon.methods import all_methods
+    from recon.priors import names_with
+
+    table = Table("method", "family", "specs", "parameters (default)", "priors", show_lines=True)
+    for method in sorted(all_methods(), key=lambda m: (m.family, m.name)):
+        params = "\n".join(p.describe() for p in method.params) or "-"
+        priors = "-"
+        if method.prior_capability:
+            priors = f"{method.default_prior} (default); any with {method.prior_capability}: "
+            priors += ", ".join(names_with(method.prior_capability))
+        table.add_row(f"{method.name}\n{method.summary}", method.family, "\n".join(method.specs), params, priors)
+    Console(width=max(120, Console().width)).print(table)
+
+
+@app.command()
+def info(file: Annotated[Path, typer.Argument(help="An HDF5 file written by or for recon.")]) -> None:
+    """Validate FILE against its spec; print its datasets, attributes and every problem found."""
+    from recon.io.specs import describe_file, validate_file
+
+    report = validate_file(file)
+    print(describe_file(file, report))
+    if report.problems:
+        print(f"{len(report.problems)} problem(s):", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        raise typer.Exit(2)
+
+
+def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None, size: int | None):
+    import numpy as np
+
+    from recon.io.volumes import load_volume
+    from recon.phantoms import shepp_logan_3d
+
+    if (volume is None) == (phantom is None):
+        raise UserError("give exactly one of --volume and --phantom", key="--volume",
+                        fix=f"e.g. --phantom {PHANTOMS[0]} --size 64, or --volume head.nii.gz")
+    if phantom is not None:
+        if phantom not in PHANTOMS:
+            raise UserError(f"unknown phantom {phantom!r}", key="--phantom", fix=f"choose {', '.join(PHANTOMS)}")
+        return shepp_logan_3d(size or 64)
+    data = load_volume(str(volume), key=key)
+    if size is not None and data.shape[-2:] != (size, size):
+        from skimage.transform import resize
+
+        data = resize(data, (*data.shape[:-2], size, size), order=1, anti_aliasing=True).astype(np.float32)
+    return data
+
+
+_SIMULATE_OPTIONS = {
+    "ct-parallel": {"volume", "key", "phantom", "size", "views", "angle_range", "noise_std", "n_det"},
+    "mri-cartesian": {"volume", "key", "phantom", "size", "coils", "acceleration", "mask", "acs", "noise_std",
+                      "with_coil_maps"},
+    "sparse-linear": {"m", "n", "k", "snr_db", "samples"},
+}
+
+
+@app.command()
+def simulate(
+    spec: Annotated[str, typer.Argument(help="ct-parallel | mri-cartesian | sparse-linear")],
+    out: Annotated[Path, typer.Option("--out", help="Measurement file to write.")],
+    volume: Annotated[Path | None, typer.Option(help="Volume to measure: .npy, .nii(.gz), .dcm/folder, .h5")] = None,
+    key: Annotated[str | None, typer.Option(help="Dataset inside an .h5 volume.")] = None,
+    phantom: Annotated[str | None, typer.Option(help="Use a phantom instead: shepp-logan-3d.")] = None,
+    size: Annotated[int | None, typer.Option(help="Phantom size, or in-plane size to resample the volume to.")] = None,
+    views: Annotated[int | None, typer.Option(help="CT: number of projection angles [60].")] = None,
+    angle_range: Annotated[float | None, typer.Option(help="CT: angular range in radians [pi].")] = None,
+    n_det: Annotated[int | None, typer.Option(help="CT: detector bins [image diagonal].")] = None,
+    coils: Annotated[int | None, typer.Option(help="MRI: number of coils [8].")] = None,
+    acceleration: Annotated[float | None, typer.Option(help="MRI: undersampling factor [4].")] = None,
+    mask: Annotated[str | None, typer.Option(help="MRI: uniform1d | gaussian1d | poisson2d | random2d.")] = None,
+    acs: Annotated[int | None, typer.Option(help="MRI: calibration lines / square size [auto].")] = None,
+    with_coil_maps: Annotated[bool | None, typer.Option("--with-coil-maps", help="MRI: store true maps.")] = None,
+    noise_std: Annotated[float | None, typer.Option(help="Noise std relative to the measurements' RMS [0].")] = None,
+    m: Annotated[int | None, typer.Option("--m", help="Sparse: measurements per signal [75].")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Sparse: signal length [150].")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="Sparse: nonzeros per signal [12].")] = None,
+    snr_db: Annotated[float | None, typer.Option(help="Sparse: signal-to-noise ratio in dB [10].")] = None,
+    samples: Annotated[int | None, typer.Option(help="Sparse: number of signals [100].")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (noise, masks, signals).")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
+) -> None:
+    """Make a measurement file (with ground truth) from a volume or a phantom."""
+    import numpy as np
+
+    from recon import simulate as sim
+    from recon.io.measurement import write_measurement
+    from recon.io.reconstruction import check_output_path
+
+    given = {name for name, value in locals().items()
+             if value is not None and name in set().union(*_SIMULATE_OPTIONS.values())}
+    spec = spec.removesuffix("/1")
+    if spec not in _SIMULATE_OPTIONS:
+        raise UserError(f"cannot simulate {spec!r}", key="SPEC", fix=f"choose {', '.join(_SIMULATE_OPTIONS)}")
+    stray = sorted(given - _SIMULATE_OPTIONS[spec])
+    if stray:
+        flags = ", ".join("--" + name.replace("_", "-") for name in sorted(_SIMULATE_OPTIONS[spec]))
+        option = "--" + stray[0].replace("_", "-")
+        raise UserError(f"{option} does not apply to {spec}", key=option, fix=f"{spec} takes {flags}")
+    check_output_path(out, overwrite=overwrite)
+    rng = np.random.default_rng(seed)
+    if spec == "ct-parallel":
+        data = _load_input_volume(volume, key, phantom, size)
+        datasets, attrs = sim.simulate_ct_parallel(data, views or 60, angle_range or math.pi, noise_std or 0.0,
+                                                   n_det=n_det, rng=rng)
+    elif spec == "mri-cartesian":
+        data = _load_input_volume(volume, key, phantom, size)
+        datasets, attrs = sim.simulate_mri_cartesian(data, coils or 8, acceleration or 4.0, mask or "uniform1d",
+                                                     acs=acs, noise_std=noise_std or 0.0,
+                                                     with_coil_maps=bool(with_coil_maps), rng=rng)
+    else:
+        datasets, attrs = sim.simulate_sparse_linear(m or 75, n or 150, k or 12, 10.0 if snr_db is None else snr_db,
+                                                     samples or 100, rng=rng)
+    attrs["command"] = _command_line()
+    write_measurement(out, f"{spec}/1", datasets, attrs, overwrite=overwrite)
+    shapes = ", ".join(f"{name} {'x'.join(map(str, a.shape))}" for name, a in datasets.items())
+    print(f"wrote {out} ({spec}/1: {shapes})")
+
+
+def _read_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise UserError("config file not found", path=path, fix="check the --config path") from None
+    except yaml.YAMLError as error:
+        raise UserError(f"not valid YAML ({error.__class__.__name__})", path=path, fix="check its syntax") from None
+    allowed = {"method", "prior", "params", "device", "seed"}
+    if not isinstance(config, dict) or set(config) - allowed or not isinstance(config.get("params", {}), dict):
+        raise UserError("expected a mapping with keys among " + ", ".join(sorted(allowed)), path=path,
+                        fix="write e.g. `method: tv` and `params: {lam: 0.01, iterations: 200}`")
+    return config
+
+
+@app.command()
+def reconstruct(
+    file: Annotated[Path, typer.Argument(help="Measurement file (HDF5, a recon spec).")],
+    method: Annotated[str | None, typer.Option("--method", "-m", help="Method name (see `recon methods`).")] = None,
+    prior: Annotated[str | None, typer.Option(help="Prior for methods that take one.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Method parameter key=value (repeatable).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML with method, prior, params, device, seed.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file [FILE.METHOD.h5].")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N [auto].")] = None,
+    slices: Annotated[str | None, typer.Option(help="Slice range a:b of a volume (Python-style).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+) -> None:
+    """Reconstruct FILE with a method and write a reconstruction/1 file."""
+    from recon.params import parse_assignments
+    from recon.pipeline import Request
+    from recon.pipeline import reconstruct as run
+    from recon.progress import default_progress
+
+    settings = _read_config(config)
+    method = method or settings.get("method")
+    if method is None:
+        raise UserError("no method given", key="--method", fix="add --method NAME (see `recon methods`)")
+    params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
+    request = Request(input=file, method=method, output=out, params=params, prior=prior or settings.get("prior"),
+                      device=device or settings.get("device", "auto"), slices=slices,
+                      seed=seed if seed is not None else int(settings.get("seed", 0)), overwrite=overwrite,
+                      command=_command_line())
+    print(run(request, progress=default_progress()).line())
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path("demo_out"),
+    size: Annotated[int, typer.Option(help="Phantom size in pixels.")] = 128,
+    slices: Annotated[int, typer.Option(help="Number of slices.")] = 16,
+    views: Annotated[int, typer.Option(help="Projection angles.")] = 30,
+    overwrite: Annotated[bool, typer.Option(help="Replace the demo's earlier outputs.")] = False,
+) -> None:
+    """Simulate a sparse-view 3D CT, reconstruct it with fbp, cgls and tv, and print a results table."""
+    from recon.demo import run_demo
+
+    run_demo(out, size=size, n_slices=slices, views=views, overwrite=overwrite)
+
+
+def _install_sigterm_handler() -> None:
+    """SIGTERM raises KeyboardInterrupt so that atomic writes clean up their temporary files."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code (2 user error, 1 internal, 130 interrupt)."""
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    _install_sigterm_handler()
+    try:
+        code = app(args=argv, prog_name="recon", standalone_mode=False)
+    except UserError as error:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as error:
+        error.show()
+        return 2
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # an internal failure: say so plainly, traceback with --debug
+        if debug:
+            traceback.print_exc()
+        print(f"internal error: {error.__class__.__name__}: {error} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    return code if isinstance(code, int) else 0
+
+
+def run() -> None:
+    """Console-script wrapper: exit with :func:`main`'s code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,80 @@
+"""Typed, documented parameters of methods, checked when the user passes ``--set key=value``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from recon.errors import UserError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its type (int, float, str or bool), default, help text and allowed values."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+
+    def parse(self, value: Any, owner: str) -> Any:
+        """Convert a CLI string or a YAML value to this parameter's type; raise UserError when invalid."""
+        key = f"--set {self.name}"
+        try:
+            if self.kind is bool:
+                if isinstance(value, bool):
+                    parsed = value
+                elif str(value).lower() in _TRUE | _FALSE:
+                    parsed = str(value).lower() in _TRUE
+                else:
+                    raise ValueError
+            elif self.kind is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            else:
+                parsed = self.kind(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{value!r} is not a valid {self.kind.__name__} for {owner}", key=key,
+                            fix=f"{self.name}: {self.help}") from None
+        if self.choices is not None and parsed not in self.choices:
+            raise UserError(f"{parsed!r} is not allowed for {owner}", key=key,
+                            fix=f"choose one of {', '.join(map(str, self.choices))}")
+        if (self.low is not None and parsed < self.low) or (self.high is not None and parsed > self.high):
+            raise UserError(f"{parsed!r} is out of range for {owner}", key=key,
+                            fix=f"use a value in [{self.low}, {self.high}]")
+        return parsed
+
+    def describe(self) -> str:
+        allowed = f" one of {'|'.join(map(str, self.choices))}" if self.choices else ""
+        return f"{self.name}={self.default!r} ({self.kind.__name__}{allowed}): {self.help}"
+
+
+def parse_params(params: tuple[Param, ...], raw: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    """Defaults overridden by ``raw``; unknown keys and bad values raise UserError."""
+    known = {p.name: p for p in params}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        names = ", ".join(known) or "none"
+        raise UserError(f"unknown parameter {unknown[0]!r} for {owner}", key=f"--set {unknown[0]}",
+                        fix=f"its parameters are: {names} (see `recon methods`)")
+    values = {p.name: p.default for p in params}
+    values.update({name: known[name].parse(value, owner) for name, value in raw.items()})
+    return values
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, str]:
+    """Turn ``["key=value", ...]`` from repeated ``--set`` options into a dict."""
+    result = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{item!r} is not of the form key=value", key="--set",
+                            fix="write --set iterations=100")
+        result[key.strip()] = value.strip()
+    return result

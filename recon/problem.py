@@ -1,0 +1,61 @@
+"""A reconstruction problem: an operator, its measurements and what the output should look like.
+
+Layout inside: slices of a volume (or samples of a sparse-linear file) run along the batch axis, so
+``x`` is (S, C, ny, nx) — C = 1 for real images, 2 for complex MRI images (real, imaginary) — or
+(S, 1, n) for sparse-linear signals. Volumes on disk are (z, y, x); 2D files have S = 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from deepinv.physics import LinearPhysics
+
+
+@dataclass
+class Problem:
+    """Everything a method needs; built from a measurement file by :mod:`recon.problems`."""
+
+    spec: str
+    physics: LinearPhysics
+    y: torch.Tensor
+    x_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    initial: Callable[[], torch.Tensor]
+    """A cheap first estimate in the x layout (FBP for CT, the adjoint for MRI, zeros for sparse)."""
+    norm_shape: tuple[int, ...] | None = None
+    """x shape on which to estimate ||A|| (one slice when all slices share the operator); None: x_shape."""
+    ground_truth: np.ndarray | None = None
+    noise_std: float | None = None
+    complex_image: bool = False
+    extras: dict = field(default_factory=dict)
+    """Spec-specific handles, e.g. the CT operator's FBP, for the methods of that spec."""
+
+    @property
+    def device(self) -> torch.device:
+        return self.y.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.y.dtype
+
+    def zeros(self) -> torch.Tensor:
+        return torch.zeros(self.x_shape, device=self.device, dtype=self.dtype)
+
+    def to_output(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        """The arrays to write: ``reconstruction`` (magnitude for complex images) and ``complex`` for MRI."""
+        x = x.detach().cpu()
+        if self.complex_image:
+            values = torch.complex(x[:, 0], x[:, 1]).numpy().astype(np.complex64)
+            return {"reconstruction": np.abs(values).reshape(self.output_shape).astype(np.float32),
+                    "complex": values.reshape(self.output_shape)}
+        return {"reconstruction": x.numpy().astype(np.float32).reshape(self.output_shape)}
+
+
+def per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """<a, b> for each batch element, shaped (B, 1, ..., 1) to broadcast against a."""
+    value = (a * b).flatten(1).sum(dim=1)
+    return value.reshape(-1, *([1] * (a.dim() - 1)))

@@ -1,0 +1,71 @@
+"""Progress of long loops: a rich bar on a terminal, plain one-line logs otherwise.
+
+Solvers call ``ctx.progress(description, total)`` and ``step(**fields)`` once per iteration; the reporter
+decides how to show it, so numerical code never prints.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+
+class StepReporter(Protocol):
+    def __call__(self, **fields: float) -> None: ...
+
+
+class Progress(Protocol):
+    def __call__(self, description: str, total: int) -> Iterator[StepReporter]: ...
+
+
+def _format_fields(fields: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in fields.items())
+
+
+@contextmanager
+def silent_progress(description: str, total: int) -> Iterator[StepReporter]:
+    """Reports nothing: for tests, library use and worker processes."""
+    yield lambda **fields: None
+
+
+@contextmanager
+def log_progress(description: str, total: int, lines: int = 10) -> Iterator[StepReporter]:
+    """Prints about ``lines`` plain lines to stderr over the loop, and one at its end."""
+    every = max(1, total // lines)
+    count = 0
+    start = time.perf_counter()
+
+    def step(**fields: float) -> None:
+        nonlocal count
+        count += 1
+        if count % every == 0 or count == total:
+            elapsed = time.perf_counter() - start
+            print(f"{description}: {count}/{total} {_format_fields(fields)} ({elapsed:.1f} s)",
+                  file=sys.stderr, flush=True)
+
+    yield step
+
+
+@contextmanager
+def bar_progress(description: str, total: int) -> Iterator[StepReporter]:
+    """A rich progress bar on stderr with the latest fields beside it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[info]}"))
+    with RichProgress(*columns, transient=True) as bar:
+        task = bar.add_task(description, total=total, info="")
+
+        def step(**fields: float) -> None:
+            bar.update(task, advance=1, info=_format_fields(fields))
+
+        yield step
+
+
+def default_progress() -> Progress:
+    """A bar when stderr is a terminal, plain logs otherwise."""
+    return bar_progress if sys.stderr.isatty() else log_progress

@@ -1,0 +1,40 @@
+"""Shared linear algebra for the solvers: operator norms and the problem scale."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from recon.problem import Problem
+
+
+def operator_sqnorm(problem: Problem, iterations: int = 100, tol: float = 1e-5, margin: float = 1.01) -> float:
+    """An upper estimate of ||A||^2 (largest eigenvalue of A^T A), cached on the problem.
+
+    deepinv's power method on ``problem.norm_shape``, from a fixed random start so that results do not
+    depend on the global RNG, times ``margin``: the power method approaches ||A||^2 from below, and step
+    sizes 1/||A||^2 must not exceed the bound their convergence needs.
+    """
+    if "sqnorm" not in problem.extras:
+        shape = problem.norm_shape or problem.x_shape
+        x0 = torch.zeros(shape, device=problem.device, dtype=problem.dtype)
+        with torch.no_grad(), torch.random.fork_rng(devices=[problem.device] if problem.device.type == "cuda" else []):
+            torch.manual_seed(0)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Power iteration: convergence not reached")
+                value = problem.physics.compute_sqnorm(x0, max_iter=iterations, tol=tol, verbose=False)
+        problem.extras["sqnorm"] = margin * float(value)
+    return problem.extras["sqnorm"]
+
+
+def robust_scale(x: torch.Tensor, quantile: float = 0.99) -> float:
+    """The ``quantile`` of |x| (complex images: of the magnitude), on at most ~1e6 strided values; 1 if zero.
+
+    Methods divide the problem by this scale so that their regularisation weights do not depend on the
+    units of the data (HU, attenuation per pixel, arbitrary MRI intensity).
+    """
+    magnitude = x.detach().abs().flatten()
+    stride = max(1, magnitude.numel() // 1_000_000)
+    value = float(torch.quantile(magnitude[::stride].float(), quantile))
+    return value if value > 0 else 1.0

@@ -1,0 +1,52 @@
+"""Parameter parsing and the prior registry: clear errors for unknown keys, bad values and capabilities."""
+
+import pytest
+import torch
+
+from recon.errors import UserError
+from recon.methods import get_method
+from recon.params import parse_assignments
+from recon.priors import get_prior, prior_names
+
+
+def test_defaults_and_overrides_are_typed():
+    params = get_method("tv").parse_params({"lam": "0.5", "iterations": "12", "nonneg": "yes"})
+    assert params == {"lam": 0.5, "iterations": 12, "dims": 3, "nonneg": True}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"lamda": "1"}, "unknown parameter 'lamda'"),
+    ({"iterations": "ten"}, "not a valid int"),
+    ({"iterations": "0"}, "out of range"),
+    ({"dims": "4"}, "not allowed"),
+    ({"nonneg": "maybe"}, "not a valid bool"),
+])
+def test_bad_parameters_are_user_errors(raw, message):
+    with pytest.raises(UserError, match=message):
+        get_method("tv").parse_params(raw)
+
+
+def test_assignments_need_an_equals_sign():
+    assert parse_assignments(["a=1", " b = x=y "]) == {"a": "1", "b": "x=y"}
+    with pytest.raises(UserError, match="key=value"):
+        parse_assignments(["iterations"])
+
+
+def test_unknown_method_lists_the_known_ones():
+    with pytest.raises(UserError, match="unknown method 'nope'.*fbp"):
+        get_method("nope")
+
+
+def test_prior_registry_checks_capabilities():
+    assert {"l0", "l1"} <= set(prior_names())
+    with pytest.raises(UserError, match="unknown prior"):
+        get_prior("missing", "prox")
+    with pytest.raises(UserError, match="needs denoise"):
+        get_prior("l1", "denoise")
+
+
+def test_l1_and_l0_proxes():
+    x = torch.tensor([-3.0, -0.5, 0.2, 2.0])
+    assert torch.equal(get_prior("l1", "prox").prox(x, 1.0), torch.tensor([-2.0, 0.0, 0.0, 1.0]))
+    # hard threshold at sqrt(2 * 0.5) = 1
+    assert torch.equal(get_prior("l0", "prox").prox(x, 0.5), torch.tensor([-3.0, 0.0, 0.0, 2.0]))
