@@ -10,7 +10,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 import yaml
 
@@ -242,15 +241,16 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return done.exit_code
-    except click.ClickException as error:
-        error.show()
-        return 2
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as error:  # an internal failure: say so plainly, traceback with --debug
+    except Exception as error:
+        if hasattr(error, "show") and hasattr(error, "exit_code"):  # a usage error found by typer/click
+            error.show()
+            return error.exit_code
+        # an internal failure: say so plainly, traceback with --debug
         if debug:
             traceback.print_exc()
         print(f"internal error: {error.__class__.__name__}: {error} (rerun with --debug for the traceback)",

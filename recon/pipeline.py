@@ -77,11 +77,11 @@ def reconstruct(request: Request, progress: Progress = silent_progress) -> Summa
     method = get_method(request.method)
     output = Path(request.output) if request.output else default_output(Path(request.input), method.name)
     with MeasurementFile(request.input) as measurement:
-        method.check_spec(measurement.spec, path=str(request.input))
+        method.check_spec(measurement.spec.id, path=str(request.input))
         params = method.parse_params(request.params, prior=request.prior)
         check_output_path(output, overwrite=request.overwrite)
         device = resolve_device(request.device)
-        slices = measurement.slice_range(request.slices)
+        slices = measurement.check_slice_range(request.slices) if request.slices else None
         seed_everything(request.seed)
         problem = build_problem(measurement, slices, device)
 

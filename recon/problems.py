@@ -14,7 +14,7 @@ import torch
 from recon.io.measurement import MeasurementFile
 from recon.problem import Problem
 
-Builder = Callable[[MeasurementFile, slice, torch.device, torch.dtype], Problem]
+Builder = Callable[[MeasurementFile, slice | None, torch.device, torch.dtype], Problem]
 _BUILDERS: dict[str, Builder] = {}
 
 
@@ -30,18 +30,19 @@ def specs_with_builder() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def build_problem(measurement: MeasurementFile, slices: slice, device: torch.device,
+def build_problem(measurement: MeasurementFile, slices: slice | None, device: torch.device,
                   dtype: torch.dtype = torch.float32) -> Problem:
-    """The problem for the slices ``slices`` of an open, validated measurement file."""
-    return _BUILDERS[measurement.spec](measurement, slices, device, dtype)
+    """The problem for the slices ``slices`` (None: all) of an open, validated measurement file."""
+    return _BUILDERS[measurement.spec.id](measurement, slices, device, dtype)
 
 
-def _ground_truth(measurement: MeasurementFile, slices: slice) -> np.ndarray | None:
+def _ground_truth(measurement: MeasurementFile, slices: slice | None) -> np.ndarray | None:
     return measurement.read("ground_truth", slices) if measurement.has("ground_truth") else None
 
 
 @builder("ct-parallel/1")
-def _ct_parallel(measurement: MeasurementFile, slices: slice, device: torch.device, dtype: torch.dtype) -> Problem:
+def _ct_parallel(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+                 dtype: torch.dtype) -> Problem:
     from recon.physics.ct import ParallelBeamCT
 
     sinogram = measurement.read("sinogram", slices)
@@ -52,19 +53,19 @@ def _ct_parallel(measurement: MeasurementFile, slices: slice, device: torch.devi
     n_slices = y.shape[0]
     output_shape = (n_slices, ny, nx) if sinogram.ndim == 3 else (ny, nx)
     return Problem(
-        spec=measurement.spec, physics=physics, y=y, x_shape=(n_slices, 1, ny, nx), output_shape=output_shape,
+        spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_slices, 1, ny, nx), output_shape=output_shape,
         initial=lambda: physics.fbp(y), norm_shape=(1, 1, ny, nx),
         ground_truth=_ground_truth(measurement, slices), noise_std=measurement.attrs.get("noise_std"))
 
 
 @builder("mri-cartesian/1")
-def _mri_cartesian(measurement: MeasurementFile, slices: slice, device: torch.device,
+def _mri_cartesian(measurement: MeasurementFile, slices: slice | None, device: torch.device,
                    dtype: torch.dtype) -> Problem:
     from recon.physics.coil_maps import estimate_coil_maps
     from recon.physics.mri import CartesianMRI, kspace_to_tensor
 
     kspace = measurement.read("kspace", slices)
-    mask = measurement.read("mask", slices if measurement.dims_of("mask") == 3 else None)
+    mask = measurement.read("mask", slices)
     y = kspace_to_tensor(kspace).to(device=device, dtype=dtype)
     if measurement.has("coil_maps"):
         maps = torch.as_tensor(measurement.read("coil_maps", slices), device=device)
@@ -73,13 +74,13 @@ def _mri_cartesian(measurement: MeasurementFile, slices: slice, device: torch.de
     physics = CartesianMRI(mask, coil_maps=maps, device=device, dtype=dtype)
     n_slices, _, _, ny, nx = y.shape
     return Problem(
-        spec=measurement.spec, physics=physics, y=y, x_shape=(n_slices, 2, ny, nx), output_shape=(n_slices, ny, nx),
+        spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_slices, 2, ny, nx), output_shape=(n_slices, ny, nx),
         initial=lambda: physics.A_adjoint(y), complex_image=True,
         ground_truth=_ground_truth(measurement, slices), noise_std=measurement.attrs.get("noise_std"))
 
 
 @builder("sparse-linear/1")
-def _sparse_linear(measurement: MeasurementFile, slices: slice, device: torch.device,
+def _sparse_linear(measurement: MeasurementFile, slices: slice | None, device: torch.device,
                    dtype: torch.dtype) -> Problem:
     from recon.physics.sparse import MatrixOperator
 
@@ -88,6 +89,6 @@ def _sparse_linear(measurement: MeasurementFile, slices: slice, device: torch.de
     y = torch.as_tensor(measurement.read("y", slices), device=device, dtype=dtype)[:, None, :]
     n_samples, n = y.shape[0], matrix.shape[1]
     return Problem(
-        spec=measurement.spec, physics=physics, y=y, x_shape=(n_samples, 1, n), output_shape=(n_samples, n),
+        spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_samples, 1, n), output_shape=(n_samples, n),
         initial=lambda: torch.zeros((n_samples, 1, n), device=device, dtype=dtype), norm_shape=(1, 1, n),
         ground_truth=_ground_truth(measurement, slices), noise_std=measurement.attrs.get("noise_std"))

@@ -1,0 +1,168 @@
+"""Measurement files (any spec in data_specs): lazy reading by slice range, and atomic writing.
+
+Opening validates the structure of the file (datasets, shapes, dtypes, attributes) without reading the
+data; the values (NaN/Inf, masks 0/1) are checked on what :meth:`MeasurementFile.read` reads, so a run on
+slices 10:20 of a huge file never reads the other slices.
+
+Slice ranges select along the spec's ``slice_dim`` (``nz`` for CT and MRI, ``n_samples`` for
+sparse-linear), which is axis 0 of the datasets that have it; datasets without it (angles, a 2D mask, A)
+are read whole. A file without a slice axis (a 2D sinogram, a dynamic or radar file) counts as one slice:
+the only range it accepts is the whole, ``0:1``, and ``read`` then returns the data unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from recon.errors import UserError
+from recon.io.reconstruction import atomic_h5, attr_value, write_array
+from recon.io.specs import dtype_matches, iter_blocks, load_spec, read_attrs, validate_file, value_problem
+
+_STORED_AS = {"float32": np.float32, "float64": np.float64, "complex64": np.complex64, "mask": np.bool_}
+
+
+def parse_slice_range(text: str, n_slices: int, *, path: str | Path | None = None) -> slice:
+    """Parse ``--slices`` text into ``slice(start, stop)`` with ``0 <= start < stop <= n_slices``.
+
+    Python-like: ``a:b``, ``a:``, ``:b``, ``:`` or a single index ``a``; negative numbers count from the
+    end. Out-of-bounds or empty ranges and steps raise UserError (nothing is clamped silently).
+    """
+    fix = f"give --slices a:b with 0 <= a < b <= {n_slices} (negative numbers count from the end)"
+    parts = text.strip().split(":")
+    try:
+        numbers = [int(p) if p.strip() else None for p in parts]
+    except ValueError:
+        raise UserError(f"--slices {text!r} is not a range of integers", path=path, fix=fix) from None
+    if len(numbers) == 1 and numbers[0] is not None:
+        start, stop = numbers[0], None if numbers[0] == -1 else numbers[0] + 1
+    elif len(numbers) == 2:
+        start, stop = numbers
+    else:
+        raise UserError(f"--slices {text!r} is not of the form a:b", path=path, fix=fix)
+    start = 0 if start is None else start + n_slices if start < 0 else start
+    stop = n_slices if stop is None else stop + n_slices if stop < 0 else stop
+    if not (0 <= start < n_slices and 0 < stop <= n_slices):
+        raise UserError(f"--slices {text!r} is out of bounds for {n_slices} slices", path=path, fix=fix)
+    if start >= stop:
+        raise UserError(f"--slices {text!r} selects no slice", path=path, fix=fix)
+    return slice(start, stop)
+
+
+class MeasurementFile:
+    """An open, validated HDF5 measurement file, read lazily.
+
+    ``spec``: its Spec; ``dims``: symbol -> size (e.g. ``{"nz": 40, "n_views": 180, ...}``);
+    ``attrs``: root attributes as Python values with the spec's defaults filled in; ``n_slices``: size of
+    the slice axis (1 when the file has none). Use as a context manager; raises UserError listing every
+    structural problem when the file does not follow its spec.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        report = validate_file(self.path, check_values=False)
+        report.raise_if_bad()
+        self.spec, self.dims, self._axes = report.spec, report.dims, report.axes
+        self._file = h5py.File(self.path, "r")
+        self.attrs: dict[str, Any] = read_attrs(self._file, self.spec)
+
+    def __enter__(self) -> MeasurementFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def n_slices(self) -> int:
+        """Size of the slice axis (``spec.slice_dim``), 1 when the file or its spec has none."""
+        return self.dims.get(self.spec.slice_dim, 1)
+
+    def has(self, key: str) -> bool:
+        """Whether the file holds dataset ``key`` (optional ones like ``ground_truth`` may be absent)."""
+        return key in self._file and isinstance(self._file[key], h5py.Dataset)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        """Shape of dataset ``key`` on disk, without reading it."""
+        return self._dataset(key).shape
+
+    def check_slice_range(self, text: str) -> slice:
+        """Parse ``--slices`` text against this file's ``n_slices`` (see :func:`parse_slice_range`)."""
+        return parse_slice_range(text, self.n_slices, path=self.path)
+
+    def read(self, key: str, slices: slice | None = None) -> np.ndarray:
+        """Read dataset ``key``, only ``slices`` along axis 0 when it has the slice axis (whole otherwise).
+
+        ``slices`` is ``slice(a, b)`` with ``0 <= a < b <= n_slices`` (as :meth:`check_slice_range` gives)
+        or None for all; a file without a slice axis accepts only None or ``slice(0, 1)``.
+
+        Returns float32, float64, complex64 or bool (masks) as the spec stores the key. Raises UserError
+        when the range is out of bounds, or the values read contain NaN/Inf or a mask value other than 0/1.
+        """
+        ds = self._dataset(key)
+        start, stop = self._bounds(slices)
+        if self._axes.get(key, ())[:1] != (self.spec.slice_dim,):
+            start, stop = 0, ds.shape[0]  # specs have no 0-d datasets
+        d = self.spec.datasets[key]
+        kind = next(k for k in d.dtypes if dtype_matches(k, ds.dtype))
+        out = np.empty((stop - start, *ds.shape[1:]), dtype=_STORED_AS[kind])
+        for i, block in iter_blocks(ds, start, stop):  # checked block by block, copied into ``out``
+            problem = value_problem(kind, d.finite, block, i)
+            if problem:
+                raise UserError(problem, path=self.path, key=key,
+                                fix="replace the bad values in the file, or choose other --slices")
+            out[i - start:i - start + len(block)] = block
+        return out
+
+    def _dataset(self, key: str) -> h5py.Dataset:
+        if key not in self.spec.datasets or not self.has(key):
+            present = ", ".join(k for k in self.spec.datasets if self.has(k))
+            raise UserError(f"no dataset {key!r} in this {self.spec.id} file", path=self.path, key=key,
+                            fix=f"read one of {present}")
+        return self._file[key]
+
+    def _bounds(self, slices: slice | None) -> tuple[int, int]:
+        if slices is None:
+            return 0, self.n_slices
+        start = 0 if slices.start is None else slices.start
+        stop = self.n_slices if slices.stop is None else slices.stop
+        if slices.step not in (None, 1) or not 0 <= start < stop <= self.n_slices:
+            raise UserError(f"slice range {start}:{stop} is empty, stepped or outside 0:{self.n_slices}",
+                            path=self.path, fix=f"choose a:b with 0 <= a < b <= {self.n_slices}")
+        return start, stop
+
+
+def _stored_dtype(kinds: tuple[str, ...], array: np.ndarray) -> np.dtype | None:
+    """The dtype to store ``array`` as for a dataset accepting dtype kinds ``kinds`` (None: as it is)."""
+    if np.iscomplexobj(array):
+        return np.complex64 if "complex64" in kinds else None
+    real = [k for k in kinds if k in ("float32", "float64")]
+    if real and (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        return _STORED_AS[real[0]]
+    return np.uint8 if "mask" in kinds and array.dtype == np.bool_ else None
+
+
+def write_measurement(path: str | Path, spec_id: str, datasets: dict[str, np.ndarray], attrs: dict[str, Any], *,
+                      overwrite: bool = False) -> Path:
+    """Write a measurement file of spec ``spec_id`` atomically (see :func:`recon.io.reconstruction.atomic_h5`).
+
+    Datasets are stored as their spec says (float32/float64/complex64; bool masks as uint8), chunked
+    (1, y, x) when 3D or more and gzip-compressed; ``attrs`` as given (None values left out, dicts as JSON);
+    attributes outside the spec are kept (e.g. ``command``). The file is validated, values included, before
+    it takes its name: a file that breaks the spec is a bug (ValueError). Returns ``path``.
+    """
+    spec = load_spec(spec_id)
+    with atomic_h5(path, spec.id, overwrite=overwrite, check_values=True) as file:
+        for key, value in attrs.items():
+            if value is not None:
+                file.attrs[key] = attr_value(key, value)
+        for key, array in datasets.items():
+            array = np.asarray(array)
+            kinds = spec.datasets[key].dtypes if key in spec.datasets else ()
+            write_array(file, key, array, _stored_dtype(kinds, array))
+    return Path(path)

@@ -1,0 +1,181 @@
+"""Import of images and volumes from npy, NIfTI, DICOM and HDF5 files.
+
+Every loader returns float32 (z, y, x) or (y, x): NIfTI arrays (x, y, z) are transposed, scaling is
+applied (NIfTI scl_slope/scl_inter, DICOM RescaleSlope/RescaleIntercept), DICOM slices are ordered along
+the slice normal. Axes of length 1 are dropped while more than three axes remain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from recon.errors import UserError
+
+FORMATS = ".npy, .nii, .nii.gz, .dcm (or a folder of DICOM slices), .h5/.hdf5 (with a key)"
+H5_SUFFIXES = (".h5", ".hdf5")
+
+
+def load_volume(path: str | Path, key: str | None = None) -> np.ndarray:
+    """Load a volume as float32 (z, y, x) or an image as (y, x).
+
+    ``path``: a ``.npy``, ``.nii``/``.nii.gz``, ``.dcm`` file, a folder of DICOM slices, or a
+    ``.h5``/``.hdf5`` file with ``key`` given here or as ``FILE.h5:KEY``. Without a key an HDF5 file gives
+    ``reconstruction`` (of a reconstruction file) or ``ground_truth`` (of a measurement file), or its only
+    dataset. Raises UserError for a missing file, unknown format, missing key, complex, non-finite or
+    not 2D/3D data.
+    """
+    text = str(path)
+    path = Path(text)
+    if key is None and not path.exists() and ":" in text:
+        head, _, tail = text.rpartition(":")
+        if head.lower().endswith(H5_SUFFIXES):
+            path, key = Path(head), tail
+    if not path.exists():
+        raise UserError("file not found", path=path, fix="check the path")
+    name = path.name.lower()
+    if key is not None and not name.endswith(H5_SUFFIXES):
+        raise UserError(f"a key ({key!r}) only applies to HDF5 files", path=path, fix="leave out the key")
+    if path.is_dir():
+        data = _load_dicom_folder(path)
+    elif name.endswith(".npy"):
+        data = _load_npy(path)
+    elif name.endswith((".nii", ".nii.gz")):
+        data = _load_nifti(path)
+    elif name.endswith((".dcm", ".dicom")):
+        data = _load_dicom_file(path)
+    elif name.endswith(H5_SUFFIXES):
+        data, key = _load_h5(path, key)
+    else:
+        raise UserError(f"unknown volume format {path.suffix!r}", path=path, fix=f"give one of {FORMATS}")
+    return _as_volume(data, path, key)
+
+
+def _as_volume(data: np.ndarray, path: Path, key: str | None) -> np.ndarray:
+    if np.iscomplexobj(data):
+        raise UserError("holds complex data; volumes must be real", path=path, key=key,
+                        fix="save the magnitude (np.abs) or the real part")
+    if not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_):
+        raise UserError(f"holds {data.dtype} data, not numbers", path=path, key=key, fix="save a numeric array")
+    while data.ndim > 3 and 1 in data.shape:
+        data = data.squeeze(axis=data.shape.index(1))
+    if data.ndim > 3 or data.ndim < 2:
+        raise UserError(f"has {data.ndim} dimensions (shape {data.shape}); expected (z, y, x) or (y, x)",
+                        path=path, key=key, fix="save a single 2D image or 3D volume (e.g. one time point)")
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    if not np.isfinite(data).all():
+        raise UserError("contains NaN/Inf values", path=path, key=key, fix="replace them (e.g. np.nan_to_num)")
+    return data
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise UserError(f"cannot be read as .npy ({err})", path=path, fix="save it with numpy.save") from None
+
+
+def _load_nifti(path: Path) -> np.ndarray:
+    import nibabel as nib
+
+    try:
+        data = nib.load(path).get_fdata(dtype=np.float32)  # applies scl_slope/scl_inter
+    except Exception as err:  # nibabel raises several types for damaged or foreign files
+        raise UserError(f"cannot be read as NIfTI ({err})", path=path, fix="check the file") from None
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim > 3:
+        raise UserError(f"is a {data.ndim}D NIfTI image (shape {data.shape}); expected 2D or 3D", path=path,
+                        fix="extract one volume, e.g. with nibabel: img.slicer[..., 0]")
+    return data.T  # (x, y[, z]) -> ([z,] y, x)
+
+
+def _dicom_pixels(ds, path: Path) -> np.ndarray:
+    if int(getattr(ds, "SamplesPerPixel", 1)) != 1:
+        raise UserError("is a colour DICOM image", path=path, fix="give grey-scale (CT/MR) DICOM images")
+    try:
+        pixels = ds.pixel_array
+    except Exception as err:  # pydicom raises several types for compressed data without a decoder
+        raise UserError(f"cannot decode the DICOM pixel data ({err})", path=path,
+                        fix="install a decoder (pylibjpeg or gdcm) or convert to uncompressed DICOM") from None
+    slope, intercept = float(getattr(ds, "RescaleSlope", 1.0)), float(getattr(ds, "RescaleIntercept", 0.0))
+    return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+
+
+def _load_dicom_file(path: Path) -> np.ndarray:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path)
+    except InvalidDicomError as err:
+        raise UserError(f"is not a DICOM file ({err})", path=path, fix="check the file") from None
+    if "PixelData" not in ds:
+        raise UserError("holds no image (no PixelData)", path=path, fix="give a DICOM image file")
+    return _dicom_pixels(ds, path)
+
+
+def _slice_position(ds) -> float | None:
+    """Position of a slice along its normal (ImageOrientationPatient x ImagePositionPatient), or None."""
+    if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
+        return None
+    orientation = np.asarray(ds.ImageOrientationPatient, dtype=float)
+    normal = np.cross(orientation[:3], orientation[3:])
+    return float(np.dot(normal, np.asarray(ds.ImagePositionPatient, dtype=float)))
+
+
+def _load_dicom_folder(path: Path) -> np.ndarray:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    slices = []
+    for file in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            ds = pydicom.dcmread(file)
+        except InvalidDicomError:
+            continue  # other files in the folder (notes, DICOMDIR without pixels are skipped below)
+        if "PixelData" in ds:
+            slices.append((file, ds))
+    if not slices:
+        raise UserError("holds no DICOM images", path=path, fix=f"give a folder of DICOM slices or one of {FORMATS}")
+    series = {str(getattr(ds, "SeriesInstanceUID", "")) for _, ds in slices}
+    if len(series) > 1:
+        raise UserError(f"holds {len(series)} DICOM series", path=path, fix="put each series in its own folder")
+    positions = [_slice_position(ds) for _, ds in slices]
+    numbers = [getattr(ds, "InstanceNumber", None) for _, ds in slices]
+    if None not in positions:
+        order = np.argsort(positions, kind="stable")
+    elif None not in numbers:
+        order = np.argsort([int(n) for n in numbers], kind="stable")
+    else:
+        order = range(len(slices))  # file name order
+    images = [_dicom_pixels(slices[i][1], slices[i][0]) for i in order]
+    shapes = {image.shape for image in images}
+    if len(shapes) > 1 or images[0].ndim != 2:
+        raise UserError(f"holds DICOM images of shapes {sorted(shapes)}; expected 2D slices of one shape",
+                        path=path, fix="put only the slices of one volume in the folder")
+    return np.stack(images)
+
+
+def _load_h5(path: Path, key: str | None) -> tuple[np.ndarray, str]:
+    try:
+        file = h5py.File(path, "r")
+    except OSError as err:
+        raise UserError(f"cannot be opened as HDF5 ({err})", path=path, fix="check the file") from None
+    with file:
+        names: list[str] = []
+        file.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        if key is None:
+            spec = str(file.attrs.get("recon_spec", ""))
+            preferred = ("reconstruction", "ground_truth") if spec.startswith("reconstruction") else (
+                "ground_truth", "reconstruction")
+            key = next((k for k in preferred if k in names), names[0] if len(names) == 1 else None)
+            if key is None:
+                raise UserError(f"which dataset? it holds {', '.join(names) or 'none'}", path=path,
+                                fix="give the dataset with --key NAME or as FILE.h5:NAME")
+        if key not in names:
+            raise UserError(f"no dataset {key!r} (it holds {', '.join(names) or 'none'})", path=path, key=key,
+                            fix="give one of the datasets it holds with --key NAME or as FILE.h5:NAME")
+        return file[key][()], key
