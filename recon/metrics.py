@@ -10,15 +10,16 @@ from deepinv.loss.metric import PSNR, SSIM
 def quality(reconstruction: np.ndarray, ground_truth: np.ndarray, images: bool = True) -> dict[str, float]:
     """PSNR (dB), normalised MSE ||x - x*||^2 / ||x*||^2 and, for ``images`` (…, ny, nx), mean slice SSIM.
 
-    The PSNR peak is the ground truth's range; SSIM needs slices of at least 16 x 16 pixels.
+    The PSNR peak is the ground truth's range (no PSNR/SSIM for a constant ground truth); SSIM needs slices
+    of at least 16 x 16 pixels.
     """
     truth = torch.from_numpy(np.ascontiguousarray(ground_truth, dtype=np.float32))
     recon = torch.from_numpy(np.ascontiguousarray(reconstruction, dtype=np.float32)).reshape(truth.shape)
     low, high = float(truth.min()), float(truth.max())
-    result = {
-        "psnr": float(PSNR(max_pixel=high, min_pixel=low)(recon.reshape(1, -1), truth.reshape(1, -1))),
-        "nmse": float(((recon - truth) ** 2).sum() / (truth**2).sum().clamp_min(1e-30)),
-    }
+    result = {"nmse": float(((recon - truth) ** 2).sum() / (truth**2).sum().clamp_min(1e-30))}
+    if high == low:  # a constant ground truth (an empty slice) has no range to compare against
+        return result
+    result["psnr"] = float(PSNR(max_pixel=high, min_pixel=low)(recon.reshape(1, -1), truth.reshape(1, -1)))
     if images and truth.dim() >= 2 and min(truth.shape[-2:]) >= 16:
         slices = truth.reshape(-1, 1, *truth.shape[-2:]), recon.reshape(-1, 1, *truth.shape[-2:])
         result["ssim"] = float(SSIM(max_pixel=high, min_pixel=low)(slices[1], slices[0]).mean())

@@ -56,6 +56,5 @@ class Problem:
 
 
 def per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """<a, b> for each batch element, shaped (B, 1, ..., 1) to broadcast against a."""
-    value = (a * b).flatten(1).sum(dim=1)
-    return value.reshape(-1, *([1] * (a.dim() - 1)))
+    """<a, b> for each batch element: shape (B,)."""
+    return (a * b).flatten(1).sum(dim=1)

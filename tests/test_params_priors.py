@@ -10,8 +10,8 @@ from recon.priors import get_prior, prior_names
 
 
 def test_defaults_and_overrides_are_typed():
-    params = get_method("tv").parse_params({"lam": "0.5", "iterations": "12", "nonneg": "yes"})
-    assert params == {"lam": 0.5, "iterations": 12, "dims": 3, "nonneg": True}
+    params = get_method("tv").parse_params({"lam": "0.5", "iterations": "12", "nonneg": "no"})
+    assert params == {"lam": 0.5, "iterations": 12, "dims": 3, "nonneg": False, "step_ratio": 50.0}
 
 
 @pytest.mark.parametrize("raw, message", [

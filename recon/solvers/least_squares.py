@@ -22,7 +22,7 @@ def cgls(physics, y: torch.Tensor, x0: torch.Tensor, iterations: int, step=None)
     s = physics.A_adjoint(r)
     p = s.clone()
     gamma = per_sample_dot(s, s)
-    y_norm = torch.sqrt(per_sample_dot(y, y).flatten()).clamp_min(tiny)
+    y_norm = torch.sqrt(per_sample_dot(y, y)).clamp_min(tiny)
     history = []
     for _ in range(iterations):
         q = physics.A(p)
@@ -33,7 +33,7 @@ def cgls(physics, y: torch.Tensor, x0: torch.Tensor, iterations: int, step=None)
         gamma_new = per_sample_dot(s, s)
         p = s + _expand(gamma_new / gamma.clamp_min(tiny), s) * p
         gamma = gamma_new
-        relative = float((torch.sqrt(per_sample_dot(r, r).flatten()) / y_norm).mean())
+        relative = float((torch.sqrt(per_sample_dot(r, r)) / y_norm).mean())
         history.append(relative)
         if step is not None:
             step(residual=relative)
@@ -41,7 +41,7 @@ def cgls(physics, y: torch.Tensor, x0: torch.Tensor, iterations: int, step=None)
 
 
 def _expand(scalars: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Per-sample scalars (B, 1, ...) reshaped to broadcast against ``like``."""
+    """Per-sample scalars (B,) reshaped to (B, 1, ..., 1) to broadcast against ``like``."""
     return scalars.reshape(-1, *([1] * (like.dim() - 1)))
 
 

@@ -60,10 +60,12 @@ def _project_dual_ball(q: torch.Tensor, radius: float) -> torch.Tensor:
 
 
 @method("tv", family="classical", specs=("ct-parallel/1", "mri-cartesian/1"), params=(
-    Param("lam", float, 0.002, "TV weight in the normalised problem (larger: smoother)", low=0.0),
+    Param("lam", float, 2e-4, "TV weight in the normalised problem (larger: smoother)", low=0.0),
     Param("iterations", int, 300, "PDHG iterations", low=1, high=100000),
     Param("dims", int, 3, "3: TV across slices as well (volumes); 2: each slice on its own", choices=(2, 3)),
-    Param("nonneg", bool, False, "constrain the image to be non-negative (real images only)"),
+    Param("nonneg", bool, True, "constrain the image to be non-negative (real images only)"),
+    Param("step_ratio", float, 50.0, "PDHG primal step / dual step (convergence speed, not the solution)",
+          low=1e-6),
 ))
 def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Isotropic total variation, PDHG (Chambolle-Pock), 2D per slice or 3D across slices."""
@@ -74,7 +76,11 @@ def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
     scale = robust_scale(x_init)
     y = problem.y / (scale * norm)
     # ||K||^2 <= ||A/L||^2 + ||grad||^2 = 1 + 4 * dims; equal primal and dual steps just inside the bound.
-    tau = sigma = 0.99 / math.sqrt(1 + 4 * dims)
+    # ||K||^2 <= ||A/L||^2 + ||grad||^2 = 1 + 4 dims, and tau sigma ||K||^2 < 1. The duals (a noise-level residual
+    # and a TV dual of size lam) are far smaller than the image, so a primal step step_ratio times the dual
+    # step converges much faster than equal steps (300 iterations: 36 dB instead of 23 dB on the 64^3 phantom).
+    norm_k = math.sqrt(1 + 4 * dims)
+    tau, sigma = 0.99 * params["step_ratio"] / norm_k, 0.99 / (params["step_ratio"] * norm_k)
     nonneg = params["nonneg"] and not problem.complex_image
 
     u = x_init / scale

@@ -18,7 +18,7 @@ def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subpro
 
 @pytest.fixture(scope="session")
 def ct_file(tmp_path_factory) -> Path:
-    """A small 3D sparse-view CT measurement written by ``recon simulate`` (4 slices of 32^2, 20 views)."""
+    """A small 3D sparse-view CT measurement written by ``recon simulate`` (32 slices of 32^2, 20 views)."""
     path = tmp_path_factory.mktemp("ct") / "ct.h5"
     result = run_cli("simulate", "ct-parallel", "--phantom", "shepp-logan-3d", "--size", "32", "--views", "20",
                      "--noise-std", "0.01", "--out", path)
