@@ -210,7 +210,7 @@ def reconstruct(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path("demo_out"),
     size: Annotated[int, typer.Option(help="Phantom size in pixels.")] = 128,
-    slices: Annotated[int, typer.Option(help="Number of slices.")] = 16,
+    slices: Annotated[int, typer.Option(help="Number of slices.")] = 32,
     views: Annotated[int, typer.Option(help="Projection angles.")] = 30,
     overwrite: Annotated[bool, typer.Option(help="Replace the demo's earlier outputs.")] = False,
 ) -> None:

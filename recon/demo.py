@@ -17,7 +17,7 @@ from recon.simulate import simulate_ct_parallel
 DEMO_METHODS = ("fbp", "cgls", "tv")
 
 
-def run_demo(out: Path, size: int = 128, n_slices: int = 16, views: int = 30, noise_std: float = 0.01,
+def run_demo(out: Path, size: int = 128, n_slices: int = 32, views: int = 30, noise_std: float = 0.01,
              overwrite: bool = False) -> list[Summary]:
     """Writes ``out/ct_sparse_view.h5`` and one reconstruction per method; prints and returns the results."""
     from rich.console import Console

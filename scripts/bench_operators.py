@@ -7,7 +7,7 @@ ratio theirs / ours. Results are printed as a table and written to JSON.
     .venv/bin/python scripts/bench_operators.py [--repeats 5] [--device auto|cpu|cuda] [--threads N]
                                                 [--out bench_results/operators.json]
 
-To add a family (e.g. MRI), write a generator like ``ct_cases`` and append it to ``CASE_SOURCES``.
+To add a family, write a generator like ``ct_cases`` and append it to ``CASE_SOURCES``.
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ from pathlib import Path
 import deepinv
 import numpy as np
 import torch
-from deepinv.physics import LinearPhysics, Tomography
+from deepinv.physics import LinearPhysics, MultiCoilMRI, Tomography
 from rich.console import Console
 from rich.table import Table
 
 from recon.device import DEVICE_CHOICES, resolve_device
+from recon.physics.coil_maps import synthetic_coil_maps
 from recon.physics.ct import ParallelBeamCT, system_matrices
+from recon.physics.masks import make_mask
+from recon.physics.mri import CartesianMRI
 
 
 @dataclass
@@ -89,7 +92,20 @@ def ct_cases(device: torch.device) -> Iterator[OperatorPair]:
                        build_s, cached_build_s)
 
 
-CASE_SOURCES: list[Callable[[torch.device], Iterator[OperatorPair]]] = [ct_cases]
+def mri_cases(device: torch.device) -> Iterator[OperatorPair]:
+    """CartesianMRI (a thin subclass of deepinv's MultiCoilMRI) against MultiCoilMRI: 8 coils, 256^2, 4x."""
+    rng = np.random.default_rng(0)
+    mask = make_mask("uniform1d", (256, 256), 4.0, rng=rng)
+    maps = torch.from_numpy(synthetic_coil_maps(8, (256, 256), rng=rng))
+    start = time.perf_counter()
+    ours = CartesianMRI(mask, coil_maps=maps, device=device)
+    build_s = time.perf_counter() - start
+    theirs = MultiCoilMRI(mask=torch.from_numpy(mask), coil_maps=maps, img_size=(1, 2, 256, 256), device=device)
+    x = torch.randn(1, 2, 256, 256, generator=torch.Generator().manual_seed(0)).to(device)
+    yield OperatorPair("mri 8-coil 256^2, 4x", ours, theirs, x, x, build_s)
+
+
+CASE_SOURCES: list[Callable[[torch.device], Iterator[OperatorPair]]] = [ct_cases, mri_cases]
 
 
 def run_case(pair: OperatorPair, repeats: int, device: torch.device) -> dict:
