@@ -29,10 +29,9 @@ class Problem:
     norm_shape: tuple[int, ...] | None = None
     """x shape on which to estimate ||A|| (one slice when all slices share the operator); None: x_shape."""
     ground_truth: np.ndarray | None = None
-    noise_std: float | None = None
     complex_image: bool = False
     extras: dict = field(default_factory=dict)
-    """Spec-specific handles, e.g. the CT operator's FBP, for the methods of that spec."""
+    """Values derived once and shared by the steps of a run, e.g. the cached ||A||^2."""
 
     @property
     def device(self) -> torch.device:

@@ -55,7 +55,7 @@ def _ct_parallel(measurement: MeasurementFile, slices: slice | None, device: tor
     return Problem(
         spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_slices, 1, ny, nx), output_shape=output_shape,
         initial=lambda: physics.fbp(y), norm_shape=(1, 1, ny, nx),
-        ground_truth=_ground_truth(measurement, slices), noise_std=measurement.attrs.get("noise_std"))
+        ground_truth=_ground_truth(measurement, slices))
 
 
 @builder("mri-cartesian/1")
@@ -76,7 +76,7 @@ def _mri_cartesian(measurement: MeasurementFile, slices: slice | None, device: t
     return Problem(
         spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_slices, 2, ny, nx), output_shape=(n_slices, ny, nx),
         initial=lambda: physics.A_adjoint(y), complex_image=True,
-        ground_truth=_ground_truth(measurement, slices), noise_std=measurement.attrs.get("noise_std"))
+        ground_truth=_ground_truth(measurement, slices))
 
 
 @builder("sparse-linear/1")
@@ -91,4 +91,4 @@ def _sparse_linear(measurement: MeasurementFile, slices: slice | None, device: t
     return Problem(
         spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_samples, 1, n), output_shape=(n_samples, n),
         initial=lambda: torch.zeros((n_samples, 1, n), device=device, dtype=dtype), norm_shape=(1, 1, n),
-        ground_truth=_ground_truth(measurement, slices), noise_std=measurement.attrs.get("noise_std"))
+        ground_truth=_ground_truth(measurement, slices))
