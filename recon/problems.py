@@ -70,7 +70,7 @@ def _mri_cartesian(measurement: MeasurementFile, slices: slice | None, device: t
     if measurement.has("coil_maps"):
         maps = torch.as_tensor(measurement.read("coil_maps", slices), device=device)
     else:
-        maps = estimate_coil_maps(y)
+        maps = estimate_coil_maps(y, mask=torch.as_tensor(mask, device=device))
     physics = CartesianMRI(mask, coil_maps=maps, device=device, dtype=dtype)
     n_slices, _, _, ny, nx = y.shape
     return Problem(
