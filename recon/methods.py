@@ -21,10 +21,9 @@ from recon.progress import Progress, silent_progress
 
 @dataclass
 class RunContext:
-    """How to run: the device, the seed and how to report progress."""
+    """How to run: the device and how to report progress (the pipeline seeds torch and numpy before solving)."""
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    seed: int = 0
     progress: Progress = silent_progress
 
 

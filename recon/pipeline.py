@@ -85,7 +85,7 @@ def reconstruct(request: Request, progress: Progress = silent_progress) -> Summa
         seed_everything(request.seed)
         problem = build_problem(measurement, slices, device)
 
-    ctx = RunContext(device=device, seed=request.seed, progress=progress)
+    ctx = RunContext(device=device, progress=progress)
     start = time.perf_counter()
     with torch.no_grad():  # methods that differentiate (learned priors) enable grad locally
         result = method.solve(problem, params, ctx)
