@@ -220,6 +220,15 @@ def demo(
     run_demo(out, size=size, n_slices=slices, views=views, overwrite=overwrite)
 
 
+def _add_sub_apps() -> None:
+    from recon.training.cli import train_app
+
+    app.add_typer(train_app, name="train")
+
+
+_add_sub_apps()
+
+
 def _install_sigterm_handler() -> None:
     """SIGTERM raises KeyboardInterrupt so that atomic writes clean up their temporary files."""
 

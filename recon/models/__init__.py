@@ -1,0 +1,1 @@
+"""Networks used by the learned priors (denoisers, unfolded layers, ICNN, diffusion UNet)."""

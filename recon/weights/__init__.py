@@ -1,0 +1,1 @@
+"""Weights shipped with recon: ``NAME.safetensors`` plus ``NAME.json`` (the card: data, command, steps, scores)."""
