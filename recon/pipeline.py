@@ -48,7 +48,7 @@ class Request:
 class Summary:
     """The outcome of one unit, for the one-line report, batch tables and tests."""
 
-    output: Path
+    output: Path | None
     method: str
     shape: tuple[int, ...]
     elapsed_s: float
@@ -58,7 +58,8 @@ class Summary:
     def line(self) -> str:
         shape = "x".join(map(str, self.shape))
         scores = "".join(f", {k.upper()} {v:.4g}" + (" dB" if k == "psnr" else "") for k, v in self.metrics.items())
-        return f"{self.method}: {shape} in {self.elapsed_s:.2f} s on {self.device}{scores} -> {self.output}"
+        target = self.output if self.output is not None else "(not saved)"
+        return f"{self.method}: {shape} in {self.elapsed_s:.2f} s on {self.device}{scores} -> {target}"
 
 
 def default_output(input_path: Path, method: str) -> Path:
@@ -72,14 +73,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def reconstruct(request: Request, progress: Progress = silent_progress) -> Summary:
-    """Run ``request`` and write its output; raises UserError for anything the user can fix."""
+@dataclass
+class Outcome:
+    """A computed reconstruction, not yet written: the arrays and attributes of a ``reconstruction/1`` file."""
+
+    image: np.ndarray
+    datasets: dict[str, np.ndarray]
+    attrs: dict[str, Any]
+    history: dict[str, np.ndarray]
+    summary: Summary
+
+
+def compute(request: Request, output: Path | None = None, progress: Progress = silent_progress) -> Outcome:
+    """Check ``request``, run its method and return the result in memory (the napari widget's entry point).
+
+    ``output`` is only checked (exists without ``overwrite``, unwritable folder), so that a run that could
+    not be saved fails before it computes.
+    """
     method = get_method(request.method)
-    output = Path(request.output) if request.output else default_output(Path(request.input), method.name)
     with MeasurementFile(request.input) as measurement:
         method.check_spec(measurement.spec.id, path=str(request.input))
         params = method.parse_params(request.params, prior=request.prior)
-        check_output_path(output, overwrite=request.overwrite)
+        if output is not None:
+            check_output_path(output, overwrite=request.overwrite)
         device = resolve_device(request.device)
         slices = measurement.check_slice_range(request.slices) if request.slices else None
         seed_everything(request.seed)
@@ -94,16 +110,29 @@ def reconstruct(request: Request, progress: Progress = silent_progress) -> Summa
     elapsed = time.perf_counter() - start
 
     params.update(result.extras.get("params", {}))
-    arrays = problem.to_output(result.x)
-    image = arrays.pop("reconstruction")
+    datasets = problem.to_output(result.x)
+    image = datasets.pop("reconstruction")
     metrics = {}
     if problem.ground_truth is not None:
         metrics = quality(image, problem.ground_truth, images=problem.spec != "sparse-linear/1")
+        datasets["ground_truth"] = problem.ground_truth.reshape(image.shape)
+    source = str(request.input) + (f" slices {request.slices}" if request.slices else "")
     attrs = {
-        "method": method.name, "params": json.dumps(params, sort_keys=True), "source": str(request.input),
+        "method": method.name, "params": json.dumps(params, sort_keys=True), "source": source,
         "command": request.command, "recon_version": recon.__version__, "device": str(device),
-        "elapsed_s": elapsed, "seed": request.seed, **metrics,
+        "elapsed_s": elapsed, "seed": request.seed, "axes": ",".join(problem.axes), **metrics,
     }
+    if problem.voxel_size is not None:
+        attrs.update(voxel_size=list(problem.voxel_size), unit=problem.unit)
     history = {name: np.asarray(values) for name, values in result.history.items()}
-    write_reconstruction(output, image, attrs=attrs, datasets=arrays, history=history, overwrite=request.overwrite)
-    return Summary(output, method.name, image.shape, elapsed, str(device), metrics)
+    summary = Summary(output, method.name, image.shape, elapsed, str(device), metrics)
+    return Outcome(image, datasets, attrs, history, summary)
+
+
+def reconstruct(request: Request, progress: Progress = silent_progress) -> Summary:
+    """Run ``request`` and write its output; raises UserError for anything the user can fix."""
+    output = Path(request.output) if request.output else default_output(Path(request.input), request.method)
+    outcome = compute(request, output, progress)
+    write_reconstruction(output, outcome.image, attrs=outcome.attrs, datasets=outcome.datasets,
+                         history=outcome.history, overwrite=request.overwrite)
+    return outcome.summary

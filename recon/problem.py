@@ -14,6 +14,9 @@ import numpy as np
 import torch
 from deepinv.physics import LinearPhysics
 
+DYNAMIC_SPECS = ("ct-dynamic/1", "mri-dynamic/1")
+"""Specs whose slice axis is time (frames) rather than z."""
+
 
 @dataclass
 class Problem:
@@ -30,8 +33,19 @@ class Problem:
     """x shape on which to estimate ||A|| (one slice when all slices share the operator); None: x_shape."""
     ground_truth: np.ndarray | None = None
     complex_image: bool = False
+    voxel_size: tuple[float, ...] | None = None
+    """Size of an output voxel along each output axis, in ``unit``; None: 1 pixel."""
+    unit: str | None = None
     extras: dict = field(default_factory=dict)
     """Values derived once and shared by the steps of a run, e.g. the cached ||A||^2."""
+
+    @property
+    def axes(self) -> tuple[str, ...]:
+        """Names of the output's axes: ("z", "y", "x"), ("t", "y", "x") for dynamic specs, ("sample", "n")."""
+        if self.spec == "sparse-linear/1":
+            return ("sample", "n")
+        names = ("t", "y", "x") if self.spec in DYNAMIC_SPECS else ("z", "y", "x")
+        return names[-len(self.output_shape):]
 
     @property
     def device(self) -> torch.device:

@@ -7,8 +7,9 @@ decides how to show it, so numerical code never prints.
 from __future__ import annotations
 
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -69,3 +70,31 @@ def bar_progress(description: str, total: int) -> Iterator[StepReporter]:
 def default_progress() -> Progress:
     """A bar when stderr is a terminal, plain logs otherwise."""
     return bar_progress if sys.stderr.isatty() else log_progress
+
+
+class Cancelled(Exception):
+    """Raised inside a run's loop when its caller asked it to stop (the napari widget's cancel button)."""
+
+
+def callback_progress(report: Callable[[str, int, int, dict[str, float]], None],
+                      cancel: threading.Event | None = None) -> Progress:
+    """Calls ``report(description, done, total, fields)`` after every step; raises Cancelled once ``cancel`` is set.
+
+    For callers outside a terminal (GUI threads, services). ``report`` runs on the computing thread.
+    """
+
+    @contextmanager
+    def progress(description: str, total: int) -> Iterator[StepReporter]:
+        count = 0
+
+        def step(**fields: float) -> None:
+            nonlocal count
+            count += 1
+            report(description, count, total, fields)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"{description} cancelled at step {count}/{total}")
+
+        report(description, 0, total, {})
+        yield step
+
+    return progress

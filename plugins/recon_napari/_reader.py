@@ -1,0 +1,48 @@
+"""napari reader for recon HDF5 files (any spec), through :func:`recon_napari.layers.read_layers`.
+
+It claims ``.h5``/``.hdf5`` files that carry a ``recon_spec`` attribute, and those HDF5 cannot open at all
+(so that the user hears why); other HDF5 files are left to other readers. A bad file shows recon's one-line
+error as a notification and opens nothing, rather than raising into the viewer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+
+from recon.errors import UserError
+from recon_napari.layers import LayerData, read_layers
+
+NOTHING_READ = [(None,)]
+"""napari's sentinel for "read, but nothing to show" (an empty list would mean the reader failed)."""
+
+
+def _claims(path: str | Path) -> bool:
+    if not str(path).endswith((".h5", ".hdf5")):
+        return False
+    try:
+        with h5py.File(path, "r") as file:
+            return "recon_spec" in file.attrs
+    except OSError:
+        return Path(path).is_file()
+
+
+def read(path: str | list[str]) -> list[LayerData]:
+    """The layers of one or more recon files; a file that fails gives a notification and no layers."""
+    from napari.utils.notifications import show_error
+
+    layers = []
+    for one in [path] if isinstance(path, str) else path:
+        try:
+            layers.extend(read_layers(one))
+        except UserError as error:
+            show_error(f"recon: {error}")
+    return layers or NOTHING_READ
+
+
+def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
+    """The npe2 reader hook: :func:`read` for recon HDF5 files, None for anything else."""
+    paths = [path] if isinstance(path, str) else path
+    return read if paths and all(_claims(p) for p in paths) else None

@@ -1,0 +1,177 @@
+"""recon HDF5 files -> napari layer data, lazily (no Qt, no viewer: testable on its own).
+
+A reconstruction opens as an image layer with its physical scale, axis labels and the contrast limits stored
+in the file (no pass over the data), plus hidden layers for the uncertainty, the ground truth and, for complex
+data, the phase. A measurement file opens as its natural picture: the sinogram, log-magnitude k-space or
+the magnitude of the radar data per frequency. Arrays stay on disk as dask arrays over the HDF5 chunks, so
+opening a 512^3 volume reads one slice; napari reads the others when the user moves to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import h5py
+import numpy as np
+
+from recon.io.reconstruction import display_range
+from recon.io.specs import load_spec, read_attrs, validate_file
+
+LayerData = tuple[Any, dict[str, Any], str]
+"""napari's (data, layer keyword arguments, layer type)."""
+
+IMAGE_AXES = {"default": ("z", "y", "x"), "ct-dynamic/1": ("t", "y", "x"), "mri-dynamic/1": ("t", "y", "x"),
+              "sparse-linear/1": ("sample", "n")}
+"""Axis names of the images of a spec (ground truth, reconstructions), trailing ones for fewer dimensions."""
+
+
+@dataclass(frozen=True)
+class MeasurementView:
+    """How one dataset of a measurement spec is shown: axis names (trailing), value transform, visibility."""
+
+    key: str
+    axes: tuple[str, ...]
+    transform: str = "magnitude"  # magnitude (of complex data; real data unchanged) | logabs
+    visible: bool = True
+    colormap: str = "gray"
+
+
+MEASUREMENT_VIEWS = {
+    "ct-parallel/1": (MeasurementView("sinogram", ("z", "angle", "detector")),),
+    "ct-dynamic/1": (MeasurementView("sinogram", ("t", "view", "detector")),),
+    "mri-cartesian/1": (MeasurementView("kspace", ("z", "coil", "ky", "kx"), "logabs", colormap="magma"),
+                        MeasurementView("mask", ("z", "ky", "kx"), visible=False)),
+    "mri-dynamic/1": (MeasurementView("kspace", ("t", "coil", "ky", "kx"), "logabs", colormap="magma"),
+                      MeasurementView("mask", ("t", "ky", "kx"), visible=False)),
+    "mimo-nearfield/1": (MeasurementView("measurements", ("frequency", "tx", "rx"), colormap="viridis"),),
+    "sparse-linear/1": (MeasurementView("y", ("sample", "m")),
+                        MeasurementView("A", ("m", "n"), visible=False, colormap="twilight_shifted")),
+}
+
+
+def lazy(dataset: h5py.Dataset) -> da.Array:
+    """A dask array over ``dataset`` whose blocks are its HDF5 chunks (2D slices when it is not chunked)."""
+    chunks = dataset.chunks or ((1,) * (dataset.ndim - 2) + dataset.shape[-2:] if dataset.ndim >= 3 else "auto")
+    return da.from_array(dataset, chunks=chunks, lock=True)
+
+
+def _transform(array: da.Array | np.ndarray, transform: str) -> da.Array | np.ndarray:
+    if transform == "magnitude":
+        return abs(array) if np.iscomplexobj(array) else array
+    if transform == "logabs":  # log10 |k|, floored 60 dB below the bright part of the middle slice
+        floor = 1e-3 * max(sample_range(abs(array))[1], 1e-30)
+        return da.log10(abs(array) + floor) if isinstance(array, da.Array) else np.log10(abs(array) + floor)
+    return array
+
+
+def sample_range(array: da.Array | np.ndarray) -> tuple[float, float]:
+    """Display limits from the middle 2D slice only (one chunk read), robust percentiles like the writer's."""
+    middle = tuple(n // 2 for n in array.shape[:-2])
+    lo, hi = display_range(np.asarray(array[middle]))
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def _labels(names: tuple[str, ...], ndim: int) -> tuple[str, ...]:
+    return tuple(names[-ndim:]) if ndim <= len(names) else tuple(f"axis {i}" for i in range(ndim))
+
+
+def _meta(path: str | None, spec: str, kind: str, attrs: dict[str, Any], key: str) -> dict[str, Any]:
+    """Layer metadata that tells the widgets where a layer came from (``metadata["recon"]``)."""
+    return {"recon": {"path": path, "spec": spec, "kind": kind, "key": key, "attrs": attrs}}
+
+
+def image_layer(data, name: str, axes: tuple[str, ...], limits: tuple[float, float], metadata: dict, *,
+                scale=None, unit: str | None = None, visible: bool = True, colormap: str = "gray") -> LayerData:
+    """One image layer's data tuple: ``data`` (lazy or not) with its labels, scale, unit and limits."""
+    ndim = data.ndim
+    kwargs = {"name": name, "axis_labels": _labels(axes, ndim), "contrast_limits": [float(limits[0]), float(limits[1])],
+              "metadata": metadata, "visible": visible, "colormap": colormap,
+              "scale": list(scale) if scale is not None else [1.0] * ndim}
+    if unit:
+        kwargs["units"] = unit
+    return data, kwargs, "image"
+
+
+def reconstruction_layers(arrays: dict[str, Any], attrs: dict[str, Any], name: str, path: str | None = None,
+                          spec: str = "reconstruction/1") -> list[LayerData]:
+    """Layers of a reconstruction: ``arrays`` maps dataset keys (``reconstruction``, optional ``uncertainty``,
+    ``ground_truth``, ``complex``) to numpy or dask arrays; ``attrs`` are the file's attributes."""
+    image = arrays["reconstruction"]
+    axes = tuple(attrs["axes"].split(",")) if attrs.get("axes") else IMAGE_AXES["default"]
+    scale, unit = attrs.get("voxel_size"), attrs.get("unit")
+    if scale is not None and len(scale) != image.ndim:
+        scale = None
+    shown = _transform(image, "magnitude")
+    limits = (attrs["display_min"], attrs["display_max"]) if "display_max" in attrs else sample_range(shown)
+    common = {"scale": scale, "unit": unit}
+    method = attrs.get("method", "image")
+    layers = [image_layer(shown, f"{name} [{method}]", axes, limits,
+                          _meta(path, spec, "reconstruction", attrs, "reconstruction"), **common)]
+    if "uncertainty" in arrays:
+        layers.append(image_layer(arrays["uncertainty"], f"{name} [{method} uncertainty]", axes,
+                                  sample_range(arrays["uncertainty"]),
+                                  _meta(path, spec, "uncertainty", attrs, "uncertainty"), colormap="magma", **common))
+    if "ground_truth" in arrays:
+        truth = _transform(arrays["ground_truth"], "magnitude")
+        layers.append(image_layer(truth, f"{name} [ground truth]", axes, limits,
+                                  _meta(path, spec, "ground_truth", attrs, "ground_truth"), visible=False, **common))
+    phase_source = arrays.get("complex", image if np.iscomplexobj(image) else None)
+    if phase_source is not None:
+        phase = da.angle(phase_source) if isinstance(phase_source, da.Array) else np.angle(phase_source)
+        layers.append(image_layer(phase, f"{name} [{method} phase]", axes, (-np.pi, np.pi),
+                                  _meta(path, spec, "phase", attrs, "phase"), visible=False,
+                                  colormap="twilight_shifted", **common))
+    return layers
+
+
+def radar_grid_scale(attrs: dict[str, Any]) -> tuple[float, float, float] | None:
+    """Voxel size (dz, dy, dx) in metres of a ``mimo-nearfield/1`` grid (attributes in x, y, z order)."""
+    try:
+        lo, hi, shape = (np.asarray(attrs[k], dtype=float) for k in ("grid_min", "grid_max", "grid_shape"))
+    except KeyError:
+        return None
+    step = (hi - lo)[::-1] / np.maximum(shape - 1, 1)
+    return tuple(float(s) for s in step)
+
+
+def measurement_layers(file: h5py.File, spec_id: str, name: str, path: str) -> list[LayerData]:
+    """Layers of a measurement file: its datasets in MEASUREMENT_VIEWS, then the ground truth (hidden)."""
+    attrs = read_attrs(file, load_spec(spec_id))
+    layers = []
+    for view in MEASUREMENT_VIEWS.get(spec_id, ()):
+        if view.key not in file:
+            continue
+        data = _transform(lazy(file[view.key]), view.transform)
+        layers.append(image_layer(data, f"{name} [{view.key}]", view.axes, sample_range(data),
+                                  _meta(path, spec_id, "measurement", attrs, view.key), visible=view.visible,
+                                  colormap=view.colormap))
+    if "ground_truth" in file:
+        truth = _transform(lazy(file["ground_truth"]), "magnitude")
+        scale, unit = (radar_grid_scale(attrs), "m") if spec_id == "mimo-nearfield/1" else (None, None)
+        axes = IMAGE_AXES.get(spec_id, IMAGE_AXES["default"])
+        layers.append(image_layer(truth, f"{name} [ground truth]", axes, sample_range(truth),
+                                  _meta(path, spec_id, "ground_truth", attrs, "ground_truth"), visible=False,
+                                  scale=scale, unit=unit if scale else None))
+    return layers
+
+
+def read_layers(path: str | Path) -> list[LayerData]:
+    """All layers of a recon HDF5 file, lazily; raises UserError (one clear line) when the file is not valid.
+
+    The file stays open for as long as its dask arrays live (h5py closes it when they are released).
+    """
+    path = Path(path)
+    report = validate_file(path, check_values=False)
+    report.raise_if_bad()
+    spec_id = report.spec.id
+    file = h5py.File(path, "r")
+    name = path.name.removesuffix(".h5").removesuffix(".hdf5")
+    if spec_id == "reconstruction/1":
+        attrs = read_attrs(file, load_spec(spec_id))
+        arrays = {key: lazy(file[key]) for key in ("reconstruction", "uncertainty", "ground_truth", "complex")
+                  if key in file}
+        return reconstruction_layers(arrays, attrs, name, str(path), spec_id)
+    return measurement_layers(file, spec_id, name, str(path))
