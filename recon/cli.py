@@ -220,6 +220,34 @@ def demo(
     run_demo(out, size=size, n_slices=slices, views=views, overwrite=overwrite)
 
 
+@app.command()
+def view(
+    files: Annotated[list[Path], typer.Argument(help="recon HDF5 files (measurements or reconstructions).")],
+    three_d: Annotated[bool, typer.Option("--3d", help="Start in 3D rendering.")] = False,
+    screenshot: Annotated[Path | None, typer.Option(help="Save the window as this PNG and exit.")] = None,
+) -> None:
+    """Open napari with FILES as layers and recon's Reconstruct and Compare widgets docked."""
+    import os
+
+    from recon.io.specs import validate_file
+
+    for path in files:
+        validate_file(path, check_values=False).raise_if_bad()
+    if screenshot is not None and screenshot.suffix.lower() != ".png":
+        raise UserError(f"{screenshot} is not a .png path", key="--screenshot", fix="give a path ending in .png")
+    try:
+        import napari  # noqa: F401
+
+        from recon_napari.view import open_viewer
+    except ImportError as error:
+        raise UserError(f"the viewer needs napari ({error})", key="recon view",
+                        fix="pip install 'recon[gui]'") from None
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise UserError("no display to open a window on (DISPLAY is not set)", key="recon view",
+                        fix="run it on a desktop or over ssh -X; headless: xvfb-run recon view ... --screenshot X.png")
+    open_viewer(files, ndisplay=3 if three_d else 2, screenshot=screenshot)
+
+
 def _add_sub_apps() -> None:
     from recon.training.cli import train_app
 

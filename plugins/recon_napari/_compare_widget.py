@@ -18,14 +18,19 @@ if TYPE_CHECKING:
     import napari
 
 MODES = ("side by side", "difference")
+COLUMNS = ("PSNR (dB)", "SSIM")
 
 
 def _image_layers(viewer: napari.Viewer) -> list:
     return [layer for layer in viewer.layers if layer._type_string == "image" and not layer.rgb]
 
 
+def _kind(layer) -> str | None:
+    return layer.metadata.get("recon", {}).get("kind")
+
+
 def _is_truth(layer) -> bool:
-    return layer.metadata.get("recon", {}).get("kind") == "ground_truth"
+    return _kind(layer) == "ground_truth"
 
 
 class CompareWidget(Container):
@@ -39,7 +44,7 @@ class CompareWidget(Container):
                                   tooltip="image to score against (a [ground truth] layer is chosen when open)")
         self.mode = ComboBox(label="mode", choices=list(MODES), value=MODES[0])
         self.compare_button = PushButton(text="Compare")
-        self.table = Table(value={"data": [], "columns": ["PSNR (dB)", "SSIM"]})
+        self.table = Table(columns=COLUMNS)
         self.status = Label(value="")
         self.extend([self.layers, self.reference, self.mode, self.compare_button, self.table, self.status])
         self.scores: dict[str, dict[str, float]] = {}
@@ -49,7 +54,8 @@ class CompareWidget(Container):
         self._refresh()
 
     def _candidates(self, _=None) -> list:
-        return [(layer.name, layer) for layer in _image_layers(self.viewer) if not _is_truth(layer)]
+        return [(layer.name, layer) for layer in _image_layers(self.viewer)
+                if _kind(layer) not in ("ground_truth", "measurement")]
 
     def _references(self, _=None) -> list:
         layers = _image_layers(self.viewer)
@@ -108,7 +114,7 @@ class CompareWidget(Container):
         reference = self.reference.value
         self.scores = {}
         if reference is None:
-            self.table.value = {"data": [], "columns": ["PSNR (dB)", "SSIM"]}
+            self.table.value = {"data": [], "index": [], "columns": COLUMNS}
             return
         truth = np.asarray(reference.data)
         for layer in chosen:
@@ -118,4 +124,4 @@ class CompareWidget(Container):
             self.scores[layer.name] = quality(np.asarray(layer.data), truth, images=truth.ndim >= 2)
         rows = [[round(s.get("psnr", float("nan")), 2), round(s.get("ssim", float("nan")), 4)]
                 for s in self.scores.values()]
-        self.table.value = {"data": rows, "index": list(self.scores), "columns": ["PSNR (dB)", "SSIM"]}
+        self.table.value = {"data": rows, "index": list(self.scores), "columns": COLUMNS}

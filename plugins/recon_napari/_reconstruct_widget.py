@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import h5py
 import torch
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit, ProgressBar, PushButton, SpinBox
 from napari.layers import Layer
@@ -96,11 +97,14 @@ class ReconstructWidget(Container):
         self._relay = _Relay()
         self._relay.progressed.connect(self._on_progress)
         self.method.changed.connect(self._on_method)
+        self.layer.changed.connect(self._on_source)
+        self.file.changed.connect(self._on_source)
         self.run_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.cancel)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self._refresh_layers()
+        self._on_source()
         self._on_method(self.method.value)
 
     def _refresh_layers(self, _=None) -> None:
@@ -108,6 +112,26 @@ class ReconstructWidget(Container):
         self.layer.reset_choices()
         if self.layer.value is None and len(self.layer.choices) > 1:
             self.layer.value = self.layer.choices[1]
+
+    def _source_spec(self) -> str | None:
+        """The spec of the chosen measurement (file or layer), None when unknown or unreadable."""
+        path = self.file.value.strip()
+        if path:
+            try:
+                with h5py.File(path, "r") as file:
+                    return str(file.attrs.get("recon_spec", "")) or None
+            except OSError:
+                return None
+        return self.layer.value.metadata["recon"]["spec"] if self.layer.value is not None else None
+
+    def _on_source(self, _=None) -> None:
+        """Offer only the methods that accept the chosen measurement's spec (all when it is unknown)."""
+        spec = self._source_spec()
+        names = sorted(m.name for m in all_methods() if spec is None or spec in m.specs)
+        current = self.method.value
+        self.method.choices = names or sorted(m.name for m in all_methods())
+        preferred = [name for name in (current, "fbp", "adjoint") if name in self.method.choices]
+        self.method.value = preferred[0] if preferred else self.method.choices[0]
 
     def _on_method(self, name: str) -> None:
         """Rebuild the prior list and the parameter form for method ``name``."""

@@ -34,14 +34,16 @@ class MeasurementView:
 
     key: str
     axes: tuple[str, ...]
-    transform: str = "magnitude"  # magnitude (of complex data; real data unchanged) | logabs
+    transform: str = "magnitude"  # magnitude (of complex data; real data unchanged) | logabs | frames_as_rows
     visible: bool = True
     colormap: str = "gray"
+    square: bool = False
+    """Stretch the second-last axis so the picture is as tall as it is wide (sinograms with few views)."""
 
 
 MEASUREMENT_VIEWS = {
-    "ct-parallel/1": (MeasurementView("sinogram", ("z", "angle", "detector")),),
-    "ct-dynamic/1": (MeasurementView("sinogram", ("t", "view", "detector")),),
+    "ct-parallel/1": (MeasurementView("sinogram", ("z", "angle", "detector"), square=True),),
+    "ct-dynamic/1": (MeasurementView("sinogram", ("frame view", "detector"), "frames_as_rows", square=True),),
     "mri-cartesian/1": (MeasurementView("kspace", ("z", "coil", "ky", "kx"), "logabs", colormap="magma"),
                         MeasurementView("mask", ("z", "ky", "kx"), visible=False)),
     "mri-dynamic/1": (MeasurementView("kspace", ("t", "coil", "ky", "kx"), "logabs", colormap="magma"),
@@ -64,6 +66,8 @@ def _transform(array: da.Array | np.ndarray, transform: str) -> da.Array | np.nd
     if transform == "logabs":  # log10 |k|, floored 60 dB below the bright part of the middle slice
         floor = 1e-3 * max(sample_range(abs(array))[1], 1e-30)
         return da.log10(abs(array) + floor) if isinstance(array, da.Array) else np.log10(abs(array) + floor)
+    if transform == "frames_as_rows":  # (frames, views per frame, n_det) -> one sinogram over time
+        return array.reshape(-1, array.shape[-1])
     return array
 
 
@@ -145,9 +149,12 @@ def measurement_layers(file: h5py.File, spec_id: str, name: str, path: str) -> l
         if view.key not in file:
             continue
         data = _transform(lazy(file[view.key]), view.transform)
+        scale = [1.0] * data.ndim
+        if view.square and data.ndim >= 2:
+            scale[-2] = data.shape[-1] / data.shape[-2]
         layers.append(image_layer(data, f"{name} [{view.key}]", view.axes, sample_range(data),
                                   _meta(path, spec_id, "measurement", attrs, view.key), visible=view.visible,
-                                  colormap=view.colormap))
+                                  colormap=view.colormap, scale=scale))
     if "ground_truth" in file:
         truth = _transform(lazy(file["ground_truth"]), "magnitude")
         scale, unit = (radar_grid_scale(attrs), "m") if spec_id == "mimo-nearfield/1" else (None, None)

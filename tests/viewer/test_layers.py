@@ -19,7 +19,7 @@ from .conftest import SPECS
 EXPECTED = {  # spec -> (first layer's suffix, its axis labels)
     "ct-parallel/1": ("[sinogram]", ("z", "angle", "detector")),
     "mri-cartesian/1": ("[kspace]", ("z", "coil", "ky", "kx")),
-    "ct-dynamic/1": ("[sinogram]", ("t", "view", "detector")),
+    "ct-dynamic/1": ("[sinogram]", ("frame view", "detector")),
     "mri-dynamic/1": ("[kspace]", ("t", "coil", "ky", "kx")),
     "mimo-nearfield/1": ("[measurements]", ("frequency", "tx", "rx")),
     "sparse-linear/1": ("[y]", ("sample", "m")),
@@ -41,6 +41,15 @@ def test_every_spec_opens_lazily_with_labels(spec, tmp_path):
     low, high = kwargs["contrast_limits"]
     assert high > low
     assert kwargs["metadata"]["recon"]["path"] == str(path)
+
+
+def test_sinograms_are_shown_square(tmp_path):
+    path = write_valid_file("ct-dynamic/1", tmp_path / "d.h5")
+    data, kwargs, _ = read_layers(path)[0]
+    with h5py.File(path, "r") as f:
+        frames, views, n_det = f["sinogram"].shape
+        np.testing.assert_array_equal(np.asarray(data), f["sinogram"][()].reshape(frames * views, n_det))
+    assert kwargs["scale"][0] * data.shape[0] == pytest.approx(data.shape[1])
 
 
 def test_ground_truth_is_a_hidden_layer(tmp_path):
