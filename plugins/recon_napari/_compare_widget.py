@@ -94,6 +94,7 @@ class CompareWidget(Container):
             layer.visible = layer in shown
         self.viewer.grid.enabled = True
         self.viewer.grid.shape = (1, len(shown)) if len(shown) <= 4 else (-1, -1)
+        self.viewer.reset_view()
         self.status.value = f"grid of {len(shown)} layers"
 
     def differences(self, chosen: list) -> None:
