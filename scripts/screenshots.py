@@ -86,7 +86,7 @@ def main() -> None:
         compare.compare()
         save(viewer, app, args.out / "napari_compare.png")
 
-        viewer.grid.enabled = False
+        viewer.canvas.grid.enabled = False
         viewer.layers["phantom_ct [tv]"].visible = True
         viewer.dims.ndisplay = 3
         for layer in viewer.layers:

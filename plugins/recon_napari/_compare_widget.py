@@ -92,14 +92,14 @@ class CompareWidget(Container):
         shown = chosen + ([self.reference.value] if self.reference.value is not None else [])
         for layer in self.viewer.layers:
             layer.visible = layer in shown
-        self.viewer.grid.enabled = True
-        self.viewer.grid.shape = (1, len(shown)) if len(shown) <= 4 else (-1, -1)
+        self.viewer.canvas.grid.enabled = True
+        self.viewer.canvas.grid.shape = (1, len(shown)) if len(shown) <= 4 else (-1, -1)
         self.viewer.reset_view()
         self.status.value = f"grid of {len(shown)} layers"
 
     def differences(self, chosen: list) -> None:
         """A layer ``B - A`` for each chosen layer B after the first, A, on a symmetric colour scale."""
-        self.viewer.grid.enabled = False
+        self.viewer.canvas.grid.enabled = False
         first = chosen[0]
         for layer in chosen[1:]:
             difference = layer.data - first.data

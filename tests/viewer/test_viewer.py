@@ -135,7 +135,7 @@ def test_compare_grid_difference_and_scores(viewer, qtbot, ct_measurement):
     assert compare.reference.value is not None and compare.reference.value.name.endswith("[ground truth]")
     compare.layers.value = [fbp, cgls]
     compare.compare()
-    assert viewer.grid.enabled and fbp.visible and cgls.visible
+    assert viewer.canvas.grid.enabled and fbp.visible and cgls.visible
     assert not viewer.layers["phantom_ct [sinogram]"].visible
     assert set(compare.scores) == {fbp.name, cgls.name}
     stored = {name: viewer.layers[name].metadata["recon"]["attrs"]["psnr"] for name in compare.scores}
@@ -145,7 +145,7 @@ def test_compare_grid_difference_and_scores(viewer, qtbot, ct_measurement):
     compare.compare()
     difference = viewer.layers[f"{cgls.name} - {fbp.name}"]
     np.testing.assert_allclose(np.asarray(difference.data), np.asarray(cgls.data) - np.asarray(fbp.data))
-    assert not viewer.grid.enabled
+    assert not viewer.canvas.grid.enabled
 
 
 def test_sample_data_opens_and_reconstructs(viewer, qtbot):
