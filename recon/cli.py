@@ -221,6 +221,43 @@ def demo(
 
 
 @app.command()
+def batch(
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders, quoted globs, or text files listing them.")],
+    method: Annotated[str, typer.Option("--method", help="Method name (see `recon methods`).")],
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for the outputs and summary.json/csv.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Method parameter key=value (repeatable).")] = None,
+    prior: Annotated[str | None, typer.Option(help="Prior for methods that take one.")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (tcp://host:port), or local:N for a LocalCluster of N workers.")] = None,
+    slab: Annotated[int | None, typer.Option(help="Split volumes into slabs of N slices (slice-separable "
+                                                  "methods); slabs are merged into one file per volume.")] = None,
+    resume: Annotated[bool, typer.Option(help="Skip units whose output exists and validates.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Redo units whose output exists.")] = False,
+    retries: Annotated[int, typer.Option(help="Times a unit is resubmitted after its worker died.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed of every unit.")] = 0,
+) -> None:
+    """Reconstruct many files (or slabs of big volumes) on a process pool or a Dask cluster.
+
+    Exit code 0 when every unit succeeded (or was skipped by --resume), 1 when some failed, 2 for bad usage.
+    """
+    from recon.batch.runner import BatchRequest, run_batch
+    from recon.params import parse_assignments
+
+    request = BatchRequest(inputs=inputs, method=method, out_dir=out_dir, params=parse_assignments(set_ or []),
+                           prior=prior, device=device, workers=workers, scheduler=scheduler, slab=slab,
+                           resume=resume, overwrite=overwrite, seed=seed, retries=retries,
+                           command=_command_line())
+    records = run_batch(request)
+    failed = [r for r in records if r.status not in ("ok", "skipped")]
+    print(f"{len(records) - len(failed)} of {len(records)} unit(s) done, {len(failed)} failed or not run; "
+          f"summary in {out_dir / 'summary.json'}", file=sys.stderr)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def view(
     files: Annotated[list[Path], typer.Argument(help="recon HDF5 files (measurements or reconstructions).")],
     three_d: Annotated[bool, typer.Option("--3d", help="Start in 3D rendering.")] = False,

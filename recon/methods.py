@@ -48,7 +48,9 @@ class Method:
     """A named method: which specs it accepts, its parameters and the function that runs it.
 
     ``prior_capability`` names what the method needs from ``--prior`` (None: it takes no prior), and
-    ``default_prior`` the prior used when none is given.
+    ``default_prior`` the prior used when none is given. ``slice_separable`` says whether slices are
+    reconstructed independently (True, False, or a function of the parsed parameters), so that ``recon batch
+    --slab`` may split a volume into slabs and get the same result.
     """
 
     name: str
@@ -59,6 +61,11 @@ class Method:
     solve: Solve
     prior_capability: str | None = None
     default_prior: str | None = None
+    slice_separable: bool | Callable[[dict[str, Any]], bool] = False
+
+    def separable(self, params: dict[str, Any]) -> bool:
+        """Whether, with these parsed parameters, each slice's result depends on that slice only."""
+        return self.slice_separable(params) if callable(self.slice_separable) else self.slice_separable
 
     def parse_params(self, raw: Mapping[str, Any], prior: str | None = None) -> dict[str, Any]:
         """Checked parameters with defaults filled in, plus ``prior`` (its name) for methods that take one."""
@@ -91,12 +98,14 @@ def register_method(method: Method) -> Method:
 
 
 def method(name: str, *, family: str, specs: tuple[str, ...], params: tuple[Param, ...] = (),
-           prior_capability: str | None = None, default_prior: str | None = None) -> Callable[[Solve], Solve]:
+           prior_capability: str | None = None, default_prior: str | None = None,
+           slice_separable: bool | Callable[[dict[str, Any]], bool] = False) -> Callable[[Solve], Solve]:
     """Decorator registering a solve function as a method; its docstring's first line is the summary."""
 
     def decorate(solve: Solve) -> Solve:
         summary = (solve.__doc__ or "").strip().splitlines()[0] if solve.__doc__ else name
-        register_method(Method(name, family, summary, specs, params, solve, prior_capability, default_prior))
+        register_method(Method(name, family, summary, specs, params, solve, prior_capability, default_prior,
+                               slice_separable))
         return solve
 
     return decorate

@@ -46,7 +46,8 @@ def _expand(scalars: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 @method("cgls", family="classical", specs=("ct-parallel/1", "mri-cartesian/1", "sparse-linear/1"),
-        params=(Param("iterations", int, 20, "CG iterations (fewer regularise more)", low=1, high=10000),))
+        params=(Param("iterations", int, 20, "CG iterations (fewer regularise more)", low=1, high=10000),),
+        slice_separable=True)
 def cgls_method(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Least squares by conjugate gradients on the normal equations, from zero, stopped early."""
     with ctx.progress("cgls", params["iterations"]) as step:

@@ -38,14 +38,14 @@ def proximal_gradient(problem: Problem, prior_name: str, params: dict, ctx: RunC
 
 
 @method("ista", family="classical", specs=("sparse-linear/1",), params=SPARSE_PARAMS,
-        prior_capability="prox", default_prior="l1")
+        prior_capability="prox", default_prior="l1", slice_separable=True)
 def ista(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """ISTA: proximal gradient with soft thresholding (l1), or the prox of any --prior."""
     return proximal_gradient(problem, params["prior"], params, ctx, "ista")
 
 
 @method("iht", family="classical", specs=("sparse-linear/1",), params=SPARSE_PARAMS,
-        prior_capability="prox", default_prior="l0")
+        prior_capability="prox", default_prior="l0", slice_separable=True)
 def iht(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Iterative hard thresholding (l0), or the prox of any --prior."""
     return proximal_gradient(problem, params["prior"], params, ctx, "iht")

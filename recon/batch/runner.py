@@ -1,0 +1,219 @@
+"""Drive a batch: plan units, skip finished ones (``--resume``), run the rest, retry lost workers, merge
+slabs, and write the summary. Nothing is lost: every unit writes its own output atomically, a failing unit
+is recorded and the others go on, and Ctrl-C lets running units finish (a second Ctrl-C stops at once).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from recon.batch.executors import WorkerLost, make_executor
+from recon.batch.inputs import expand_inputs
+from recon.batch.slabs import merge_slabs
+from recon.batch.summary import print_table, write_summary
+from recon.batch.units import Unit, UnitRecord, output_for, slab_output, slab_ranges
+from recon.errors import UserError
+from recon.io.specs import validate_file
+
+
+@dataclass
+class BatchRequest:
+    """What ``recon batch`` was asked to do."""
+
+    inputs: list[str]
+    method: str
+    out_dir: Path
+    params: dict[str, Any] = field(default_factory=dict)
+    prior: str | None = None
+    device: str = "auto"
+    workers: int | None = None
+    scheduler: str | None = None
+    slab: int | None = None
+    resume: bool = False
+    overwrite: bool = False
+    seed: int = 0
+    retries: int = 2
+    command: str = ""
+
+
+def is_complete(path: Path) -> bool:
+    """Whether ``path`` is a finished, valid reconstruction (what ``--resume`` skips)."""
+    if not path.exists():
+        return False
+    report = validate_file(path, check_values=False)
+    return report.ok and report.spec.id == "reconstruction/1"
+
+
+def _n_slices(path: Path) -> int | None:
+    from recon.io.measurement import MeasurementFile
+
+    try:
+        with MeasurementFile(path) as measurement:
+            return measurement.n_slices
+    except UserError:
+        return None  # the unit will fail with the clear line when it runs
+
+
+def plan_units(request: BatchRequest, files: list[Path], threads: int) -> list[Unit]:
+    """One unit per file, or one per slab of ``request.slab`` slices for files that have more."""
+    units = []
+    for path in files:
+        final = output_for(path, request.out_dir, request.method)
+        base = Unit(name=path.name, input=path, output=final, method=request.method, params=request.params,
+                    prior=request.prior, device=request.device, seed=request.seed, overwrite=request.overwrite,
+                    threads=threads, command=request.command)
+        n = _n_slices(path) if request.slab else None
+        if not request.slab or n is None or n <= request.slab:
+            units.append(base)
+            continue
+        for start, stop in slab_ranges(n, request.slab):
+            units.append(replace(base, name=f"{path.name}[{start}:{stop}]", slices=f"{start}:{stop}",
+                                 output=slab_output(final, start, stop), final=final))
+    return units
+
+
+def check_request(request: BatchRequest) -> None:
+    """Usage checks before any work: method, parameters, slab use, output folder."""
+    from recon.methods import get_method
+
+    method = get_method(request.method)
+    params = method.parse_params(request.params, prior=request.prior)
+    if request.slab is not None:
+        if request.slab < 1:
+            raise UserError(f"--slab {request.slab} is not positive", key="--slab", fix="give slices per slab, >= 1")
+        if not method.separable(params):
+            raise UserError(f"method {method.name!r} couples slices, so slabs would change its result",
+                            key="--slab", fix="leave out --slab (or use a slice-separable method: see recon methods)")
+    if request.resume and request.overwrite:
+        raise UserError("--resume and --overwrite contradict each other", key="--resume",
+                        fix="--resume keeps finished outputs, --overwrite redoes them: pick one")
+    if request.out_dir.exists() and not request.out_dir.is_dir():
+        raise UserError(f"{request.out_dir} is a file", key="--out-dir", fix="give a folder")
+
+
+def run_batch(request: BatchRequest, show_progress: bool = True) -> list[UnitRecord]:
+    """Run the batch and return one record per unit (plus one per merged volume); raises UserError for bad
+    usage and KeyboardInterrupt (after writing the summary) when interrupted."""
+    check_request(request)
+    files = expand_inputs(request.inputs)
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    from recon.device import resolve_device
+
+    gpu = resolve_device(request.device).type == "cuda"
+    units = plan_units(request, files, threads=1)
+    finals = list(dict.fromkeys(unit.final or unit.output for unit in units))
+    if not request.resume and not request.overwrite:
+        existing = [path for path in finals if path.exists()]
+        if existing:
+            raise UserError(f"{existing[0]} exists ({len(existing)} output(s) from an earlier run)", key="--out-dir",
+                            fix="pass --resume to skip finished units, --overwrite to redo them, or another --out-dir")
+
+    records: dict[str, UnitRecord] = {}
+    todo = []
+    for unit in units:
+        done = is_complete(unit.final) if unit.final else False
+        if request.resume and (done or is_complete(unit.output)):
+            records[unit.name] = UnitRecord(unit.name, str(unit.input), str(unit.output), "skipped")
+        else:
+            todo.append(unit)
+
+    executor, threads = make_executor(request.workers, request.scheduler, gpu)
+    todo = [replace(unit, threads=threads) for unit in todo]
+    print(f"recon batch: {len(units)} unit(s) from {len(files)} file(s), {len(todo)} to run on "
+          f"{executor.description}", file=sys.stderr)
+    if getattr(executor, "dashboard", None):
+        print(f"dask dashboard: {executor.dashboard}", file=sys.stderr)
+    start = time.perf_counter()
+    try:
+        _run_units(executor, todo, records, request.retries, show_progress, gpu)
+    except KeyboardInterrupt:
+        _interrupted(executor, todo, records)
+        write_summary(_ordered(units, records), request.out_dir, {"interrupted": True})
+        raise
+    executor.close()
+    merged = _merge(units, records, request)
+    ordered = _ordered(units, records) + merged
+    write_summary(ordered, request.out_dir, {"method": request.method, "wall_s": time.perf_counter() - start,
+                                             "executor": executor.description})
+    if show_progress:
+        print_table(ordered)
+    return ordered
+
+
+def _run_units(executor, units: list[Unit], records: dict[str, UnitRecord], retries: int, show: bool,
+               gpu: bool) -> None:
+    from recon.progress import default_progress, silent_progress
+
+    attempts = {unit.name: 1 for unit in units}
+    pending = {executor.submit(unit, gpu=gpu): unit for unit in units}
+    progress = default_progress() if show else silent_progress
+    with progress("units", len(units)) as step:
+        while pending:
+            for future in executor.as_completed(list(pending)):
+                unit = pending.pop(future)
+                try:
+                    record = executor.result(future)
+                except WorkerLost as lost:
+                    if attempts[unit.name] <= retries:
+                        attempts[unit.name] += 1
+                        pending[executor.submit(unit, gpu=gpu)] = unit
+                        print(f"recon batch: worker lost running {unit.name}; retrying", file=sys.stderr)
+                        break  # resubmitted: restart as_completed over the new set
+                    record = UnitRecord(unit.name, str(unit.input), str(unit.output), "failed",
+                                        error=f"worker lost {attempts[unit.name]} times: {lost}")
+                record.attempts = attempts[unit.name]
+                records[unit.name] = record
+                step(ok=sum(r.status == "ok" for r in records.values()),
+                     failed=sum(r.status == "failed" for r in records.values()))
+
+
+def _interrupted(executor, units: list[Unit], records: dict[str, UnitRecord]) -> None:
+    running = [unit for unit in units if unit.name not in records]
+    print(f"interrupted: letting running units finish, cancelling the rest ({len(running)} not done); "
+          "Ctrl-C again to stop at once", file=sys.stderr)
+    try:
+        executor.close(cancel=True)
+    except KeyboardInterrupt:
+        executor.kill()
+    for unit in running:
+        status = "ok" if is_complete(unit.output) else "not run"
+        records[unit.name] = UnitRecord(unit.name, str(unit.input), str(unit.output), status,
+                                        error="" if status == "ok" else "interrupted")
+
+
+def _ordered(units: list[Unit], records: dict[str, UnitRecord]) -> list[UnitRecord]:
+    return [records[unit.name] for unit in units if unit.name in records]
+
+
+def _merge(units: list[Unit], records: dict[str, UnitRecord], request: BatchRequest) -> list[UnitRecord]:
+    """Merge each volume whose slabs all finished; one record per merged volume."""
+    merged = []
+    for final in dict.fromkeys(unit.final for unit in units if unit.final):
+        slabs = [unit for unit in units if unit.final == final]
+        name = f"{slabs[0].input.name} (merged)"
+        if request.resume and is_complete(final):
+            merged.append(UnitRecord(name, str(slabs[0].input), str(final), "skipped"))
+            continue
+        if not all(records[unit.name].status in ("ok", "skipped") for unit in slabs):
+            merged.append(UnitRecord(name, str(slabs[0].input), str(final), "not run", error="a slab failed"))
+            continue
+        start = time.perf_counter()
+        try:
+            metrics = merge_slabs([unit.output for unit in slabs], final, str(slabs[0].input),
+                                  overwrite=request.overwrite)
+        except (UserError, OSError, ValueError) as error:
+            merged.append(UnitRecord(name, str(slabs[0].input), str(final), "failed", error=str(error)))
+            continue
+        merged.append(UnitRecord(name, str(slabs[0].input), str(final), "ok", time.perf_counter() - start,
+                                 metrics.get("psnr"), metrics.get("ssim")))
+        for unit in slabs:
+            unit.output.unlink(missing_ok=True)
+    slab_dir = request.out_dir / ".slabs"
+    if slab_dir.is_dir() and not any(slab_dir.iterdir()):
+        shutil.rmtree(slab_dir)
+    return merged

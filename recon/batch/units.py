@@ -1,0 +1,109 @@
+"""Work units of a batch, and running one unit in a worker process.
+
+A unit is one input file, or one slab of slices of it (``--slab N`` for slice-separable methods). Each
+unit writes its own output atomically, so a unit either produced a complete, valid file or nothing.
+:func:`run_unit` never raises for a failure of its unit: it returns a record with the error line, so one
+bad file cannot stop the others.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recon.errors import UserError
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of work: reconstruct ``input`` (``slices`` a:b or all) into ``output``."""
+
+    name: str
+    input: Path
+    output: Path
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    prior: str | None = None
+    device: str = "auto"
+    slices: str | None = None
+    seed: int = 0
+    overwrite: bool = False
+    threads: int = 1
+    command: str = ""
+    final: Path | None = None
+    """For a slab: the merged output this slab belongs to."""
+
+
+@dataclass
+class UnitRecord:
+    """What happened to a unit: status ok | failed | skipped | not run, time, scores, the error line."""
+
+    unit: str
+    input: str
+    output: str
+    status: str
+    time_s: float = 0.0
+    psnr: float | None = None
+    ssim: float | None = None
+    error: str = ""
+    attempts: int = 1
+    worker: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def slab_ranges(n_slices: int, slab: int) -> list[tuple[int, int]]:
+    """[(0, slab), (slab, 2 slab), ...] covering ``n_slices``."""
+    return [(start, min(start + slab, n_slices)) for start in range(0, n_slices, slab)]
+
+
+def output_for(input_path: Path, out_dir: Path, method: str) -> Path:
+    """``scan.h5`` reconstructed by ``tv`` into DIR is ``DIR/scan.tv.h5``."""
+    return out_dir / f"{input_path.stem}.{method}.h5"
+
+
+def slab_output(final: Path, start: int, stop: int) -> Path:
+    """Slab outputs live in ``DIR/.slabs/`` until they are merged into ``final``."""
+    return final.parent / ".slabs" / f"{final.stem}.slices-{start:06d}-{stop:06d}.h5"
+
+
+def set_threads(threads: int) -> None:
+    """Limit torch (and BLAS) to ``threads`` so that workers sharing the cores do not oversubscribe them
+    (0: leave torch's default)."""
+    import torch
+
+    if threads <= 0:
+        return
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(max(1, threads))
+
+
+def run_unit(unit: Unit) -> UnitRecord:
+    """Reconstruct one unit (in whatever process runs it) and report how it went."""
+    from recon.pipeline import Request, reconstruct
+
+    set_threads(unit.threads)
+    start = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    record = UnitRecord(unit.name, str(unit.input), str(unit.output), "ok", worker=worker)
+    try:
+        unit.output.parent.mkdir(parents=True, exist_ok=True)
+        request = Request(input=unit.input, method=unit.method, output=unit.output, params=unit.params,
+                          prior=unit.prior, device=unit.device, slices=unit.slices, seed=unit.seed,
+                          overwrite=unit.overwrite, command=unit.command)
+        summary = reconstruct(request)
+        record.psnr, record.ssim = summary.metrics.get("psnr"), summary.metrics.get("ssim")
+    except UserError as error:
+        record.status, record.error = "failed", str(error)
+    except Exception as error:  # out of memory, a bug: recorded, the batch goes on
+        record.status = "failed"
+        record.error = f"internal error: {error.__class__.__name__}: {error}".splitlines()[0]
+        record.error += f" ({traceback.extract_tb(error.__traceback__)[-1].filename.split('/')[-1]})"
+    record.time_s = time.perf_counter() - start
+    return record
