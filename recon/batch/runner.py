@@ -19,6 +19,7 @@ from recon.batch.summary import print_table, write_summary
 from recon.batch.units import Unit, UnitRecord, output_for, slab_output, slab_ranges
 from recon.errors import UserError
 from recon.io.specs import validate_file
+from recon.pipeline import Request
 
 
 @dataclass
@@ -64,16 +65,15 @@ def plan_units(request: BatchRequest, files: list[Path], threads: int) -> list[U
     units = []
     for path in files:
         final = output_for(path, request.out_dir, request.method)
-        base = Unit(name=path.name, input=path, output=final, method=request.method, params=request.params,
-                    prior=request.prior, device=request.device, seed=request.seed, overwrite=request.overwrite,
-                    threads=threads, command=request.command)
+        run = Request(input=path, method=request.method, output=final, params=request.params, prior=request.prior,
+                      device=request.device, seed=request.seed, overwrite=request.overwrite, command=request.command)
         n = _n_slices(path) if request.slab else None
         if not request.slab or n is None or n <= request.slab:
-            units.append(base)
+            units.append(Unit(path.name, run, threads))
             continue
         for start, stop in slab_ranges(n, request.slab):
-            units.append(replace(base, name=f"{path.name}[{start}:{stop}]", slices=f"{start}:{stop}",
-                                 output=slab_output(final, start, stop), final=final))
+            slab = replace(run, slices=f"{start}:{stop}", output=slab_output(final, start, stop))
+            units.append(Unit(f"{path.name}[{start}:{stop}]", slab, threads, final=final))
     return units
 
 

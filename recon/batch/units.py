@@ -12,31 +12,31 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from recon.errors import UserError
+from recon.pipeline import Request
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One piece of work: reconstruct ``input`` (``slices`` a:b or all) into ``output``."""
+    """One piece of work: the pipeline ``request`` (input, slices, output, method, ...) run with ``threads``."""
 
     name: str
-    input: Path
-    output: Path
-    method: str
-    params: dict[str, Any] = field(default_factory=dict)
-    prior: str | None = None
-    device: str = "auto"
-    slices: str | None = None
-    seed: int = 0
-    overwrite: bool = False
+    request: Request
     threads: int = 1
-    command: str = ""
     final: Path | None = None
     """For a slab: the merged output this slab belongs to."""
+
+    @property
+    def input(self) -> Path:
+        return Path(self.request.input)
+
+    @property
+    def output(self) -> Path:
+        return Path(self.request.output)
 
 
 @dataclass
@@ -86,7 +86,7 @@ def set_threads(threads: int) -> None:
 
 def run_unit(unit: Unit) -> UnitRecord:
     """Reconstruct one unit (in whatever process runs it) and report how it went."""
-    from recon.pipeline import Request, reconstruct
+    from recon.pipeline import reconstruct
 
     set_threads(unit.threads)
     start = time.perf_counter()
@@ -94,10 +94,7 @@ def run_unit(unit: Unit) -> UnitRecord:
     record = UnitRecord(unit.name, str(unit.input), str(unit.output), "ok", worker=worker)
     try:
         unit.output.parent.mkdir(parents=True, exist_ok=True)
-        request = Request(input=unit.input, method=unit.method, output=unit.output, params=unit.params,
-                          prior=unit.prior, device=unit.device, slices=unit.slices, seed=unit.seed,
-                          overwrite=unit.overwrite, command=unit.command)
-        summary = reconstruct(request)
+        summary = reconstruct(unit.request)
         record.psnr, record.ssim = summary.metrics.get("psnr"), summary.metrics.get("ssim")
     except UserError as error:
         record.status, record.error = "failed", str(error)
