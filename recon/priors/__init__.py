@@ -46,7 +46,7 @@ def register_prior(cls: type[Prior]) -> type[Prior]:
 
 
 def _load_plugins() -> None:
-    from recon.priors import classical  # noqa: F401  (registers the built-in priors)
+    from recon.priors import classical, wavelet  # noqa: F401  (registers the built-in priors)
 
     for entry in entry_points(group="recon.priors"):
         if entry.name not in _PRIORS:
