@@ -2,7 +2,92 @@
 
 from __future__ import annotations
 
+import glob
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from recon.errors import UserError
 
 train_app = typer.Typer(help="Train a learned prior and write W.safetensors plus its JSON card.",
                         no_args_is_help=True)
+
+UNFOLDED_SPECS = ("sparse-linear", "mri-cartesian", "ct-parallel")
+
+
+def expand_data(patterns: list[str]) -> list[Path]:
+    """Files named by ``--data`` values: paths or glob patterns (quoted, e.g. 'meas/*.h5'), in sorted order."""
+    paths = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                raise UserError("no file matches this pattern", path=pattern, key="--data",
+                                fix="check the folder and the pattern, e.g. --data 'meas/*.h5'")
+            paths.extend(Path(m) for m in matches)
+        elif not Path(pattern).is_file():
+            raise UserError("file not found", path=pattern, key="--data", fix="check the path (quote glob patterns)")
+        else:
+            paths.append(Path(pattern))
+    return paths
+
+
+def _choice(value: str, choices: tuple[str, ...], key: str) -> str:
+    if value not in choices:
+        raise UserError(f"{value!r} is not allowed", key=key, fix=f"choose one of {', '.join(choices)}")
+    return value
+
+
+def _at_least(value: float, low: float, key: str) -> None:
+    if value < low:
+        raise UserError(f"{value} is out of range", key=key, fix=f"use a value >= {low}")
+
+
+@train_app.command("unfolded")
+def unfolded(
+    algo: Annotated[str, typer.Option(help="ista (soft thresholding, l1) | iht (hard thresholding, l0).")],
+    loss: Annotated[str, typer.Option(help="supervised (MSE to ground_truth) | unsupervised (the objective).")],
+    data: Annotated[list[str], typer.Option(help="Measurement files or quoted glob patterns (repeatable).")],
+    out: Annotated[Path, typer.Option("--out", help="Weights to write, W.safetensors (card: W.json).")],
+    layers: Annotated[int, typer.Option(help="Number of unfolded layers T.")] = 20,
+    spec: Annotated[str | None, typer.Option(help="sparse-linear | mri-cartesian | ct-parallel (default: the "
+                                                  "files').")] = None,
+    steps: Annotated[int, typer.Option(help="Optimiser steps (half layer-wise, half on all layers).")] = 2000,
+    lam: Annotated[float | None, typer.Option(help="Sparsity weight lam [0.1 ista, 0.05 iht, 1e-3 images].")] = None,
+    batch: Annotated[int, typer.Option(help="Slices or samples per batch.")] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.02,
+    learn_thresholds: Annotated[bool, typer.Option(help="Learn a per-layer factor on lam too.")] = False,
+    incremental: Annotated[bool, typer.Option(help="Layer-wise training for the first half.")] = True,
+    levels: Annotated[int, typer.Option(help="Haar wavelet levels for images.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed (batch order, initialisation).")] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and its card.")] = False,
+) -> None:
+    """Train deep unfolded ISTA/IHT step sizes on measurement files; write W.safetensors and W.json."""
+    _choice(algo, ("ista", "iht"), "--algo")
+    _choice(loss, ("supervised", "unsupervised"), "--loss")
+    if spec is not None:
+        spec = _choice(spec.removesuffix("/1"), UNFOLDED_SPECS, "--spec") + "/1"
+    for value, low, key in ((layers, 1, "--layers"), (steps, 1, "--steps"), (batch, 1, "--batch"),
+                            (lr, 0, "--lr"), (levels, 0, "--levels"), (lam if lam is not None else 0, 0, "--lam")):
+        _at_least(value, low, key)
+    paths = expand_data(data)
+    from recon.training.weights_files import card_path, check_weights_path  # (light: no torch yet)
+
+    check_weights_path(out, overwrite)
+    from recon.device import resolve_device  # torch and the rest only once the options are known to be good
+    from recon.progress import default_progress
+    from recon.training.unfolded import Schedule, train_from_files, write_weights
+
+    model, card = train_from_files(
+        paths, algo, loss, layers, Schedule(steps, lr, incremental, seed), lam=lam, spec=spec, batch_size=batch,
+        learn_thresholds=learn_thresholds, wavelet_levels=levels, device=resolve_device(device),
+        command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress())
+    write_weights(model, out, card, overwrite=overwrite)
+    init, trained = card["validation"]["init"], card["validation"]["trained"]
+    scores = ", ".join(f"{key} {init[key]:.4g} -> {trained[key]:.4g}" for key in trained)
+    print(f"wrote {out} and {card_path(out)}: unfolded-{algo} ({loss}), {layers} layers on {card['spec']}; "
+          f"validation {scores} (plain {algo.upper()} with {layers} iterations -> trained)")
