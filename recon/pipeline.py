@@ -8,7 +8,6 @@ written atomically.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -118,7 +117,7 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
         datasets["ground_truth"] = problem.ground_truth.reshape(image.shape)
     source = str(request.input) + (f" slices {request.slices}" if request.slices else "")
     attrs = {
-        "method": method.name, "params": json.dumps(params, sort_keys=True), "source": source,
+        "method": method.name, "params": params, "source": source,
         "command": request.command, "recon_version": recon.__version__, "device": str(device),
         "elapsed_s": elapsed, "seed": request.seed, "axes": ",".join(problem.axes), **metrics,
     }

@@ -20,7 +20,7 @@ import numpy as np
 
 from recon.errors import UserError
 from recon.io.reconstruction import atomic_h5, attr_value, write_array
-from recon.io.specs import dtype_matches, iter_blocks, load_spec, read_attrs, validate_file, value_problem
+from recon.io.specs import dtype_matches, iter_blocks, load_spec, open_validated, read_attrs, value_problem
 
 _STORED_AS = {"float32": np.float32, "float64": np.float64, "complex64": np.complex64, "mask": np.bool_}
 
@@ -63,10 +63,8 @@ class MeasurementFile:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        report = validate_file(self.path, check_values=False)
-        report.raise_if_bad()
+        self._file, report = open_validated(self.path)
         self.spec, self.dims, self._axes = report.spec, report.dims, report.axes
-        self._file = h5py.File(self.path, "r")
         self.attrs: dict[str, Any] = read_attrs(self._file, self.spec)
 
     def __enter__(self) -> MeasurementFile:

@@ -23,7 +23,7 @@ import numpy as np
 
 import recon
 from recon.errors import UserError
-from recon.io.specs import load_spec, read_attrs, validate_file
+from recon.io.specs import open_validated, read_attrs, validate_file
 
 SPEC = "reconstruction/1"
 # display_min/display_max are percentiles over a strided subsample of at most about this many values.
@@ -105,11 +105,9 @@ def write_array(group: h5py.Group, key: str, array: np.ndarray, dtype: np.dtype 
 
 
 def attr_value(key: str, value: Any) -> Any:
-    """Python value -> HDF5 attribute: ``params`` and dicts as JSON strings, numbers as numbers."""
-    if key == "params" and isinstance(value, str):
-        json.loads(value)  # must already be JSON
-        return value
-    if key == "params" or isinstance(value, dict):
+    """Python value -> HDF5 attribute: dicts (``params``) as JSON strings, numbers as numbers. A JSON string
+    is stored as it is; the spec's check of the written file catches one that is not JSON."""
+    if isinstance(value, dict):
         return json.dumps(value, sort_keys=True, default=_json_default)
     if isinstance(value, Path):
         return str(value)
@@ -173,11 +171,9 @@ def write_reconstruction(path: str | Path, reconstruction: np.ndarray, *, attrs:
 
 def read_reconstruction(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     """Read a ``reconstruction/1`` file: ``(reconstruction, attrs)`` with ``params`` parsed from JSON."""
-    path = Path(path)
-    report = validate_file(path, check_values=False)
-    report.raise_if_bad()
-    if report.spec.id != SPEC:
-        raise UserError(f"is a {report.spec.id} file, not a reconstruction", path=path,
-                        fix="give a file written by `recon reconstruct`")
-    with h5py.File(path, "r") as file:
-        return file["reconstruction"][()], read_attrs(file, load_spec(SPEC))
+    file, report = open_validated(path)
+    with file:
+        if report.spec.id != SPEC:
+            raise UserError(f"is a {report.spec.id} file, not a reconstruction", path=report.path,
+                            fix="give a file written by `recon reconstruct`")
+        return file["reconstruction"][()], read_attrs(file, report.spec)

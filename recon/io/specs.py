@@ -411,6 +411,24 @@ class Report:
         raise UserError("; ".join([first, *rest]), path=self.path, key=key, fix=self.fix)
 
 
+def _open(report: Report) -> h5py.File | None:
+    """Open ``report.path`` read-only, or record in ``report`` why it cannot be opened (then None)."""
+    path = report.path
+    if not path.exists():
+        report.issues.append((None, "file not found"))
+        report.fix = "check the path"
+    elif path.is_dir() or not h5py.is_hdf5(path):
+        report.issues.append((None, "not an HDF5 file"))
+        report.fix = "give an HDF5 file written by `recon simulate` or following a spec in data_specs/"
+    else:
+        try:
+            return h5py.File(path, "r")
+        except OSError as err:
+            report.issues.append((None, f"cannot be opened as HDF5 ({err})"))
+            report.fix = "check that the file is complete and not being written"
+    return None
+
+
 def validate_file(path: str | Path, *, check_values: bool = True) -> Report:
     """Check the HDF5 file at ``path`` against the spec named by its root attribute ``recon_spec``.
 
@@ -419,24 +437,30 @@ def validate_file(path: str | Path, *, check_values: bool = True) -> Report:
     below BLOCK_ELEMENTS elements per dataset.
     """
     report = Report(Path(path))
-    path = report.path
-    if not path.exists():
-        report.issues.append((None, "file not found"))
-        report.fix = "check the path"
-        return report
-    if path.is_dir() or not h5py.is_hdf5(path):
-        report.issues.append((None, "not an HDF5 file"))
-        report.fix = "give an HDF5 file written by `recon simulate` or following a spec in data_specs/"
-        return report
-    try:
-        file = h5py.File(path, "r")
-    except OSError as err:
-        report.issues.append((None, f"cannot be opened as HDF5 ({err})"))
-        report.fix = "check that the file is complete and not being written"
-        return report
-    with file:
-        _check_file(file, report, check_values)
+    file = _open(report)
+    if file is not None:
+        with file:
+            _check_file(file, report, check_values)
     return report
+
+
+def open_validated(path: str | Path) -> tuple[h5py.File, Report]:
+    """Open the HDF5 file at ``path`` read-only once its structure (not its values) follows its spec.
+
+    Returns the open file, which the caller closes, and the report (spec, dims, axes); raises one
+    UserError listing every problem otherwise (see :meth:`Report.raise_if_bad`).
+    """
+    report = Report(Path(path))
+    file = _open(report)
+    try:
+        if file is not None:
+            _check_file(file, report, check_values=False)
+        report.raise_if_bad()
+    except BaseException:
+        if file is not None:
+            file.close()
+        raise
+    return file, report
 
 
 def _check_file(file: h5py.File, report: Report, check_values: bool) -> None:
@@ -547,15 +571,18 @@ def describe_file(path: str | Path, report: Report | None = None) -> str:
     """A readable summary of an HDF5 file for ``recon info``: its spec, bound dimensions, every dataset
     (shape, dtype, chunks, compression, the spec's description) and root attribute (defaults marked).
     Problems are not listed: they are in ``report``. ``report`` defaults to a structural validation."""
-    path = Path(path)
-    report = report or validate_file(path, check_values=False)
-    spec = report.spec
-    if not path.is_file() or not h5py.is_hdf5(path):
-        return str(path)
-    lines = [f"{path}: {spec.id}: {spec.description}" if spec else f"{path}: no known spec"]
-    if report.dims:
-        lines.append("dims: " + ", ".join(f"{sym}={n}" for sym, n in report.dims.items()))
-    with h5py.File(path, "r") as file:
+    probe = Report(Path(path))
+    file = _open(probe)
+    if file is None:
+        return str(probe.path)
+    with file:
+        if report is None:
+            _check_file(file, probe, check_values=False)
+            report = probe
+        spec = report.spec
+        lines = [f"{probe.path}: {spec.id}: {spec.description}" if spec else f"{probe.path}: no known spec"]
+        if report.dims:
+            lines.append("dims: " + ", ".join(f"{sym}={n}" for sym, n in report.dims.items()))
         found: list[tuple[str, h5py.Dataset]] = []
         file.visititems(lambda name, obj: found.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
         rows = []

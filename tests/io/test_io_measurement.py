@@ -157,3 +157,6 @@ def test_describe_file(tmp_path):
     broken = write_valid_file("ct-parallel", tmp_path / "b.h5", recon_spec=None)
     assert describe_file(broken).startswith(f"{broken}: no known spec")
     assert describe_file(tmp_path / "none.h5") == str(tmp_path / "none.h5")
+    truncated = tmp_path / "t.h5"
+    truncated.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])  # HDF5 signature, cannot be opened
+    assert describe_file(truncated) == str(truncated)
