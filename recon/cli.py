@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 import yaml
 
@@ -172,6 +173,8 @@ def _read_config(path: Path | None) -> dict[str, Any]:
     if not isinstance(config, dict) or set(config) - allowed or not isinstance(config.get("params", {}), dict):
         raise UserError("expected a mapping with keys among " + ", ".join(sorted(allowed)), path=path,
                         fix="write e.g. `method: tv` and `params: {lam: 0.01, iterations: 200}`")
+    if not isinstance(config.get("seed", 0), int):
+        raise UserError(f"{config['seed']!r} is not an integer", path=path, key="seed", fix="write e.g. `seed: 7`")
     return config
 
 
@@ -201,7 +204,7 @@ def reconstruct(
     params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
     request = Request(input=file, method=method, output=out, params=params, prior=prior or settings.get("prior"),
                       device=device or settings.get("device", "auto"), slices=slices,
-                      seed=seed if seed is not None else int(settings.get("seed", 0)), overwrite=overwrite,
+                      seed=seed if seed is not None else settings.get("seed", 0), overwrite=overwrite,
                       command=_command_line())
     print(run(request, progress=default_progress()).line())
 
@@ -315,16 +318,13 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except typer.Exit as done:
-        return done.exit_code
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, click.Abort):
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as error:
-        if hasattr(error, "show") and hasattr(error, "exit_code"):  # a usage error found by typer/click
-            error.show()
-            return error.exit_code
-        # an internal failure: say so plainly, traceback with --debug
+    except click.ClickException as error:  # a usage error found by typer/click
+        error.show()
+        return error.exit_code
+    except Exception as error:  # an internal failure: say so plainly, traceback with --debug
         if debug:
             traceback.print_exc()
         print(f"internal error: {error.__class__.__name__}: {error} (rerun with --debug for the traceback)",

@@ -19,5 +19,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise UserError(f"--device {name} was asked for but no CUDA device is available",
                             fix="use --device cpu or --device auto")
+        index, count = name.partition(":")[2], torch.cuda.device_count()
+        if index and not (index.isdigit() and int(index) < count):
+            raise UserError(f"--device {name} names no CUDA device of this machine ({count} present)",
+                            fix=f"use cuda or cuda:N with 0 <= N < {count}")
         return torch.device(name)
     raise UserError(f"unknown device {name!r}", fix=f"use one of {', '.join(DEVICE_CHOICES)} or cuda:N")

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from recon.device import resolve_device
+from recon.errors import UserError
 from tests.cli.conftest import run_cli
 
 
@@ -52,7 +54,7 @@ def test_unknown_spec(ct_file, tmp_path):
 
 def test_missing_dataset(ct_file, tmp_path):
     path = copy_with(ct_file, tmp_path, lambda f: f.__delitem__("angles"))
-    assert_user_error(run_cli("reconstruct", path, "--method", "fbp"), "angles")
+    assert_user_error(run_cli("reconstruct", path, "--method", "fbp"), "angles: missing")
 
 
 def test_misshaped_dataset(ct_file, tmp_path):
@@ -61,7 +63,7 @@ def test_misshaped_dataset(ct_file, tmp_path):
         f["angles"] = np.linspace(0, np.pi, 7, endpoint=False)
 
     path = copy_with(ct_file, tmp_path, edit)
-    assert_user_error(run_cli("reconstruct", path, "--method", "fbp"), "angles")
+    assert_user_error(run_cli("reconstruct", path, "--method", "fbp"), "angles: shape (7,) gives n_views=7")
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -107,6 +109,22 @@ def test_slice_range_out_of_bounds(ct_file, tmp_path):
     assert not out.exists()
 
 
+def test_unknown_device(ct_file, tmp_path):
+    out = tmp_path / "o.h5"
+    assert_user_error(run_cli("reconstruct", ct_file, "--method", "fbp", "--device", "gpu", "--out", out),
+                      "unknown device 'gpu'")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["cuda:1", "cuda:x", "cuda:-1"])
+def test_cuda_index_that_the_machine_lacks(monkeypatch, name):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(UserError, match=f"--device {name} names no CUDA device of this machine"):
+        resolve_device(name)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda(ct_file, tmp_path):
     out = tmp_path / "o.h5"
@@ -124,3 +142,15 @@ def test_info_reports_every_problem_and_exits_2(ct_file, tmp_path):
     result = run_cli("info", path)
     assert result.returncode == 2
     assert "angles" in result.stderr and "image_shape" in result.stderr
+
+
+@pytest.mark.parametrize("text, fragment", [("seed: abc\n", "seed: 'abc' is not an integer"),
+                                            ("method: [\n", "not valid YAML"),
+                                            ("methd: tv\n", "expected a mapping with keys among")])
+def test_bad_config(ct_file, tmp_path, text, fragment):
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    out = tmp_path / "o.h5"
+    assert_user_error(run_cli("reconstruct", ct_file, "--method", "fbp", "--config", config, "--out", out),
+                      "c.yaml", fragment)
+    assert not out.exists()
