@@ -6,6 +6,7 @@ Built-in methods live in :mod:`recon.solvers`; third-party packages add theirs t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -103,7 +104,7 @@ def method(name: str, *, family: str, specs: tuple[str, ...], params: tuple[Para
     """Decorator registering a solve function as a method; its docstring's first line is the summary."""
 
     def decorate(solve: Solve) -> Solve:
-        summary = (solve.__doc__ or "").strip().splitlines()[0] if solve.__doc__ else name
+        summary = next(iter((solve.__doc__ or "").strip().splitlines()), name)
         register_method(Method(name, family, summary, specs, params, solve, prior_capability, default_prior,
                                slice_separable))
         return solve
@@ -111,14 +112,8 @@ def method(name: str, *, family: str, specs: tuple[str, ...], params: tuple[Para
     return decorate
 
 
-_loaded = False
-
-
+@functools.cache
 def _load() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
     import recon.solvers  # noqa: F401  (registers the built-in methods)
 
     for entry in entry_points(group="recon.methods"):

@@ -50,3 +50,6 @@ def test_l1_and_l0_proxes():
     assert torch.equal(get_prior("l1", "prox").prox(x, 1.0), torch.tensor([-2.0, 0.0, 0.0, 1.0]))
     # hard threshold at sqrt(2 * 0.5) = 1
     assert torch.equal(get_prior("l0", "prox").prox(x, 0.5), torch.tensor([-3.0, 0.0, 0.0, 2.0]))
+    batch = torch.stack([x, torch.zeros(4)])  # R(x) per batch element
+    torch.testing.assert_close(get_prior("l1", "prox").value(batch), torch.tensor([5.7, 0.0]))
+    assert torch.equal(get_prior("l0", "prox").value(batch), torch.tensor([4.0, 0.0]))

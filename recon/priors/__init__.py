@@ -8,6 +8,7 @@ which fails with a clear message when the prior lacks it. Third-party priors reg
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import entry_points
 
 import torch
@@ -45,6 +46,7 @@ def register_prior(cls: type[Prior]) -> type[Prior]:
     return cls
 
 
+@functools.cache  # scanning the entry points takes ~10 ms, and every get_prior call asks
 def _load_plugins() -> None:
     from recon.priors import classical, wavelet  # noqa: F401  (registers the built-in priors)
 
