@@ -62,10 +62,10 @@ class Problem:
         """The arrays to write: ``reconstruction`` (magnitude for complex images) and ``complex`` for MRI."""
         x = x.detach().cpu()
         if self.complex_image:
-            values = torch.complex(x[:, 0], x[:, 1]).numpy().astype(np.complex64)
-            return {"reconstruction": np.abs(values).reshape(self.output_shape).astype(np.float32),
-                    "complex": values.reshape(self.output_shape)}
-        return {"reconstruction": x.numpy().astype(np.float32).reshape(self.output_shape)}
+            values = torch.complex(x[:, 0], x[:, 1]).numpy().astype(np.complex64, copy=False)
+            values = values.reshape(self.output_shape)
+            return {"reconstruction": np.abs(values), "complex": values}  # |complex64| is float32
+        return {"reconstruction": x.numpy().astype(np.float32, copy=False).reshape(self.output_shape)}
 
 
 def per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

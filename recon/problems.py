@@ -26,10 +26,6 @@ def builder(spec: str) -> Callable[[Builder], Builder]:
     return decorate
 
 
-def specs_with_builder() -> list[str]:
-    return sorted(_BUILDERS)
-
-
 def build_problem(measurement: MeasurementFile, slices: slice | None, device: torch.device,
                   dtype: torch.dtype = torch.float32) -> Problem:
     """The problem for the slices ``slices`` (None: all) of an open, validated measurement file."""
@@ -46,9 +42,9 @@ def _ct_parallel(measurement: MeasurementFile, slices: slice | None, device: tor
     from recon.physics.ct import ParallelBeamCT
 
     sinogram = measurement.read("sinogram", slices)
-    ny, nx = (int(n) for n in measurement.attrs["image_shape"][-2:])
+    ny, nx = measurement.attrs["image_shape"][-2:]  # ints, and det_spacing a float: the spec types them
     physics = ParallelBeamCT((ny, nx), measurement.read("angles"), n_det=sinogram.shape[-1],
-                             det_spacing=float(measurement.attrs["det_spacing"]), device=device, dtype=dtype)
+                             det_spacing=measurement.attrs["det_spacing"], device=device, dtype=dtype)
     y = torch.as_tensor(sinogram.reshape(-1, 1, *sinogram.shape[-2:]), device=device, dtype=dtype)
     n_slices = y.shape[0]
     output_shape = (n_slices, ny, nx) if sinogram.ndim == 3 else (ny, nx)

@@ -3,6 +3,9 @@
 Maps are complex (C, ny, nx) or (B, C, ny, nx), normalised so that sum_c |S_c|^2 = 1 (inside the object,
 for estimates). K-space is laid out as in ``recon.physics.mri``: centred orthonormal 2D FFT, DC at
 (ny // 2, nx // 2).
+
+Written here because deepinv's birdcage maps and ESPIRiT estimate (``MultiCoilMRI.simulate_birdcage_csm``,
+``MultiCoilMRI.estimate_coil_maps``) need sigpy, which recon does not depend on.
 """
 
 from __future__ import annotations

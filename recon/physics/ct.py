@@ -39,9 +39,8 @@ import torch
 from deepinv.physics import LinearPhysics
 
 from recon.errors import UserError
+from recon.physics import FBP_FILTERS
 from recon.physics.registry import register_example
-
-FBP_FILTERS = ("ramp", "shepp-logan", "hann")
 
 
 @dataclass(frozen=True)

@@ -56,9 +56,7 @@ def make_mask(kind: str, shape: tuple[int, int], acceleration: float, acs: int |
         columns = _gaussian_columns(ny, nx, budget, acs, rng)
     else:
         sampler = _poisson_points if kind == "poisson2d" else _random_points
-        mask = sampler((ny, nx), budget, acs, rng)
-        mask[centre_slice(ny, acs), centre_slice(nx, acs)] = True
-        return mask.astype(np.float32)
+        return sampler((ny, nx), budget, acs, rng).astype(np.float32)
     mask = np.zeros((ny, nx), np.float32)
     mask[:, columns] = 1
     return mask
@@ -67,6 +65,13 @@ def make_mask(kind: str, shape: tuple[int, int], acceleration: float, acs: int |
 def centre_slice(n: int, width: int) -> slice:
     """The ``width`` central indices of an axis of length n, around DC at n // 2 (deepinv's convention)."""
     return slice(n // 2 - width // 2, n // 2 + (width + 1) // 2)
+
+
+def _acs_block(shape: tuple[int, int], acs: int) -> np.ndarray:
+    """Bool (ny, nx), True on the central ``acs`` x ``acs`` calibration square."""
+    block = np.zeros(shape, bool)
+    block[centre_slice(shape[0], acs), centre_slice(shape[1], acs)] = True
+    return block
 
 
 def _uniform_columns(nx: int, budget: int, acs: int, rng: np.random.Generator) -> np.ndarray:
@@ -106,14 +111,13 @@ def _distance_outside_acs(shape: tuple[int, int], acs: int) -> np.ndarray:
 
 
 def _random_points(shape: tuple[int, int], budget: int, acs: int, rng: np.random.Generator) -> np.ndarray:
-    """Exactly ``budget`` points outside-or-on the ACS (bool (ny, nx)), drawn without replacement with weight
-    (1 - r)^4 + 0.02 (r: ``_distance_outside_acs``), by Efraimidis-Spirakis keys log(u) / w (vectorised)."""
+    """Exactly ``budget`` points (bool (ny, nx)): the ACS square plus points outside it drawn without replacement
+    with weight (1 - r)^4 + 0.02 (r: ``_distance_outside_acs``), by Efraimidis-Spirakis keys log(u) / w."""
     weight = (1 - _distance_outside_acs(shape, acs)) ** 4 + 0.02
-    acs_block = np.zeros(shape, bool)
-    acs_block[centre_slice(shape[0], acs), centre_slice(shape[1], acs)] = True
+    acs_block = _acs_block(shape, acs)
     keys = np.where(acs_block, -np.inf, np.log(rng.random(shape)) / weight).ravel()
     n_out = budget - acs * acs
-    mask = np.zeros(shape[0] * shape[1], bool)
+    mask = acs_block.ravel()
     if n_out > 0:
         mask[np.argpartition(keys, -n_out)[-n_out:]] = True
     return mask.reshape(shape)
@@ -130,8 +134,7 @@ def _poisson_points(shape: tuple[int, int], budget: int, acs: int, rng: np.rando
     """
     profile = 1 + 4 * _distance_outside_acs(shape, acs)
     priority = rng.permutation(shape[0] * shape[1]).reshape(shape)
-    in_acs = np.zeros(shape, bool)
-    in_acs[centre_slice(shape[0], acs), centre_slice(shape[1], acs)] = True
+    in_acs = _acs_block(shape, acs)
     kappa, best = 0.7, None
     for _ in range(8):
         scale = _scale_for(profile, budget, kappa)

@@ -16,13 +16,6 @@ from recon.physics.coil_maps import synthetic_coil_maps
 from recon.physics.masks import make_mask
 from recon.physics.registry import register_example
 
-_COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
-
-
-def complex_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The complex dtype of the precision of real ``dtype``: float32 -> complex64, float64 -> complex128."""
-    return _COMPLEX_OF[dtype]
-
 
 class CartesianMRI(MultiCoilMRI):
     """Multi-coil Cartesian MRI ``y_c = M F (S_c x)``, centred orthonormal 2D FFT per slice.
@@ -46,8 +39,8 @@ class CartesianMRI(MultiCoilMRI):
             raise UserError("mask values must be 0 or 1", key="mask", fix="store a binary sampling mask")
         img_size = tuple(mask.shape[-2:])
         if coil_maps is None:
-            coil_maps = torch.ones((1, 1, *img_size), dtype=complex_dtype(dtype))
-        coil_maps = torch.as_tensor(coil_maps).to(complex_dtype(dtype))
+            coil_maps = torch.ones((1, 1, *img_size), dtype=dtype.to_complex())
+        coil_maps = torch.as_tensor(coil_maps).to(dtype.to_complex())
         if tuple(coil_maps.shape[-2:]) != img_size or coil_maps.ndim not in (2, 3, 4):
             raise UserError(f"coil_maps shape {tuple(coil_maps.shape)} does not match the mask {img_size}",
                             key="coil_maps",
@@ -95,7 +88,7 @@ class CartesianMRI(MultiCoilMRI):
 
         def convert(t: torch.Tensor) -> torch.Tensor:
             if t.is_complex():
-                return t.to(device, complex_dtype(dtype), non_blocking)
+                return t.to(device, dtype.to_complex(), non_blocking)
             if t.is_floating_point():
                 return t.to(device, dtype, non_blocking)
             return t.to(device, non_blocking=non_blocking)
@@ -133,7 +126,7 @@ def _complex_to_channels(a: np.ndarray | torch.Tensor, device: str | torch.devic
         a = a.to(dtype or (a.dtype if a.is_floating_point() else torch.float32))
         a = torch.complex(a, torch.zeros_like(a))
     if dtype is not None:
-        a = a.to(complex_dtype(dtype))
+        a = a.to(dtype.to_complex())
     return torch.view_as_real(a.to(device)).movedim(-1, 1).contiguous()
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from recon.methods import Result, RunContext, method
 from recon.params import Param
+from recon.physics import FBP_FILTERS
 from recon.problem import Problem
 
 ALL_SPECS = ("ct-parallel/1", "mri-cartesian/1", "sparse-linear/1")
-FBP_FILTERS = ("ramp", "shepp-logan", "hann")
 
 
 @method("adjoint", family="classical", specs=ALL_SPECS, slice_separable=True)
