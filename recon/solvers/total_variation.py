@@ -20,25 +20,30 @@ from recon.params import Param
 from recon.problem import Problem
 from recon.solvers.linalg import operator_sqnorm, robust_scale
 
+_AXES = (3, 2, 0)  # difference axes of (S, C, ny, nx): x, y, then z = the slice axis
+
 
 def gradient(u: torch.Tensor, dims: int) -> torch.Tensor:
-    """Forward differences (Neumann boundary) of u (S, C, ny, nx): (D, S, C, ny, nx), D = dims (2 or 3)."""
-    axes = (3, 2, 0)[:dims]  # x, y, then z = the slice axis
-    parts = []
-    for axis in axes:
-        d = torch.zeros_like(u)
+    """Forward differences (Neumann boundary) of u (S, C, ny, nx): (D, S, C, ny, nx), D = dims (2 or 3).
+
+    Written here rather than with deepinv's ``TVDenoiser.nabla``/``nabla_adjoint``: those take z from a 5D
+    layout (the slice axis here is the batch axis), put the difference axis last, and measured 2-4x slower
+    for the gradient and 4-8x slower for the divergence on (64, 1, 64, 64), (16, 1, 128, 128) and
+    (4, 2, 128, 128), one CPU thread. The differences are written into one preallocated tensor (``out=``,
+    2-4x faster than stacking per-axis copies), so this is not differentiable; PDHG does not need that.
+    """
+    g = u.new_zeros((dims, *u.shape))
+    for component, axis in zip(g, _AXES[:dims], strict=True):
         n = u.shape[axis]
         if n > 1:
-            d.narrow(axis, 0, n - 1).copy_(u.narrow(axis, 1, n - 1) - u.narrow(axis, 0, n - 1))
-        parts.append(d)
-    return torch.stack(parts)
+            torch.sub(u.narrow(axis, 1, n - 1), u.narrow(axis, 0, n - 1), out=component.narrow(axis, 0, n - 1))
+    return g
 
 
 def divergence(q: torch.Tensor) -> torch.Tensor:
     """Negative adjoint of :func:`gradient`: div q with <grad u, q> = -<u, div q>."""
-    axes = (3, 2, 0)[: q.shape[0]]
     out = torch.zeros_like(q[0])
-    for component, axis in zip(q, axes, strict=True):
+    for component, axis in zip(q, _AXES[: q.shape[0]], strict=True):
         n = component.shape[axis]
         if n == 1:
             continue
@@ -93,14 +98,14 @@ def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
     tau, sigma = 0.99 * params["step_ratio"] / norm_k, 0.99 / (params["step_ratio"] * norm_k)
     nonneg = params["nonneg"] and not problem.complex_image
 
-    u = x_init / scale
+    u = x_init.detach() / scale  # gradient() is not differentiable
     au = physics.A(u) / norm
     grad_u = gradient(u, dims)
     # A and grad are linear, so A u_bar and grad u_bar follow from the last two iterates: one A, one A^T and
     # one gradient per iteration.
     au_bar, grad_bar = au, grad_u
     p = torch.zeros_like(y)
-    q = torch.zeros((dims, *u.shape), device=u.device, dtype=u.dtype)
+    q = torch.zeros_like(grad_u)
     history = {"objective": [], "relative_change": []}
     with torch.no_grad(), ctx.progress("tv", params["iterations"]) as step:
         for _ in range(params["iterations"]):
