@@ -10,7 +10,7 @@ import numpy as np
 from recon.errors import UserError
 from recon.io.measurement import write_measurement
 from recon.phantoms import shepp_logan_3d
-from recon.pipeline import Request, Summary, reconstruct
+from recon.pipeline import Request, Summary, default_output, reconstruct
 from recon.progress import default_progress
 from recon.simulate import simulate_ct_parallel
 
@@ -25,7 +25,7 @@ def run_demo(out: Path, size: int = 128, n_slices: int = 32, views: int = 30, no
 
     out.mkdir(parents=True, exist_ok=True)
     measurement = out / "ct_sparse_view.h5"
-    outputs = [measurement] + [out / f"ct_sparse_view.{name}.h5" for name in DEMO_METHODS]
+    outputs = [measurement] + [default_output(measurement, name) for name in DEMO_METHODS]
     existing = [str(path) for path in outputs if path.exists()]
     if existing and not overwrite:
         raise UserError(f"{existing[0]} exists from an earlier demo", key="--out",
@@ -38,8 +38,8 @@ def run_demo(out: Path, size: int = 128, n_slices: int = 32, views: int = 30, no
     print(f"simulated {n_slices} x {size} x {size} Shepp-Logan, {views} views, {noise_std:.0%} noise -> {measurement}")
 
     summaries = []
-    for name, path in zip(DEMO_METHODS, outputs[1:], strict=True):
-        request = Request(input=measurement, method=name, output=path, overwrite=True, command="recon demo")
+    for name in DEMO_METHODS:
+        request = Request(input=measurement, method=name, overwrite=True, command="recon demo")
         summaries.append(reconstruct(request, progress=default_progress()))
 
     table = Table("method", "PSNR (dB)", "SSIM", "time (s)", "output", title="recon demo: sparse-view 3D CT")
