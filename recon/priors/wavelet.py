@@ -1,8 +1,11 @@
 """Wavelet sparsity: an orthonormal 2D Haar transform and the ``wavelet-l1`` prior R(x) = sum |W x|_detail.
 
-Written here because deepinv's wavelet tools (``WaveletDenoiser``, ``WaveletPrior``) need ``ptwt`` and
-``pywt``, which recon does not depend on; the Haar transform is a few lines of torch, exact and orthonormal
-(W^T W = W W^T = I), so the prox of lam ||W x||_1 is W^T soft(W x, lam) in closed form.
+Written here rather than with deepinv's ``WaveletPrior``/``WaveletDenoiser`` (ptwt): those threshold each
+channel on its own, which for complex MRI images (real, imag) changes the phase; here a coefficient's size is
+its complex magnitude (group thresholding), and ``tau`` may be a per-sample tensor that gradients flow into
+(the learned thresholds of the unfolded networks). It also spares the ptwt and PyWavelets dependencies. Cost,
+measured: 15 ms against deepinv's 9.4 ms for one 4-level prox of (16, 2, 128, 128), one CPU thread. The Haar
+transform is exact and orthonormal (W^T W = W W^T = I), so the prox of lam ||W x||_1 is W^T soft(W x, lam).
 
 Coefficients sit in the usual pyramid layout, same shape as the image. The coarsest approximation band is
 not penalised. Channels (dim 1) are grouped: for complex MRI images (real, imag) a coefficient's size is
