@@ -1,4 +1,4 @@
-"""Synthetic test objects: the 3D modified Shepp-Logan phantom and Bernoulli-Gaussian sparse signals."""
+"""Synthetic objects: the 3D modified Shepp-Logan phantom, random ellipses, foam, Bernoulli-Gaussian signals."""
 
 from __future__ import annotations
 
@@ -46,3 +46,38 @@ def bernoulli_gaussian(n_samples: int, n: int, k: int, rng: np.random.Generator)
     for row in signals:
         row[rng.choice(n, size=k, replace=False)] = rng.standard_normal(k)
     return signals
+
+
+def _grid(shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Open coordinate grids in [-1, 1] along each axis of ``shape`` (2D: y, x; 3D: z, y, x)."""
+    return list(np.ogrid[tuple(slice(-1, 1, complex(0, n)) for n in shape)])
+
+
+def random_ellipses(shape: tuple[int, ...], rng: np.random.Generator, count: int = 12) -> np.ndarray:
+    """A random piecewise-constant image (ny, nx) or volume (nz, ny, nx) of ``count`` overlapping ellipses
+    (ellipsoids in 3D, rotated about z), float32 in [0, 1]: a large body ellipse with smaller ones added."""
+    grid = _grid(shape)
+    image = np.zeros(shape, dtype=np.float32)
+    for index in range(count):
+        size = rng.uniform(0.6, 0.9, len(shape)) if index == 0 else rng.uniform(0.03, 0.4, len(shape))
+        centre = np.zeros(len(shape)) if index == 0 else rng.uniform(-0.6, 0.6, len(shape))
+        angle = rng.uniform(0, np.pi)
+        cos, sin = np.cos(angle), np.sin(angle)
+        dy, dx = grid[-2] - centre[-2], grid[-1] - centre[-1]
+        axes = [dx * cos + dy * sin, -dx * sin + dy * cos] + ([grid[0] - centre[0]] if len(shape) == 3 else [])
+        inside = sum((a / s) ** 2 for a, s in zip(axes, size[::-1], strict=True)) <= 1
+        image += np.float32(1.0 if index == 0 else rng.uniform(-0.5, 0.5)) * inside
+    return np.clip(image / max(float(image.max()), 1e-6), 0, 1)
+
+
+def foam(shape: tuple[int, ...], rng: np.random.Generator, holes: int = 60) -> np.ndarray:
+    """A foam-like image (ny, nx) or volume (nz, ny, nx), float32 in [0, 1]: a disk (ball) of density 1 with
+    ``holes`` random circular (spherical) voids of density 0 to 0.3, radii 0.02 to 0.15 of the field."""
+    grid = _grid(shape)
+    radius2 = sum(g**2 for g in grid)
+    image = (radius2 <= 0.85**2).astype(np.float32)
+    for _ in range(holes):
+        centre = rng.uniform(-0.65, 0.65, len(shape))
+        hole = sum((g - c) ** 2 for g, c in zip(grid, centre, strict=True)) <= rng.uniform(0.02, 0.15) ** 2
+        image[hole] = np.float32(rng.uniform(0, 0.3))
+    return image
