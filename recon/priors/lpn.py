@@ -1,0 +1,111 @@
+"""Learned proximal networks as priors: ``lpn-ct`` (real images), ``lpn-mri`` (complex images, 2 channels) and
+``lpn`` (whichever of the two fits the image's channels). Weights ship in ``recon/weights`` and load offline;
+``weights=W.safetensors`` (from ``recon train lpn``) replaces them.
+
+The network f is exactly the prox of its learned regulariser R at unit weight (see :mod:`recon.models.lpn`).
+For a weight tau < 1, ``prox`` returns (1 - tau) x + tau f(x): the gradient of the convex
+(1 - tau) ||x||^2 / 2 + tau psi, hence the exact prox of some regulariser, equal to tau R to first order.
+Weights above 1 have no such form and are refused. Images are in the solvers' normalised unit.
+
+Memory: the prox runs over chunks of at most ``CHUNK_PIXELS`` pixels (whole slices; at least one slice), about
+3 KB per pixel for 64 hidden channels and 4 layers (forward and backward pass), i.e. under 1 GB per chunk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from recon.errors import UserError
+from recon.models.lpn import LPN, Inversion, invert, load_lpn, regulariser_map
+from recon.priors import Prior, register_prior
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+SHIPPED = {1: "lpn-ct", 2: "lpn-mri"}
+"""Shipped weights by image channels: real (CT-like) and complex (MRI-like) images."""
+CHUNK_PIXELS = 2**18
+
+
+class LPNPrior(Prior):
+    """A learned proximal network; ``weights``: a user file (None: the shipped weights of this prior)."""
+
+    capabilities = frozenset({"prox"})
+    shipped: str | None = None
+    """Name of the shipped weights; None: chosen by the image's channels (see SHIPPED)."""
+
+    def __init__(self, weights: str | Path | None = None):
+        self.weights = Path(weights) if weights else None
+        if self.weights is not None and not self.weights.is_file():
+            raise UserError("weights file not found", path=self.weights, key="--set weights",
+                            fix="give weights written by `recon train lpn`")
+        self._models: dict[tuple, LPN] = {}
+
+    def weights_path(self, channels: int) -> Path:
+        """The weights file used for images with ``channels`` channels."""
+        if self.weights is not None:
+            return self.weights
+        name = self.shipped or SHIPPED.get(channels)
+        if name is None:
+            raise UserError(f"no shipped LPN weights for {channels}-channel images", key="--prior",
+                            fix="train some with `recon train lpn` and pass --set weights=W.safetensors")
+        return WEIGHTS_DIR / f"{name}.safetensors"
+
+    def model(self, x: torch.Tensor) -> LPN:
+        """The network for images like x (B, C, H, W), on x's device and dtype (loaded once per device/dtype)."""
+        key = (x.shape[1], x.device, x.dtype)
+        if key not in self._models:
+            path = self.weights_path(x.shape[1])
+            model = load_lpn(path, x.device).to(x.dtype)
+            if model.config.channels != x.shape[1]:
+                kinds = {1: "real", 2: "complex (2-channel)"}
+                raise UserError(f"these LPN weights take {model.config.channels}-channel images, not the "
+                                f"{kinds.get(x.shape[1], x.shape[1])} images of this problem", path=path,
+                                key="--prior", fix="use lpn-ct for CT, lpn-mri for MRI, or matching --set weights")
+            self._models[key] = model
+        return self._models[key]
+
+    def prox(self, x: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+        """f(x) for tau = 1, (1 - tau) x + tau f(x) for 0 <= tau < 1 (see the module); x (B, C, H, W)."""
+        if not 0.0 <= tau <= 1.0 + 1e-6:
+            raise UserError(f"an LPN is a prox at weights up to 1, not {tau:.4g}", key="--prior",
+                            fix="lower the prior's weight in the method's parameters, or use a denoiser prior")
+        model = self.model(x)
+        chunk = max(1, CHUNK_PIXELS // (x.shape[-2] * x.shape[-1]))
+        out = torch.cat([model(part, create_graph=False) for part in x.detach().split(chunk)])
+        return out if tau >= 1.0 else torch.lerp(x, out, tau)
+
+    def inversion(self, x: torch.Tensor) -> Inversion:
+        """y with f(y) = x, chunked like ``prox`` (see :func:`recon.models.lpn.invert`)."""
+        model = self.model(x)
+        chunk = max(1, CHUNK_PIXELS // (x.shape[-2] * x.shape[-1]))
+        parts = [invert(model, part) for part in x.detach().split(chunk)]
+        return Inversion(torch.cat([p.y for p in parts]), torch.cat([p.residual for p in parts]))
+
+    def value_map(self, x: torch.Tensor, inversion: Inversion | None = None) -> torch.Tensor:
+        """Per-pixel terms of R(x), (B, 1, H, W) (see :func:`recon.models.lpn.regulariser_map`)."""
+        return regulariser_map(self.model(x), x, inversion or self.inversion(x))
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        """R(x) per image, (B,)."""
+        return self.value_map(x).flatten(1).sum(dim=1)
+
+
+@register_prior
+class LPNAuto(LPNPrior):
+    name = "lpn"
+    summary = "learned proximal network: lpn-ct for real images, lpn-mri for complex ones"
+
+
+@register_prior
+class LPNCT(LPNPrior):
+    name = "lpn-ct"
+    summary = "learned proximal network trained on CT-like images (real, 1 channel)"
+    shipped = "lpn-ct"
+
+
+@register_prior
+class LPNMRI(LPNPrior):
+    name = "lpn-mri"
+    summary = "learned proximal network trained on MRI-like images (complex, 2 channels)"
+    shipped = "lpn-mri"
