@@ -38,3 +38,19 @@ def robust_scale(x: torch.Tensor, quantile: float = 0.99) -> float:
     stride = max(1, magnitude.numel() // 1_000_000)
     value = float(torch.quantile(magnitude[::stride].float(), quantile))
     return value if value > 0 else 1.0
+
+
+def cg_normal(physics, rhs: torch.Tensor, rho: float, init: torch.Tensor, iterations: int,
+              weight: float = 1.0) -> torch.Tensor:
+    """Solve (weight A^T A + rho I) x = rhs by ``iterations`` conjugate-gradient steps from ``init``, per slice.
+
+    deepinv's ``conjugate_gradient`` with the batch axis parallel and no early stop (tol 0), so that every
+    slice gets the same number of steps whatever the others do (slabs give the results of whole volumes).
+    The x-update of PnP-ADMM, of RED's fixed point and of LPN; memory: a few copies of x and of A x.
+    """
+    from deepinv.optim.linear import conjugate_gradient
+
+    def normal(x: torch.Tensor) -> torch.Tensor:
+        return weight * physics.A_adjoint(physics.A(x)) + rho * x
+
+    return conjugate_gradient(normal, rhs, max_iter=iterations, tol=0.0, init=init)

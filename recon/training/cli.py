@@ -141,3 +141,53 @@ def lpn(
     scores = training.card["validation"]
     print(f"wrote {out} and {card_path(out)}: LPN ({channels} channel(s), sigma {sigma}); held-out PSNR "
           f"{scores['psnr_noisy']:.2f} dB noisy -> {scores['psnr_denoised']:.2f} dB")
+
+
+@train_app.command("denoiser")
+def denoiser(
+    data: Annotated[list[str], typer.Option(help="Volumes/images (npy, nii, dcm or DICOM folder, FILE.h5:KEY; quoted "
+                                                 "globs), phantom:ellipses|foam|shepp-logan, skimage:NAME. "
+                                                 "Repeatable.")],
+    out: Annotated[Path, typer.Option("--out", help="Weights to write, W.safetensors (card: W.json).")],
+    dim: Annotated[int, typer.Option(help="2: a 2D denoiser of slices; 3: a 3D denoiser of patches.")] = 2,
+    channels: Annotated[int, typer.Option(help="1: real images (CT); 2: complex (MRI), random smooth phase.")] = 1,
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 2000,
+    patch: Annotated[int, typer.Option(help="Patch side in pixels.")] = 48,
+    batch: Annotated[int, typer.Option(help="Patches per step.")] = 16,
+    sigma_max: Annotated[float, typer.Option(help="Largest noise std, relative to the 0.99 quantile of a "
+                                                  "source.")] = 0.2,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay).")] = 1e-3,
+    width: Annotated[int, typer.Option(help="Channels of the first scale (then x2, x4, x4).")] = 16,
+    hu: Annotated[bool, typer.Option(help="Files are in Hounsfield units: map to attenuation first.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed (weights, patches, noise).")] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint W.ckpt of an interrupted run.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and its card.")] = False,
+) -> None:
+    """Train a noise-level-aware DRUNet denoiser on clean data with synthetic noise; write W.safetensors and W.json."""
+    _choice(str(dim), ("2", "3"), "--dim")
+    _choice(str(channels), ("1", "2"), "--channels")
+    for value, low, key in ((steps, 1, "--steps"), (patch, 16, "--patch"), (batch, 1, "--batch"),
+                            (sigma_max, 1e-6, "--sigma-max"), (lr, 1e-12, "--lr"), (width, 1, "--width")):
+        _at_least(value, low, key)
+    items = [path for item in data for path in (
+        [item] if item.startswith(("phantom:", "skimage:")) else map(str, expand_data([item])))]
+    from recon.training.weights_files import card_path, check_weights_path
+
+    check_weights_path(out, overwrite)
+    from recon.device import resolve_device
+    from recon.models.denoisers import DenoiserConfig
+    from recon.progress import default_progress
+    from recon.training.denoiser import DenoiserTraining, train_denoiser, write_denoiser
+
+    config = DenoiserConfig(dim=dim, channels=channels, nc=(width, 2 * width, 4 * width, 4 * width),
+                            sigma_max=sigma_max)
+    training = DenoiserTraining(tuple(items), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed, hu=hu)
+    checkpoint = out.with_suffix(".ckpt")
+    model, card = train_denoiser(training, device=resolve_device(device), checkpoint=checkpoint, resume=resume,
+                                 command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress())
+    write_denoiser(model, config, out, card, overwrite=overwrite)
+    checkpoint.unlink(missing_ok=True)
+    scores = card["validation"]
+    print(f"wrote {out} and {card_path(out)}: {card['summary']}, {steps} steps; validation PSNR "
+          f"{scores['psnr_noisy']:.2f} dB noisy -> {scores['psnr_denoised']:.2f} dB denoised")

@@ -1,0 +1,94 @@
+"""Noise-level-aware denoisers D(x, sigma): deepinv's DRUNet, small, in 2D (Conv2d) or 3D (Conv3d).
+
+deepinv's DRUNet already is what recon needs: a residual U-Net taking sigma as an extra input channel, any
+number of image channels, ``dim=3`` for volumes, and the deepinv ``Denoiser`` contract; so it is used as is,
+made small (``nc`` = (16, 32, 64, 64), one residual block per scale: about 0.3M parameters in 2D, trainable on
+a CPU in minutes). It has no biases and ReLU activations, so D(a x, a sigma) = a D(x, sigma) for a > 0: the
+unit of the images does not matter as long as sigma is given in the same unit.
+
+Channels: 1 for real images (CT-like); 2 for complex MRI images as (real, imaginary), trained on magnitude
+images times a smooth random phase, so that the network sees the joint structure of both parts instead of
+denoising them as two unrelated real images.
+
+Weights files: safetensors with metadata ``format`` and ``config`` (a :class:`DenoiserConfig` as JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from deepinv.models import DRUNet
+
+from recon.errors import UserError
+
+FORMAT = "recon-denoiser/1"
+MULTIPLE = 8
+"""DRUNet downsamples three times: spatial sizes are padded to a multiple of 8 (reflection), then cropped."""
+
+
+@dataclass(frozen=True)
+class DenoiserConfig:
+    """Architecture: ``dim`` 2 or 3, image ``channels`` 1 or 2, channels per scale ``nc``, blocks per scale ``nb``;
+    ``sigma_max``: the largest noise level seen in training (normalised unit, see :mod:`recon.training.data`)."""
+
+    dim: int = 2
+    channels: int = 1
+    nc: tuple[int, int, int, int] = (16, 32, 64, 64)
+    nb: int = 1
+    sigma_max: float = 0.2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nc", tuple(self.nc))
+
+
+def build_denoiser(config: DenoiserConfig) -> DRUNet:
+    """A freshly initialised DRUNet for ``config`` (seed torch first for reproducible weights)."""
+    return DRUNet(in_channels=config.channels, out_channels=config.channels, nc=config.nc, nb=config.nb,
+                  pretrained=None, dim=config.dim)
+
+
+def apply_denoiser(model: DRUNet, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+    """D(x, sigma) for x (B, C, ...) of any spatial size: padded by reflection to a multiple of 8, then cropped."""
+    spatial = x.shape[2:]
+    pad = [p for n in reversed(spatial) for p in (0, -n % MULTIPLE)]
+    padded = F.pad(x, pad, mode="reflect") if any(pad) and min(spatial) > MULTIPLE else F.pad(x, pad)
+    out = model(padded, sigma)
+    return out[(..., *(slice(0, n) for n in spatial))]
+
+
+def weight_tensors(model: DRUNet, config: DenoiserConfig) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and metadata that :func:`load_denoiser` reads back."""
+    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    return tensors, {"format": FORMAT, "config": json.dumps(asdict(config), sort_keys=True)}
+
+
+def load_denoiser(path: str | Path, device: torch.device | str = "cpu") -> tuple[DRUNet, DenoiserConfig]:
+    """The denoiser in ``path`` (written by ``recon train denoiser``), in eval mode; UserError if unusable."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    fix = "give weights written by `recon train denoiser` (--set weights=W.safetensors)"
+    if not path.is_file():
+        raise UserError("weights file not found", path=path, key="weights", fix=fix)
+    try:
+        with safe_open(str(path), framework="pt") as file:
+            metadata = file.metadata() or {}
+        tensors = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError) as error:
+        raise UserError(f"not a safetensors file ({error})", path=path, key="weights", fix=fix) from None
+    if metadata.get("format") != FORMAT:
+        raise UserError(f"not denoiser weights (format {metadata.get('format')!r})", path=path, key="weights",
+                        fix=fix)
+    try:
+        config = DenoiserConfig(**json.loads(metadata["config"]))
+        model = build_denoiser(config)
+        model.load_state_dict(tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise UserError(f"weights and their config do not fit ({error})", path=path, key="weights",
+                        fix=fix) from None
+    return model.to(device).eval(), config

@@ -1,0 +1,107 @@
+"""Learned denoiser priors for PnP and RED: ``drunet`` (weights chosen by the image), ``drunet-ct``, ``drunet-mri``.
+
+``denoise(x, sigma)`` is the trained DRUNet D(x, sigma) (:mod:`recon.models.denoisers`); ``grad(x, sigma)`` is
+RED's gradient x - D(x, sigma). Both take x as (S, C, ny, nx) in the normalised unit the weights were trained
+in (0.99 quantile of the image about 1) and work slice by slice, ``CHUNK`` slices at a time, so that the
+network's activations stay bounded (about 60 floats per pixel of a chunk at the default width).
+
+Weights load offline from ``recon/weights/`` (``drunet-ct`` for real images, ``drunet-mri`` for complex
+(real, imaginary) ones; ``drunet`` picks by the image's channel count), or from ``weights=W.safetensors``
+written by ``recon train denoiser``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import torch
+
+from recon.errors import UserError
+from recon.priors import Prior, register_prior
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+SHIPPED = {1: "drunet-ct", 2: "drunet-mri"}
+"""Shipped weights per image channel count."""
+CHUNK = 8
+
+
+def shipped_path(name: str) -> Path:
+    return WEIGHTS_DIR / f"{name}.safetensors"
+
+
+def describe_shipped() -> str:
+    """One line per shipped denoiser with its training data and validation PSNR, from the cards."""
+    lines = []
+    for name in SHIPPED.values():
+        card_file = shipped_path(name).with_suffix(".json")
+        if card_file.is_file():
+            card = json.loads(card_file.read_text())
+            scores = card["validation"]
+            lines.append(f"{name}: {card['summary']}; held-out PSNR {scores['psnr_noisy']} -> "
+                         f"{scores['psnr_denoised']} dB")
+    return "; ".join(lines) or "none shipped"
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, device: str):
+    from recon.models.denoisers import load_denoiser
+
+    return load_denoiser(path, device)
+
+
+class DenoiserPrior(Prior):
+    """A trained DRUNet as a prior; ``weights`` overrides the shipped file (see the module)."""
+
+    capabilities = frozenset({"denoise", "grad"})
+    default_weights: str | None = None
+
+    def __init__(self, weights: str | Path | None = None):
+        self.weights = Path(weights) if weights else None
+
+    def model(self, channels: int, device: torch.device):
+        """(network, config) for images with ``channels`` channels, cached per file and device."""
+        path = self.weights or shipped_path(self.default_weights or SHIPPED.get(channels, SHIPPED[1]))
+        if self.weights is None and not path.is_file():
+            raise UserError(f"the shipped weights {path.name} are missing", path=path, key="--prior",
+                            fix="reinstall recon, or train some with `recon train denoiser` and pass "
+                                "--set weights=W.safetensors")
+        network, config = _load(str(path), str(device))
+        if config.channels != channels or config.dim != 2:
+            raise UserError(f"these are {config.dim}D weights for {config.channels}-channel images, not 2D for "
+                            f"{channels}-channel ones", path=path, key="--set weights",
+                            fix=f"use 2D weights trained with --channels {channels}")
+        return network, config
+
+    @torch.no_grad()
+    def denoise(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """D(x, sigma) for x (S, C, ny, nx), ``CHUNK`` slices at a time."""
+        from recon.models.denoisers import apply_denoiser
+
+        network, _ = self.model(x.shape[1], x.device)
+        return torch.cat([apply_denoiser(network, chunk, sigma) for chunk in x.split(CHUNK)])
+
+    def grad(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """RED's gradient x - D(x, sigma)."""
+        return x - self.denoise(x, sigma)
+
+
+@register_prior
+class Drunet(DenoiserPrior):
+    name = "drunet"
+    summary = "trained DRUNet denoiser: drunet-ct weights for real images, drunet-mri for complex ones"
+
+
+@register_prior
+class DrunetCT(DenoiserPrior):
+    name = "drunet-ct"
+    summary = "trained DRUNet denoiser for real (CT-like) images"
+    default_weights = SHIPPED[1]
+
+
+@register_prior
+class DrunetMRI(DenoiserPrior):
+    name = "drunet-mri"
+    summary = "trained DRUNet denoiser for complex (MRI) images as (real, imaginary)"
+    default_weights = SHIPPED[2]
