@@ -95,10 +95,11 @@ def unfolded(
 
 @train_app.command("lpn")
 def lpn(
-    data: Annotated[list[str], typer.Option(help="Volumes (npy, nii, dcm, h5:KEY), phantom:KIND or skimage:NAME "
-                                                 "(repeatable).")],
+    data: Annotated[list[str], typer.Option(help="Volumes/images (npy, nii, dcm or DICOM folder, FILE.h5:KEY; quoted "
+                                                 "globs), phantom:ellipses|foam|shepp-logan, skimage:NAME. "
+                                                 "Repeatable.")],
     out: Annotated[Path, typer.Option("--out", help="Weights to write, W.safetensors (card: W.json).")],
-    channels: Annotated[int, typer.Option(help="1: real images (CT); 2: complex images (MRI, random phase).")] = 1,
+    channels: Annotated[int, typer.Option(help="1: real images (CT); 2: complex (MRI), random smooth phase.")] = 1,
     sigma: Annotated[float, typer.Option(help="Noise level the prox is trained for (normalised unit).")] = 0.1,
     hidden: Annotated[int, typer.Option(help="Hidden channels of the convex network.")] = 64,
     layers: Annotated[int, typer.Option(help="Hidden layers of the convex network.")] = 4,
@@ -108,8 +109,7 @@ def lpn(
     patch: Annotated[int, typer.Option(help="Patch side in pixels.")] = 40,
     gamma_min: Annotated[float, typer.Option(help="Final proximal-matching gamma per sqrt(value).")] = 0.08,
     hu: Annotated[bool, typer.Option(help="The volumes are CT in Hounsfield units.")] = False,
-    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint file (written during training).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue from --checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint W.ckpt of an interrupted run.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed (initialisation, patches, noise).")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and its card.")] = False,
@@ -120,8 +120,8 @@ def lpn(
                             (beta, 1e-6, "--beta"), (steps, 2, "--steps"), (batch, 1, "--batch"), (patch, 8, "--patch"),
                             (gamma_min, 1e-6, "--gamma-min")):
         _at_least(value, low, key)
-    if resume and checkpoint is None:
-        raise UserError("--resume needs the checkpoint to continue from", key="--resume", fix="add --checkpoint FILE")
+    items = [path for item in data for path in (
+        [item] if item.startswith(("phantom:", "skimage:")) else map(str, expand_data([item])))]
     from recon.training.weights_files import card_path, check_weights_path
 
     check_weights_path(out, overwrite)
@@ -131,13 +131,15 @@ def lpn(
     from recon.training.data import load_sources
     from recon.training.lpn import LPNSchedule, train_lpn, write_lpn
 
-    volumes = load_sources(data, hu=hu, seed=seed)
+    volumes = load_sources(items, hu=hu, seed=seed)
     config = LPNConfig(channels=channels, hidden=hidden, layers=layers, beta=beta, sigma=sigma)
     schedule = LPNSchedule(steps=steps, batch=batch, patch=patch, gamma_min=gamma_min, seed=seed)
+    checkpoint = out.with_suffix(".ckpt")
     training = train_lpn(volumes, config, schedule, device=resolve_device(device), checkpoint=checkpoint,
-                         resume=resume, data={"sources": list(data), "hu": hu},
+                         resume=resume, data={"sources": items, "hu": hu},
                          command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress())
     write_lpn(training, out, overwrite=overwrite)
+    checkpoint.unlink(missing_ok=True)
     scores = training.card["validation"]
     print(f"wrote {out} and {card_path(out)}: LPN ({channels} channel(s), sigma {sigma}); held-out PSNR "
           f"{scores['psnr_noisy']:.2f} dB noisy -> {scores['psnr_denoised']:.2f} dB")
