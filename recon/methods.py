@@ -33,7 +33,9 @@ class Result:
     """A method's output in the problem's x layout, with per-iteration history (name -> values).
 
     ``extras["params"]`` holds parameter values the method resolved itself (defaults that depend on the
-    spec or the data); the output records them in place of the ``None`` it was given.
+    spec or the data); the output records them in place of the ``None`` it was given. ``extras["datasets"]``
+    (name -> array) and ``extras["attrs"]`` (name -> value) go into the output as they are; the
+    ``reconstruction/1`` spec must declare them.
     """
 
     x: torch.Tensor

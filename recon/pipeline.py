@@ -111,6 +111,7 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     params.update(result.extras.get("params", {}))
     datasets = problem.to_output(result.x)
     image = datasets.pop("reconstruction")
+    datasets.update(result.extras.get("datasets", {}))
     metrics = {}
     if problem.ground_truth is not None:
         metrics = quality(image, problem.ground_truth, images=problem.spec != "sparse-linear/1")
@@ -120,6 +121,7 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
         "method": method.name, "params": params, "source": source,
         "command": request.command, "recon_version": recon.__version__, "device": str(device),
         "elapsed_s": elapsed, "seed": request.seed, "axes": ",".join(problem.axes), **metrics,
+        **result.extras.get("attrs", {}),
     }
     if problem.voxel_size is not None:
         attrs.update(voxel_size=list(problem.voxel_size), unit=problem.unit)

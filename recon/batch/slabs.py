@@ -16,7 +16,7 @@ import numpy as np
 from recon.io.reconstruction import atomic_h5, attr_value
 from recon.io.specs import load_spec, read_attrs
 
-VOLUME_KEYS = ("reconstruction", "complex", "uncertainty", "ground_truth")
+VOLUME_KEYS = ("reconstruction", "complex", "uncertainty", "ground_truth", "prior_value", "prior_map")
 
 
 def merge_slabs(slabs: list[Path], output: Path, source: str, overwrite: bool = False) -> dict[str, float]:
