@@ -232,6 +232,8 @@ def batch(
     prior: Annotated[str | None, typer.Option(help="Prior for methods that take one.")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
     workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch threads per worker (default: cores / workers; "
+                                                     "torch's default on a remote scheduler).")] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address (tcp://host:port), or local:N for a LocalCluster of N workers.")] = None,
     slab: Annotated[int | None, typer.Option(help="Split volumes into slabs of N slices (slice-separable "
@@ -249,7 +251,7 @@ def batch(
     from recon.params import parse_assignments
 
     request = BatchRequest(inputs=inputs, method=method, out_dir=out_dir, params=parse_assignments(set_ or []),
-                           prior=prior, device=device, workers=workers, scheduler=scheduler, slab=slab,
+                           prior=prior, device=device, workers=workers, threads=threads, scheduler=scheduler, slab=slab,
                            resume=resume, overwrite=overwrite, seed=seed, retries=retries,
                            command=_command_line())
     records = run_batch(request)

@@ -129,17 +129,21 @@ def _positive_int(text: str, key: str) -> int:
     return int(text)
 
 
-def make_executor(workers: int | None, scheduler: str | None, gpu: bool) -> tuple[LocalPool | DaskCluster, int]:
-    """The executor for ``--workers``/``--scheduler`` and the torch threads each of its units should use
-    (cores / workers on this machine; 0 = torch's default for workers of a remote scheduler)."""
+def make_executor(workers: int | None, scheduler: str | None, gpu: bool,
+                  threads: int | None = None) -> tuple[LocalPool | DaskCluster, int]:
+    """The executor for ``--workers``/``--scheduler`` and the torch threads each of its units uses: ``threads``
+    when given, else cores / workers on this machine (0 = torch's default, for workers of a remote scheduler)."""
     cores = os.cpu_count() or 1
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads {threads} is not positive", key="--threads", fix="use 1 or more")
     if scheduler is None:
         workers = cores if workers is None else workers
         if workers < 1:
             raise UserError(f"--workers {workers} is not positive", key="--workers", fix="use 1 or more")
-        return LocalPool(workers), max(1, cores // workers)
+        threads = threads or max(1, cores // workers)
+        return LocalPool(workers), threads
     if scheduler.startswith("local"):
         n = _positive_int(scheduler.partition(":")[2] or str(cores), "--scheduler local:N")
-        threads = max(1, cores // n)
+        threads = threads or max(1, cores // n)
         return DaskCluster(f"local:{n}", threads, gpu_resources=int(gpu)), threads
-    return DaskCluster(scheduler, 0), 0
+    return DaskCluster(scheduler, 0), threads or 0

@@ -33,6 +33,7 @@ class BatchRequest:
     prior: str | None = None
     device: str = "auto"
     workers: int | None = None
+    threads: int | None = None
     scheduler: str | None = None
     slab: int | None = None
     resume: bool = False
@@ -122,7 +123,7 @@ def run_batch(request: BatchRequest, show_progress: bool = True) -> list[UnitRec
         else:
             todo.append(unit)
 
-    executor, threads = make_executor(request.workers, request.scheduler, gpu)
+    executor, threads = make_executor(request.workers, request.scheduler, gpu, request.threads)
     todo = [replace(unit, threads=threads) for unit in todo]
     print(f"recon batch: {len(units)} unit(s) from {len(files)} file(s), {len(todo)} to run on "
           f"{executor.description}", file=sys.stderr)

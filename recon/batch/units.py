@@ -8,8 +8,11 @@ bad file cannot stop the others.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import socket
+import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -84,11 +87,31 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
+MMAP_THRESHOLD = 32 * 2**20
+"""glibc's own ceiling for its adaptive mmap threshold on 64-bit (bytes)."""
+
+
+def keep_large_blocks_in_heap() -> None:
+    """Let glibc serve allocations below 32 MiB from the heap again in processes started by a Dask nanny.
+
+    The nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` so that workers give memory back; setting it also
+    freezes glibc's mmap threshold at 128 KiB, so every torch temporary above that is a fresh mmap and a
+    page-faulting munmap. Measured on one 128^2 x 16-slice ``tv`` unit (150 iterations, 1 thread): 2.9 s
+    (0.14 s system time) in a plain process, 5.1 s (2.4 s system) with that variable set, 3.2 s (0.3 s)
+    after this call. Trimming still works. No-op off glibc.
+    """
+    if not sys.platform.startswith("linux") or not (libc := ctypes.util.find_library("c")):
+        return
+    m_mmap_threshold = -3  # from malloc.h
+    ctypes.CDLL(libc).mallopt(m_mmap_threshold, MMAP_THRESHOLD)
+
+
 def run_unit(unit: Unit) -> UnitRecord:
     """Reconstruct one unit (in whatever process runs it) and report how it went."""
     from recon.pipeline import reconstruct
 
     set_threads(unit.threads)
+    keep_large_blocks_in_heap()
     start = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     record = UnitRecord(unit.name, str(unit.input), str(unit.output), "ok", worker=worker)

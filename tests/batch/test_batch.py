@@ -119,6 +119,7 @@ def test_slabs_merge_into_the_same_volume_as_a_whole_run(tmp_path):
     (["--method", "fbp", "--resume", "--overwrite"], "contradict"),
     (["--method", "fbp", "--scheduler", "local:x"], "local:N"),
     (["--method", "nope"], "unknown method"),
+    (["--method", "fbp", "--threads", "0"], "--threads 0 is not positive"),
 ])
 def test_bad_usage_exits_2(six_files, tmp_path, args, message):
     result = run_cli("batch", six_files, "--out-dir", tmp_path / "out", *args)
