@@ -136,7 +136,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any, int], t
             if after_step is not None:
                 with torch.no_grad():
                     after_step(model)
-            result.losses.append(float(loss))
+            result.losses.append(float(loss.detach()))
             fields = {"loss": result.losses[-1]}
             if validate is not None and (step % config.validate_every == 0 or step == config.steps):
                 fields.update({k: v for k, v in run_validation(step).items() if k != "step"})

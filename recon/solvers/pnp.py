@@ -1,0 +1,174 @@
+"""Plug-and-play and RED with any denoiser: ``pnp-admm``, ``pnp-pgd``, ``red``; the ADMM loop ``lpn`` reuses.
+
+All three solve, per slice and in normalised units,
+
+    min_u  w/2 ||A u - y/s||^2 + R(u),   w = 1/||A||^2,  s = 0.99 quantile of |first estimate| of the slice,
+
+then return s u: the data term has gradient Lipschitz constant 1 and images are about [0, 1], the unit the
+denoisers are trained in, so one set of defaults (rho, sigma, iterations) serves CT and MRI. R is implicit:
+
+- pnp-admm: x <- CG[(w A^T A + rho I) x = w A^T y + rho (z - u)]; z <- prox(x + u) = D(x + u, sigma);
+  u <- u + x - z (scaled ADMM; :func:`pnp_admm` takes any prox, the ``lpn`` method passes the LPN);
+- pnp-pgd: x <- D(x - step w A^T (A x - y), sigma) (proximal gradient with the denoiser as prox);
+- red: fixed-point RED (Romano, Elad, Milanfar 2017), grad R = lam (x - D(x, sigma)):
+  x <- CG[(w A^T A + lam I) x = w A^T y + lam D(x, sigma)].
+
+Slices are independent (a volume is a batch of slices), the CG runs a fixed number of steps and the
+denoiser runs a few slices at a time (:mod:`recon.priors.denoiser`), so memory is a few copies of the
+problem's x and y plus the network's activations for ``CHUNK`` slices. History per iteration: the relative
+fixed-point residual ||x - z|| / ||z|| (ADMM) or change ||x_k - x_{k-1}|| / ||x_k||, and the data term.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from recon.methods import Result, RunContext, method
+from recon.params import Param
+from recon.priors import get_prior
+from recon.problem import Problem
+from recon.solvers.linalg import cg_normal, operator_sqnorm
+from recon.solvers.unfolded import per_sample, sample_scale
+
+SPECS = ("ct-parallel/1", "mri-cartesian/1")
+# Tuned on phantom and training-like images (scripts/tune_pnp.py), never on benchmark images.
+DEFAULT_SIGMA = {"pnp-admm": 0.03, "pnp-pgd": 0.03, "red": 0.05}
+
+ADMM_PARAMS = (
+    Param("rho", float, 0.05, "ADMM penalty relative to ||A||^2 (larger: trust the prior more)", low=1e-8),
+    Param("iterations", int, 30, "ADMM iterations", low=1, high=100000),
+    Param("cg_iterations", int, 5, "CG steps per x-update (warm started)", low=1, high=1000),
+)
+DENOISER_PARAMS = (
+    Param("weights", str, None, "W.safetensors from `recon train denoiser`; default: the prior's shipped weights"),
+)
+
+
+@dataclass
+class Scaled:
+    """The problem in normalised units: per-slice scale (S, 1, 1, 1), y / s, w = 1/||A||^2, first estimate / s."""
+
+    scale: torch.Tensor
+    y: torch.Tensor
+    weight: float
+    x0: torch.Tensor
+
+    def data_term(self, physics, x: torch.Tensor) -> float:
+        """w/2 ||A x - y||^2, mean over slices."""
+        return float(0.5 * self.weight * ((physics.A(x) - self.y) ** 2).flatten(1).sum(1).mean())
+
+
+def scaled(problem: Problem) -> Scaled:
+    x0 = problem.initial()
+    scale = sample_scale(problem)
+    return Scaled(per_sample(scale, x0), problem.y / per_sample(scale, problem.y), 1.0 / operator_sqnorm(problem),
+                  x0 / per_sample(scale, x0))
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    """||a - b|| / ||b|| over the whole batch."""
+    return float(torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(b).clamp_min(1e-30))
+
+
+@torch.no_grad()
+def pnp_admm(problem: Problem, prox: Callable[[torch.Tensor], torch.Tensor], params: dict, ctx: RunContext,
+             name: str = "pnp-admm") -> Result:
+    """Scaled ADMM with any ``prox(v) -> z`` acting on normalised images (S, C, ny, nx); ``params`` holds
+    ``rho``, ``iterations``, ``cg_iterations`` (see :data:`ADMM_PARAMS`). Starts from z = first estimate, u = 0.
+    History: ``residual`` ||x - z|| / ||z||, ``change`` ||z_k - z_{k-1}|| / ||z_k||, ``data`` (the data term)."""
+    s = scaled(problem)
+    physics, rho = problem.physics, params["rho"]
+    rhs = s.weight * physics.A_adjoint(s.y)
+    x, z = s.x0, s.x0
+    u = torch.zeros_like(z)
+    history = {"residual": [], "change": [], "data": []}
+    with ctx.progress(name, params["iterations"]) as step:
+        for _ in range(params["iterations"]):
+            x = cg_normal(physics, rhs + rho * (z - u), rho, x, params["cg_iterations"], s.weight)
+            z_new = prox(x + u)
+            u = u + x - z_new
+            history["residual"].append(relative(x, z_new))
+            history["change"].append(relative(z_new, z))
+            history["data"].append(s.data_term(physics, z_new))
+            z = z_new
+            step(residual=history["residual"][-1], data=history["data"][-1])
+    return Result(z * s.scale, history)
+
+
+def denoiser(params: dict, capability: str = "denoise"):
+    """The prior named by ``params["prior"]``, built with ``weights`` when given."""
+    options = {"weights": params["weights"]} if params["weights"] else {}
+    return get_prior(params["prior"], capability, **options)
+
+
+def _sigma(name: str, params: dict) -> float:
+    return DEFAULT_SIGMA[name] if params["sigma"] is None else params["sigma"]
+
+
+def sigma_param(name: str) -> Param:
+    return Param("sigma", float, None, f"denoiser noise level in the normalised unit (image ~ [0, 1]); default "
+                 f"{DEFAULT_SIGMA[name]}", low=0.0)
+
+
+@method("pnp-admm", family="learned proximal networks", specs=SPECS,
+        params=(sigma_param("pnp-admm"), *ADMM_PARAMS, *DENOISER_PARAMS), prior_capability="denoise",
+        default_prior="drunet", slice_separable=True)
+def pnp_admm_method(problem: Problem, params: dict, ctx: RunContext) -> Result:
+    """Plug-and-play ADMM: CG data step, then a trained denoiser as the prox."""
+    prior, sigma = denoiser(params), _sigma("pnp-admm", params)
+    result = pnp_admm(problem, lambda v: prior.denoise(v, sigma), params, ctx)
+    result.extras["params"] = {"sigma": sigma}
+    return result
+
+
+@method("pnp-pgd", family="learned proximal networks", specs=SPECS, params=(
+    sigma_param("pnp-pgd"),
+    Param("step", float, 1.0, "gradient step times ||A||^2 (< 2)", low=1e-6, high=2.0),
+    Param("iterations", int, 50, "iterations", low=1, high=100000),
+    *DENOISER_PARAMS), prior_capability="denoise", default_prior="drunet", slice_separable=True)
+@torch.no_grad()
+def pnp_pgd(problem: Problem, params: dict, ctx: RunContext) -> Result:
+    """Plug-and-play proximal gradient: a gradient step on the data term, then the denoiser."""
+    prior, sigma = denoiser(params), _sigma("pnp-pgd", params)
+    s = scaled(problem)
+    physics, step_size = problem.physics, params["step"] * s.weight
+    x = s.x0
+    history = {"change": [], "data": []}
+    with ctx.progress("pnp-pgd", params["iterations"]) as step:
+        for _ in range(params["iterations"]):
+            x_new = prior.denoise(x - step_size * physics.A_adjoint(physics.A(x) - s.y), sigma)
+            history["change"].append(relative(x_new, x))
+            history["data"].append(s.data_term(physics, x_new))
+            x = x_new
+            step(change=history["change"][-1], data=history["data"][-1])
+    return Result(x * s.scale, history, extras={"params": {"sigma": sigma}})
+
+
+@method("red", family="learned proximal networks", specs=SPECS, params=(
+    sigma_param("red"),
+    Param("lam", float, 0.05, "RED weight relative to ||A||^2 (larger: smoother)", low=1e-8),
+    Param("iterations", int, 30, "fixed-point iterations", low=1, high=100000),
+    Param("cg_iterations", int, 5, "CG steps per iteration (warm started)", low=1, high=1000),
+    *DENOISER_PARAMS), prior_capability="grad", default_prior="drunet", slice_separable=True)
+@torch.no_grad()
+def red(problem: Problem, params: dict, ctx: RunContext) -> Result:
+    """Regularisation by denoising, fixed-point iterations with a CG data step."""
+    prior, sigma = denoiser(params, "grad"), _sigma("red", params)
+    s = scaled(problem)
+    physics, lam = problem.physics, params["lam"]
+    rhs = s.weight * physics.A_adjoint(s.y)
+    x = s.x0
+    history = {"change": [], "data": []}
+    with ctx.progress("red", params["iterations"]) as step:
+        for _ in range(params["iterations"]):
+            # grad R(x) = lam (x - D(x)), so x - grad R(x) / lam = D(x) = x - prior.grad(x)
+            target = x - prior.grad(x, sigma)
+            x_new = cg_normal(physics, rhs + lam * target, lam, x, params["cg_iterations"], s.weight)
+            history["change"].append(relative(x_new, x))
+            history["data"].append(s.data_term(physics, x_new))
+            x = x_new
+            step(change=history["change"][-1], data=history["data"][-1])
+    return Result(x * s.scale, history, extras={"params": {"sigma": sigma}})
