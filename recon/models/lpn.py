@@ -18,6 +18,10 @@ f(x) = grad_x psi(x) (autograd) is the gradient of a convex function, hence exac
 f by inverting f: y = argmin_y psi(y) - <x, y> (convex; L-BFGS here), then
 R(x) = <y, x> - ||x||^2 / 2 - psi(y), up to an additive constant.
 
+Relaxation: for 0 < tau <= 1, f_tau = (1 - tau) x + tau f(x) is the gradient of the convex
+psi_tau = (1 - tau) ||x||^2 / 2 + tau psi, so it is again an exact prox, of a regulariser R_tau (about tau R);
+the functions below take ``tau`` and evaluate R_tau the same way.
+
 Units: images are in the solvers' normalised unit (0.99 quantile of |x| about 1, see
 :mod:`recon.training.data`); complex images have C = 2 (real, imaginary).
 """
@@ -110,8 +114,14 @@ class Inversion:
     residual: torch.Tensor
 
 
-def invert(model: LPN, x: torch.Tensor, iterations: int = 300, tol: float = 1e-5) -> Inversion:
-    """Solve min_y psi(y) - <x, y> (convex, gradient f(y) - x) by L-BFGS with a strong Wolfe line search,
+def psi_tau_map(model: LPN, y: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """Per-pixel terms of psi_tau(y) = (1 - tau) ||y||^2 / 2 + tau psi(y), (B, 1, H, W)."""
+    terms = model.psi_map(y)
+    return terms if tau == 1.0 else tau * terms + (1 - tau) * (y**2).sum(dim=1, keepdim=True) / 2
+
+
+def invert(model: LPN, x: torch.Tensor, iterations: int = 300, tol: float = 1e-5, tau: float = 1.0) -> Inversion:
+    """Solve min_y psi_tau(y) - <x, y> (convex, gradient f_tau(y) - x) by L-BFGS with a strong Wolfe line search,
     from y = x, until ``iterations`` or a gradient below ``tol`` times ||x||. The images of a batch are
     independent, so one L-BFGS on the sum of their objectives solves them all."""
     x = x.detach()
@@ -122,29 +132,30 @@ def invert(model: LPN, x: torch.Tensor, iterations: int = 300, tol: float = 1e-5
 
     def closure() -> torch.Tensor:
         with torch.enable_grad():  # the gradient with respect to y only, not the weights
-            objective = (model.psi(y) - (x * y).flatten(1).sum(dim=1)).sum()
+            objective = psi_tau_map(model, y, tau).sum() - (x * y).sum()
             (y.grad,) = torch.autograd.grad(objective, y)
         return objective.detach()
 
     optimizer.step(closure)
     y = y.detach()
-    residual = torch.linalg.vector_norm((model(y, create_graph=False) - x).flatten(1), dim=1)
+    residual = torch.linalg.vector_norm((torch.lerp(y, model(y, create_graph=False), tau) - x).flatten(1), dim=1)
     return Inversion(y, residual / torch.linalg.vector_norm(x.flatten(1), dim=1).clamp_min(1e-30))
 
 
-def regulariser_map(model: LPN, x: torch.Tensor, inversion: Inversion | None = None) -> torch.Tensor:
-    """Per-pixel terms of R(x), (B, 1, H, W), summing to :func:`regulariser_value`:
+def regulariser_map(model: LPN, x: torch.Tensor, inversion: Inversion | None = None, tau: float = 1.0) -> torch.Tensor:
+    """Per-pixel terms of R_tau(x), (B, 1, H, W), summing to :func:`regulariser_value`:
     y_p . x_p - |x_p|^2 / 2 - psi_p(y) at each pixel p (. and |.| over channels), with psi_p the pixel's term
-    of psi (which depends on y near p). ``inversion``: a precomputed :func:`invert` of x."""
-    inversion = inversion or invert(model, x)
+    of psi_tau (which depends on y near p). ``inversion``: a precomputed :func:`invert` of x."""
+    inversion = inversion or invert(model, x, tau=tau)
     with torch.no_grad():
         y = inversion.y
-        return ((y * x).sum(dim=1) - (x**2).sum(dim=1) / 2)[:, None] - model.psi_map(y)
+        return ((y * x).sum(dim=1) - (x**2).sum(dim=1) / 2)[:, None] - psi_tau_map(model, y, tau)
 
 
-def regulariser_value(model: LPN, x: torch.Tensor, inversion: Inversion | None = None) -> torch.Tensor:
-    """The learned regulariser R(x) per image, (B,) (up to one additive constant shared by all x)."""
-    return regulariser_map(model, x, inversion).flatten(1).sum(dim=1)
+def regulariser_value(model: LPN, x: torch.Tensor, inversion: Inversion | None = None,
+                      tau: float = 1.0) -> torch.Tensor:
+    """The learned regulariser R_tau(x) per image, (B,) (up to one additive constant shared by all x)."""
+    return regulariser_map(model, x, inversion, tau).flatten(1).sum(dim=1)
 
 
 def weight_tensors(model: LPN) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

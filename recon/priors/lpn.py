@@ -3,9 +3,11 @@
 ``weights=W.safetensors`` (from ``recon train lpn``) replaces them.
 
 The network f is exactly the prox of its learned regulariser R at unit weight (see :mod:`recon.models.lpn`).
-For a weight tau < 1, ``prox`` returns (1 - tau) x + tau f(x): the gradient of the convex
-(1 - tau) ||x||^2 / 2 + tau psi, hence the exact prox of some regulariser, equal to tau R to first order.
-Weights above 1 have no such form and are refused. Images are in the solvers' normalised unit.
+For a weight tau < 1, ``prox`` returns f_tau = (1 - tau) x + tau f(x): the gradient of the convex
+(1 - tau) ||x||^2 / 2 + tau psi, hence the exact prox of a regulariser R_tau, equal to tau R to first order.
+Weights above 1 have no such form and are refused. As a denoiser (for PnP methods), the LPN trained at noise
+level sigma_t is the prox of about sigma_t^2 (-log p), so denoising at sigma is the prox at weight
+tau = (sigma / sigma_t)^2, capped at 1. Images are in the solvers' normalised unit.
 
 Memory: the prox runs over chunks of at most ``CHUNK_PIXELS`` pixels (whole slices; at least one slice), about
 3 KB per pixel for 64 hidden channels and 4 layers (forward and backward pass), i.e. under 1 GB per chunk.
@@ -18,7 +20,7 @@ from pathlib import Path
 import torch
 
 from recon.errors import UserError
-from recon.models.lpn import LPN, Inversion, invert, load_lpn, regulariser_map
+from recon.models.lpn import LPN, Inversion, load_lpn, regulariser_map
 from recon.priors import Prior, register_prior
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -30,7 +32,7 @@ CHUNK_PIXELS = 2**18
 class LPNPrior(Prior):
     """A learned proximal network; ``weights``: a user file (None: the shipped weights of this prior)."""
 
-    capabilities = frozenset({"prox"})
+    capabilities = frozenset({"prox", "denoise"})
     shipped: str | None = None
     """Name of the shipped weights; None: chosen by the image's channels (see SHIPPED)."""
 
@@ -75,16 +77,20 @@ class LPNPrior(Prior):
         out = torch.cat([model(part, create_graph=False) for part in x.detach().split(chunk)])
         return out if tau >= 1.0 else torch.lerp(x, out, tau)
 
-    def inversion(self, x: torch.Tensor) -> Inversion:
-        """y with f(y) = x, chunked like ``prox`` (see :func:`recon.models.lpn.invert`)."""
+    def denoise(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """The prox at weight min(1, (sigma / sigma_t)^2), sigma_t the training noise level (see the module)."""
+        return self.prox(x, min(1.0, (sigma / self.model(x).config.sigma) ** 2))
+
+    def value_map(self, x: torch.Tensor, preimage: torch.Tensor | None = None, tau: float = 1.0) -> torch.Tensor:
+        """Per-pixel terms of R_tau(x), (B, 1, H, W) (see :func:`recon.models.lpn.regulariser_map`), chunked like
+        ``prox``. ``preimage``: a known y with f_tau(y) = x (e.g. the input of the prox that gave x); else x is
+        inverted by L-BFGS."""
         model = self.model(x)
         chunk = max(1, CHUNK_PIXELS // (x.shape[-2] * x.shape[-1]))
-        parts = [invert(model, part) for part in x.detach().split(chunk)]
-        return Inversion(torch.cat([p.y for p in parts]), torch.cat([p.residual for p in parts]))
-
-    def value_map(self, x: torch.Tensor, inversion: Inversion | None = None) -> torch.Tensor:
-        """Per-pixel terms of R(x), (B, 1, H, W) (see :func:`recon.models.lpn.regulariser_map`)."""
-        return regulariser_map(self.model(x), x, inversion or self.inversion(x))
+        parts = x.detach().split(chunk)
+        known = [None] * len(parts) if preimage is None else preimage.detach().split(chunk)
+        return torch.cat([regulariser_map(model, part, None if y is None else Inversion(y, y.new_zeros(len(y))), tau)
+                          for part, y in zip(parts, known, strict=True)])
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
         """R(x) per image, (B,)."""
