@@ -95,12 +95,13 @@ _SIMULATE_OPTIONS = {
     "mri-cartesian": {"volume", "key", "phantom", "size", "coils", "acceleration", "mask", "acs", "noise_std",
                       "with_coil_maps"},
     "sparse-linear": {"m", "n", "k", "snr_db", "samples"},
+    "mimo-nearfield": {"array", "array_file", "frequencies", "fmin", "fmax", "snr_db", "scene", "grid"},
 }
 
 
 @app.command()
 def simulate(
-    spec: Annotated[str, typer.Argument(help="ct-parallel | mri-cartesian | sparse-linear")],
+    spec: Annotated[str, typer.Argument(help="ct-parallel | mri-cartesian | sparse-linear | mimo-nearfield")],
     out: Annotated[Path, typer.Option("--out", help="Measurement file to write.")],
     volume: Annotated[Path | None, typer.Option(help="Volume to measure: .npy, .nii(.gz), .dcm/folder, .h5")] = None,
     key: Annotated[str | None, typer.Option(help="Dataset inside an .h5 volume.")] = None,
@@ -118,8 +119,17 @@ def simulate(
     m: Annotated[int | None, typer.Option("--m", help="Sparse: measurements per signal [75].")] = None,
     n: Annotated[int | None, typer.Option("--n", help="Sparse: signal length [150].")] = None,
     k: Annotated[int | None, typer.Option("--k", help="Sparse: nonzeros per signal [12].")] = None,
-    snr_db: Annotated[float | None, typer.Option(help="Sparse: signal-to-noise ratio in dB [10].")] = None,
+    snr_db: Annotated[float | None, typer.Option(help="Sparse, radar: signal-to-noise ratio in dB [10, 30].")] = None,
     samples: Annotated[int | None, typer.Option(help="Sparse: number of signals [100].")] = None,
+    array: Annotated[str | None, typer.Option(help="Radar: diagonal-TxR, TX transmitters and R receivers on the "
+                                                   "diagonals of a 0.3 m aperture [diagonal-12x13].")] = None,
+    array_file: Annotated[Path | None, typer.Option(help="Radar: .h5 with tx_positions, rx_positions (n, 3).")] = None,
+    frequencies: Annotated[int | None, typer.Option(help="Radar: number of frequencies [20].")] = None,
+    fmin: Annotated[float | None, typer.Option(help="Radar: lowest frequency in Hz [4e9].")] = None,
+    fmax: Annotated[float | None, typer.Option(help="Radar: highest frequency in Hz [16e9].")] = None,
+    scene: Annotated[str | None, typer.Option(help="Radar: letters | points | shapes | random [letters].")] = None,
+    grid: Annotated[str | None, typer.Option(help="Radar: grid points nx,ny,nz over x, y in [-0.15, 0.15] m and "
+                                                  "z in [0.35, 0.65] m [25,25,49].")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (noise, masks, signals).")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ) -> None:
@@ -151,6 +161,14 @@ def simulate(
         datasets, attrs = sim.simulate_mri_cartesian(data, coils or 8, acceleration or 4.0, mask or "uniform1d",
                                                      acs=acs, noise_std=noise_std or 0.0,
                                                      with_coil_maps=bool(with_coil_maps), rng=rng)
+    elif spec == "mimo-nearfield":
+        from recon.physics.mimo import radar_geometry
+        from recon.scenes import make_scene
+
+        geometry = radar_geometry(array or "diagonal-12x13", array_file, frequencies or 20, fmin or 4e9, fmax or 16e9,
+                                  grid or "25,25,49")
+        datasets, attrs = sim.simulate_mimo_nearfield(make_scene(scene or "letters", geometry.grid_shape, rng),
+                                                      geometry, 30.0 if snr_db is None else snr_db, rng=rng)
     else:
         datasets, attrs = sim.simulate_sparse_linear(m or 75, n or 150, k or 12, 10.0 if snr_db is None else snr_db,
                                                      samples or 100, rng=rng)

@@ -23,6 +23,7 @@ from recon.io.measurement import MeasurementFile
 from recon.io.reconstruction import check_output_path, write_reconstruction
 from recon.methods import RunContext, get_method
 from recon.metrics import quality
+from recon.problem import scored_pair
 from recon.problems import build_problem
 from recon.progress import Progress, silent_progress
 
@@ -114,7 +115,8 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     datasets.update(result.extras.get("datasets", {}))
     metrics = {}
     if problem.ground_truth is not None:
-        metrics = quality(image, problem.ground_truth, images=problem.spec != "sparse-linear/1")
+        metrics = quality(*scored_pair(problem.spec, image, problem.ground_truth),
+                          images=problem.spec != "sparse-linear/1")
         datasets["ground_truth"] = problem.ground_truth.reshape(image.shape)
     source = str(request.input) + (f" slices {request.slices}" if request.slices else "")
     attrs = {

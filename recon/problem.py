@@ -15,6 +15,7 @@ import torch
 from deepinv.physics import LinearPhysics
 
 DYNAMIC_SPECS = ("ct-dynamic/1", "mri-dynamic/1")
+RADAR_SPECS = ("mimo-nearfield/1",)
 """Specs whose slice axis is time (frames) rather than z."""
 
 
@@ -59,11 +60,14 @@ class Problem:
         return torch.zeros(self.x_shape, device=self.device, dtype=self.dtype)
 
     def to_output(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        """The arrays to write: ``reconstruction`` (magnitude for complex images) and ``complex`` for MRI."""
+        """The arrays to write: ``reconstruction`` (complex64 for radar, the magnitude for MRI) and, for MRI,
+        ``complex``."""
         x = x.detach().cpu()
         if self.complex_image:
             values = torch.complex(x[:, 0], x[:, 1]).numpy().astype(np.complex64, copy=False)
             values = values.reshape(self.output_shape)
+            if self.spec in RADAR_SPECS:
+                return {"reconstruction": values}
             return {"reconstruction": np.abs(values), "complex": values}  # |complex64| is float32
         return {"reconstruction": x.numpy().astype(np.float32, copy=False).reshape(self.output_shape)}
 
@@ -71,3 +75,11 @@ class Problem:
 def per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """<a, b> for each batch element: shape (B,)."""
     return (a * b).flatten(1).sum(dim=1)
+
+
+def scored_pair(spec: str, image: np.ndarray, ground_truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What quality metrics compare: the arrays themselves, or for radar the magnitudes each divided by its
+    maximum (the scale and phase of a radar image carry no meaning)."""
+    if spec not in RADAR_SPECS:
+        return image, ground_truth
+    return tuple(np.abs(a) / max(float(np.abs(a).max()), 1e-30) for a in (image, ground_truth))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from recon.errors import UserError
 from recon.io.measurement import MeasurementFile
 from recon.problem import Problem
 
@@ -88,3 +89,26 @@ def _sparse_linear(measurement: MeasurementFile, slices: slice | None, device: t
         spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_samples, 1, n), output_shape=(n_samples, n),
         initial=lambda: torch.zeros((n_samples, 1, n), device=device, dtype=dtype), norm_shape=(1, 1, n),
         ground_truth=_ground_truth(measurement, slices))
+
+
+@builder("mimo-nearfield/1")
+def _mimo_nearfield(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+                    dtype: torch.dtype) -> Problem:
+    from recon.physics.mimo import NearFieldMIMO, RadarGeometry
+
+    if slices is not None:
+        raise UserError("a radar measurement is one volume: --slices does not apply", key="--slices",
+                        fix="leave out --slices")
+    attrs = measurement.attrs
+    geometry = RadarGeometry(measurement.read("frequencies"), measurement.read("tx_positions"),
+                             measurement.read("rx_positions"), tuple(attrs["grid_min"]), tuple(attrs["grid_max"]),
+                             tuple(attrs["grid_shape"]))
+    physics = NearFieldMIMO(geometry, device=device, dtype=dtype)
+    y = torch.view_as_real(torch.as_tensor(measurement.read("measurements"))).movedim(-1, 0)[None]
+    y = y.to(device=device, dtype=dtype).contiguous()
+    shape = geometry.grid_shape
+    truth = _ground_truth(measurement, None)
+    return Problem(
+        spec=measurement.spec.id, physics=physics, y=y, x_shape=(1, 2, *shape), output_shape=tuple(shape),
+        initial=lambda: physics.A_adjoint(y), complex_image=True, ground_truth=truth,
+        voxel_size=geometry.voxel_size(), unit="m", extras={"noise_std": attrs.get("noise_std")})

@@ -7,7 +7,7 @@ from recon.params import Param
 from recon.physics import FBP_FILTERS
 from recon.problem import Problem
 
-ALL_SPECS = ("ct-parallel/1", "mri-cartesian/1", "sparse-linear/1")
+ALL_SPECS = ("ct-parallel/1", "mri-cartesian/1", "sparse-linear/1", "mimo-nearfield/1")
 
 
 @method("adjoint", family="classical", specs=ALL_SPECS, slice_separable=True)
