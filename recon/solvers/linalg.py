@@ -41,11 +41,13 @@ def robust_scale(x: torch.Tensor, quantile: float = 0.99) -> float:
 
 
 def cg_normal(physics, rhs: torch.Tensor, rho: float, init: torch.Tensor, iterations: int,
-              weight: float = 1.0) -> torch.Tensor:
-    """Solve (weight A^T A + rho I) x = rhs by ``iterations`` conjugate-gradient steps from ``init``, per slice.
+              weight: float = 1.0, tol: float = 1e-6) -> torch.Tensor:
+    """Solve (weight A^T A + rho I) x = rhs by at most ``iterations`` conjugate-gradient steps from ``init``.
 
-    deepinv's ``conjugate_gradient`` with the batch axis parallel and no early stop (tol 0), so that every
-    slice gets the same number of steps whatever the others do (slabs give the results of whole volumes).
+    deepinv's ``conjugate_gradient`` with the batch (slice) axis parallel: it stops early only once every
+    slice's residual is below ``tol`` relative to its right-hand side, so slabs of a volume agree with the
+    whole volume to that tolerance (> 0). Its guard against division by zero is the dtype's tiniest number:
+    the default 1e-8 is added to p^T A p and stalls the iteration once that falls near 1e-8.
     The x-update of PnP-ADMM, of RED's fixed point and of LPN; memory: a few copies of x and of A x.
     """
     from deepinv.optim.linear import conjugate_gradient
@@ -53,4 +55,4 @@ def cg_normal(physics, rhs: torch.Tensor, rho: float, init: torch.Tensor, iterat
     def normal(x: torch.Tensor) -> torch.Tensor:
         return weight * physics.A_adjoint(physics.A(x)) + rho * x
 
-    return conjugate_gradient(normal, rhs, max_iter=iterations, tol=0.0, init=init)
+    return conjugate_gradient(normal, rhs, max_iter=iterations, tol=tol, eps=torch.finfo(rhs.dtype).tiny, init=init)
