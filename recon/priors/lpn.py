@@ -15,6 +15,7 @@ Memory: the prox runs over chunks of at most ``CHUNK_PIXELS`` pixels (whole slic
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -27,6 +28,19 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED = {1: "lpn-ct", 2: "lpn-mri"}
 """Shipped weights by image channels: real (CT-like) and complex (MRI-like) images."""
 CHUNK_PIXELS = 2**18
+
+
+def describe_shipped() -> str:
+    """One entry per shipped LPN with its noise level and held-out denoising PSNR, from the cards."""
+    lines = []
+    for name in SHIPPED.values():
+        card_file = WEIGHTS_DIR / f"{name}.json"
+        if card_file.is_file():
+            card = json.loads(card_file.read_text())
+            scores = card["validation"]
+            lines.append(f"{name}: sigma {scores['sigma']:g}, held-out PSNR {scores['psnr_noisy']:.1f} -> "
+                         f"{scores['psnr_denoised']:.1f} dB")
+    return "; ".join(lines) or "none shipped"
 
 
 class LPNPrior(Prior):
