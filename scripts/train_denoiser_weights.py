@@ -6,7 +6,9 @@ One CPU thread, about 7 minutes each (0.1 s per step of 16 patches of 48^2). Dat
 - drunet-ct: pydicom's CT_small.dcm (128^2, in HU), 24 random-ellipse and 24 foam phantoms (128^2), and
   scikit-image's camera picture; pydicom-data's 693_UNCR.dcm head CT is NOT used: it is kept whole for the
   benchmark, and so is the Shepp-Logan phantom the tests use.
-- drunet-mri: complex (real, imaginary) with a smooth random phase per patch: pydicom's MR_small.dcm (64^2),
+- drunet-mri: one channel, applied to the real and imaginary parts of MRI images separately (a 2-channel
+  network trained on random-phase patches for 4000 steps denoised phase-0 images worse than it found them:
+  34.0 -> 25.2 dB at sigma 0.02, where the 1-channel CT network gave 39.2 dB); pydicom's MR_small.dcm (64^2),
   nibabel's anatomical.nii (25 slices of 41 x 33, hence 32^2 patches), random ellipses and the camera,
   moon and coins pictures; nibabel's example4d.nii.gz is NOT used: it is kept for the MRI benchmark.
 Every source also keeps its last 20% (slices, or columns of single images) out of training for validation.
@@ -34,7 +36,7 @@ RECIPES = {
                   "--batch", "16"],
     "drunet-mri": ["--data", get_testdata_file("MR_small.dcm"), "--data", ANATOMICAL, "--data", "phantom:ellipses",
                    "--data", "skimage:camera", "--data", "skimage:moon", "--data", "skimage:coins",
-                   "--channels", "2", "--patch", "32", "--batch", "24"],
+                   "--channels", "1", "--patch", "32", "--batch", "24"],
 }
 
 

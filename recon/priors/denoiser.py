@@ -7,7 +7,8 @@ network's activations stay bounded (about 60 floats per pixel of a chunk at the 
 
 Weights load offline from ``recon/weights/`` (``drunet-ct`` for real images, ``drunet-mri`` for complex
 (real, imaginary) ones; ``drunet`` picks by the image's channel count), or from ``weights=W.safetensors``
-written by ``recon train denoiser``.
+written by ``recon train denoiser``. A 1-channel network denoises the real and imaginary parts of a
+complex image as two images (both shipped networks have 1 channel; see scripts/train_denoiser_weights.py).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class DenoiserPrior(Prior):
                             fix="reinstall recon, or train some with `recon train denoiser` and pass "
                                 "--set weights=W.safetensors")
         network, config = _load(str(path), str(device))
-        if config.channels != channels or config.dim != 2:
+        if config.channels not in (1, channels) or config.dim != 2:
             raise UserError(f"these are {config.dim}D weights for {config.channels}-channel images, not 2D for "
                             f"{channels}-channel ones", path=path, key="--set weights",
                             fix=f"use 2D weights trained with --channels {channels}")
@@ -79,8 +80,9 @@ class DenoiserPrior(Prior):
         """D(x, sigma) for x (S, C, ny, nx), ``CHUNK`` slices at a time."""
         from recon.models.denoisers import apply_denoiser
 
-        network, _ = self.model(x.shape[1], x.device)
-        return torch.cat([apply_denoiser(network, chunk, sigma) for chunk in x.split(CHUNK)])
+        network, config = self.model(x.shape[1], x.device)
+        images = x.reshape(-1, config.channels, *x.shape[2:])  # channel-wise for a 1-channel network
+        return torch.cat([apply_denoiser(network, chunk, sigma) for chunk in images.split(CHUNK)]).reshape(x.shape)
 
     def grad(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         """RED's gradient x - D(x, sigma)."""

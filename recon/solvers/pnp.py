@@ -29,21 +29,33 @@ import torch
 from recon.methods import Result, RunContext, method
 from recon.params import Param
 from recon.priors import get_prior
+from recon.priors.denoiser import describe_shipped
 from recon.problem import Problem
 from recon.solvers.linalg import cg_normal, operator_sqnorm
 from recon.solvers.unfolded import per_sample, sample_scale
 
 SPECS = ("ct-parallel/1", "mri-cartesian/1")
-# Tuned on phantom and training-like images (scripts/tune_pnp.py), never on benchmark images.
-DEFAULT_SIGMA = {"pnp-admm": 0.03, "pnp-pgd": 0.03, "red": 0.05}
+DEFAULTS = {
+    ("pnp-admm", "ct-parallel/1"): {"sigma": 0.1, "rho": 3e-3},
+    ("pnp-admm", "mri-cartesian/1"): {"sigma": 0.05, "rho": 0.05},
+    ("red", "ct-parallel/1"): {"sigma": 0.1, "lam": 3e-3},
+    ("red", "mri-cartesian/1"): {"sigma": 0.05, "lam": 0.05},
+    ("pnp-pgd", "ct-parallel/1"): {"sigma": 0.05},
+    ("pnp-pgd", "mri-cartesian/1"): {"sigma": 0.05},
+}
+"""Defaults per (method, spec), tuned by scripts/tune_pnp.py on random-ellipse and foam phantoms (training-like
+images), never on test or benchmark images. CT needs a smaller rho than MRI: its normalised A^T A / ||A||^2 has
+mostly small eigenvalues (~1/|frequency|), while MRI's is close to a projection (as for ``tv``)."""
 
 ADMM_PARAMS = (
-    Param("rho", float, 0.05, "ADMM penalty relative to ||A||^2 (larger: trust the prior more)", low=1e-8),
+    Param("rho", float, None, "ADMM penalty relative to ||A||^2 (larger: trust the prior more); default by spec",
+          low=1e-8),
     Param("iterations", int, 30, "ADMM iterations", low=1, high=100000),
     Param("cg_iterations", int, 5, "CG steps per x-update (warm started)", low=1, high=1000),
 )
 DENOISER_PARAMS = (
-    Param("weights", str, None, "W.safetensors from `recon train denoiser`; default: the prior's shipped weights"),
+    Param("weights", str, None, "W.safetensors from `recon train denoiser`; default: the prior's shipped weights "
+          f"({describe_shipped()})"),
 )
 
 
@@ -79,6 +91,7 @@ def pnp_admm(problem: Problem, prox: Callable[[torch.Tensor], torch.Tensor], par
     """Scaled ADMM with any ``prox(v) -> z`` acting on normalised images (S, C, ny, nx); ``params`` holds
     ``rho``, ``iterations``, ``cg_iterations`` (see :data:`ADMM_PARAMS`). Starts from z = first estimate, u = 0.
     History: ``residual`` ||x - z|| / ||z||, ``change`` ||z_k - z_{k-1}|| / ||z_k||, ``data`` (the data term)."""
+    params = resolve(name, problem.spec, params)
     s = scaled(problem)
     physics, rho = problem.physics, params["rho"]
     rhs = s.weight * physics.A_adjoint(s.y)
@@ -95,7 +108,7 @@ def pnp_admm(problem: Problem, prox: Callable[[torch.Tensor], torch.Tensor], par
             history["data"].append(s.data_term(physics, z_new))
             z = z_new
             step(residual=history["residual"][-1], data=history["data"][-1])
-    return Result(z * s.scale, history)
+    return Result(z * s.scale, history, extras={"params": {"rho": rho}})
 
 
 def denoiser(params: dict, capability: str = "denoise"):
@@ -104,13 +117,19 @@ def denoiser(params: dict, capability: str = "denoise"):
     return get_prior(params["prior"], capability, **options)
 
 
-def _sigma(name: str, params: dict) -> float:
-    return DEFAULT_SIGMA[name] if params["sigma"] is None else params["sigma"]
+def resolve(name: str, spec: str, params: dict) -> dict:
+    """``params`` with the None among sigma/rho/lam replaced by the (method, spec) defaults."""
+    defaults = DEFAULTS.get((name, spec), {})
+    return {**params, **{k: v for k, v in defaults.items() if params.get(k) is None}}
+
+
+def _described(name: str, key: str) -> str:
+    return ", ".join(f"{spec} {DEFAULTS[(name, spec)][key]:g}" for spec in SPECS)
 
 
 def sigma_param(name: str) -> Param:
-    return Param("sigma", float, None, f"denoiser noise level in the normalised unit (image ~ [0, 1]); default "
-                 f"{DEFAULT_SIGMA[name]}", low=0.0)
+    return Param("sigma", float, None, "denoiser noise level in the normalised unit (image ~ [0, 1]); default "
+                 + _described(name, "sigma"), low=0.0)
 
 
 @method("pnp-admm", family="learned proximal networks", specs=SPECS,
@@ -118,9 +137,10 @@ def sigma_param(name: str) -> Param:
         default_prior="drunet", slice_separable=True)
 def pnp_admm_method(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Plug-and-play ADMM: CG data step, then a trained denoiser as the prox."""
-    prior, sigma = denoiser(params), _sigma("pnp-admm", params)
+    params = resolve("pnp-admm", problem.spec, params)
+    prior, sigma = denoiser(params), params["sigma"]
     result = pnp_admm(problem, lambda v: prior.denoise(v, sigma), params, ctx)
-    result.extras["params"] = {"sigma": sigma}
+    result.extras["params"]["sigma"] = sigma
     return result
 
 
@@ -132,7 +152,8 @@ def pnp_admm_method(problem: Problem, params: dict, ctx: RunContext) -> Result:
 @torch.no_grad()
 def pnp_pgd(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Plug-and-play proximal gradient: a gradient step on the data term, then the denoiser."""
-    prior, sigma = denoiser(params), _sigma("pnp-pgd", params)
+    params = resolve("pnp-pgd", problem.spec, params)
+    prior, sigma = denoiser(params), params["sigma"]
     s = scaled(problem)
     physics, step_size = problem.physics, params["step"] * s.weight
     x = s.x0
@@ -149,14 +170,16 @@ def pnp_pgd(problem: Problem, params: dict, ctx: RunContext) -> Result:
 
 @method("red", family="learned proximal networks", specs=SPECS, params=(
     sigma_param("red"),
-    Param("lam", float, 0.05, "RED weight relative to ||A||^2 (larger: smoother)", low=1e-8),
+    Param("lam", float, None, "RED weight relative to ||A||^2 (larger: smoother); default " + _described("red", "lam"),
+          low=1e-8),
     Param("iterations", int, 30, "fixed-point iterations", low=1, high=100000),
     Param("cg_iterations", int, 5, "CG steps per iteration (warm started)", low=1, high=1000),
     *DENOISER_PARAMS), prior_capability="grad", default_prior="drunet", slice_separable=True)
 @torch.no_grad()
 def red(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Regularisation by denoising, fixed-point iterations with a CG data step."""
-    prior, sigma = denoiser(params, "grad"), _sigma("red", params)
+    params = resolve("red", problem.spec, params)
+    prior, sigma = denoiser(params, "grad"), params["sigma"]
     s = scaled(problem)
     physics, lam = problem.physics, params["lam"]
     rhs = s.weight * physics.A_adjoint(s.y)
@@ -171,4 +194,4 @@ def red(problem: Problem, params: dict, ctx: RunContext) -> Result:
             history["data"].append(s.data_term(physics, x_new))
             x = x_new
             step(change=history["change"][-1], data=history["data"][-1])
-    return Result(x * s.scale, history, extras={"params": {"sigma": sigma}})
+    return Result(x * s.scale, history, extras={"params": {"sigma": sigma, "lam": lam}})

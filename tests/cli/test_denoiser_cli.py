@@ -1,0 +1,25 @@
+"""``recon train denoiser`` end to end as a subprocess, and its bad-input exit code."""
+
+import json
+
+from tests.cli.conftest import run_cli
+
+TINY = ("--steps", "2", "--patch", "16", "--batch", "2", "--width", "4", "--device", "cpu")
+
+
+def test_train_denoiser_writes_weights_and_card(tmp_path):
+    out = tmp_path / "w.safetensors"
+    result = run_cli("train", "denoiser", "--data", "phantom:foam", "--data", "skimage:camera", "--out", out, *TINY)
+    assert result.returncode == 0, result.stderr
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["steps"] == 2 and card["data"]["sources"] == ["phantom:foam", "skimage:camera"]
+    assert "recon train denoiser" in card["command"] and "psnr_denoised" in card["validation"]
+    assert "validation PSNR" in result.stdout and not out.with_suffix(".ckpt").exists()
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path):
+    for args in (("--data", "phantom:foam", "--dim", "4"), ("--data", str(tmp_path / "none.nii")),
+                 ("--data", "phantom:cube")):
+        result = run_cli("train", "denoiser", *args, "--out", tmp_path / "w.safetensors", *TINY)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
