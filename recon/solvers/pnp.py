@@ -9,8 +9,7 @@ denoisers are trained in, so one set of defaults (rho, sigma, iterations) serves
 
 - pnp-admm: x <- CG[(w A^T A + rho I) x = w A^T y + rho (z - u)]; z <- prox(x + u) = D(x + u, sigma);
   u <- u + x - z (scaled ADMM; :func:`pnp_admm` takes any prox, the ``lpn`` method passes the LPN);
-- pnp-pgd: x <- D(x - step w A^T (A x - y), sigma) (proximal gradient with the denoiser as prox); a simple
-  baseline: on CT, steps of 1/||A||^2 hardly move its ill-conditioned data term and it falls below FBP;
+- pnp-pgd: x <- D(x - step w A^T (A x - y), sigma) (proximal gradient with the denoiser as prox);
 - red: fixed-point RED (Romano, Elad, Milanfar 2017), grad R = lam (x - D(x, sigma)):
   x <- CG[(w A^T A + lam I) x = w A^T y + lam D(x, sigma)].
 
