@@ -26,8 +26,8 @@ from recon.problems import build_problem
 from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
 
 ROOT = Path(__file__).resolve().parent.parent
-GRID = {"pnp-admm": {"sigma": (0.03, 0.05, 0.1), "rho": (0.01, 0.05, 0.2)},
-        "red": {"sigma": (0.05, 0.1), "lam": (0.01, 0.05, 0.2)},
+GRID = {"pnp-admm": {"sigma": (0.05, 0.1), "rho": (3e-3, 0.01, 0.05)},
+        "red": {"sigma": (0.05, 0.1), "lam": (3e-3, 0.01, 0.05)},
         "pnp-pgd": {"sigma": (0.02, 0.05)}}
 
 

@@ -7,9 +7,9 @@ a CPU in minutes). It has no biases and ReLU activations, so D(a x, a sigma) = a
 unit of the images does not matter as long as sigma is given in the same unit.
 
 Channels: 1 for real images; complex MRI images are denoised as their real and imaginary parts separately by
-a 1-channel network (the shipped ``drunet-mri``). ``channels=2`` (real, imaginary, trained on images times a
-smooth random phase) is supported, but a 2-channel network trained as long (4000 CPU steps) made phase-0
-images worse at low noise (34.0 -> 25.2 dB at sigma 0.02), where a 1-channel one improved them.
+a 1-channel network trained on negated patches too (see :mod:`recon.priors.denoiser`), which needs no phase
+model in training. ``channels=2`` (real, imaginary, trained on images times a smooth random phase) is
+supported but ships no weights.
 
 Weights files: safetensors with metadata ``format`` and ``config`` (a :class:`DenoiserConfig` as JSON).
 """

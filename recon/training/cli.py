@@ -161,6 +161,8 @@ def denoiser(
     lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay).")] = 1e-3,
     width: Annotated[int, typer.Option(help="Channels of the first scale (then x2, x4, x4).")] = 16,
     hu: Annotated[bool, typer.Option(help="Files are in Hounsfield units: map to attenuation first.")] = False,
+    signed: Annotated[bool, typer.Option(help="Negate half the patches (to denoise real/imaginary parts of "
+                                              "complex images with one channel).")] = False,
     seed: Annotated[int, typer.Option(help="Random seed (weights, patches, noise).")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint W.ckpt of an interrupted run.")] = False,
@@ -184,7 +186,8 @@ def denoiser(
 
     config = DenoiserConfig(dim=dim, channels=channels, nc=(width, 2 * width, 4 * width, 4 * width),
                             sigma_max=sigma_max)
-    training = DenoiserTraining(tuple(items), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed, hu=hu)
+    training = DenoiserTraining(tuple(items), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed, hu=hu,
+                                signed=signed)
     checkpoint = out.with_suffix(".ckpt")
     model, card = train_denoiser(training, device=resolve_device(device), checkpoint=checkpoint, resume=resume,
                                  command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress())

@@ -123,13 +123,16 @@ def smooth_phase(shape: tuple[int, ...], generator: torch.Generator, order: int 
 class PatchDataset:
     """Random patches of ``volumes`` (each (z, y, x), normalised): (B, C, p, p) for ``dim`` 2 (a random slice),
     (B, C, p, p, p) for ``dim`` 3. ``channels`` 1: real images; 2: (real, imaginary) of the image times a
-    smooth random phase. ``augment``: random flips of y and x and quarter turns in the (y, x) plane."""
+    smooth random phase. ``augment``: random flips of y and x and quarter turns in the (y, x) plane.
+    ``signed``: half the patches negated, for networks that denoise the real and imaginary parts of complex
+    images (a ReLU network trained on non-negative images only ruins negated ones: 30.4 -> 14.4 dB)."""
 
     volumes: Sequence[np.ndarray]
     patch: int
     dim: int = 2
     channels: int = 1
     augment: bool = True
+    signed: bool = False
 
     def __post_init__(self) -> None:
         if self.dim not in (2, 3) or self.channels not in (1, 2):
@@ -160,6 +163,8 @@ class PatchDataset:
             block = block[0]
         if self.augment:
             block = augment(block, generator)
+        if self.signed and torch.rand((), generator=generator) < 0.5:
+            block = -block
         if self.channels == 2:
             phase = smooth_phase(tuple(block.shape), generator)
             return torch.stack((block * torch.cos(phase), block * torch.sin(phase)))

@@ -39,6 +39,7 @@ class DenoiserTraining:
     lr: float = 1e-3
     seed: int = 0
     hu: bool = False
+    signed: bool = False
 
 
 def psnr(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -60,7 +61,7 @@ def validation_set(held: Sequence, training: DenoiserTraining, device: torch.dev
         raise UserError("the held-out parts of the sources are smaller than 16 pixels", key="--data",
                         fix="give larger sources (at least 80 pixels per side) or more slices")
     patch = min(training.patch, min(side(v) for v in usable) // 8 * 8)
-    clean = PatchDataset(usable, patch, config.dim, config.channels, augment=False).sample(
+    clean = PatchDataset(usable, patch, config.dim, config.channels, augment=False, signed=training.signed).sample(
         VALIDATION_PATCHES[config.dim], torch.Generator().manual_seed(training.seed + 1))
     sigma = torch.linspace(config.sigma_max / len(clean), config.sigma_max, len(clean))
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(training.seed + 2))
@@ -74,7 +75,7 @@ def train_denoiser(training: DenoiserTraining, *, device: torch.device, checkpoi
     config = training.config
     volumes = load_sources(training.data, config.dim, training.hu, training.seed)
     train, held = hold_out(volumes, HELD_OUT)
-    dataset = PatchDataset(train, training.patch, config.dim, config.channels)
+    dataset = PatchDataset(train, training.patch, config.dim, config.channels, signed=training.signed)
     noisy_val, clean_val, sigma_val = validation_set(held, training, device)
     torch.manual_seed(training.seed)
     model = build_denoiser(config)
@@ -99,7 +100,7 @@ def train_denoiser(training: DenoiserTraining, *, device: torch.device, checkpoi
     card = {
         "kind": "denoiser", "format": "recon-denoiser/1", "config": asdict(config),
         "summary": f"DRUNet {config.dim}D, {config.channels} channel(s), sigma in [0, {config.sigma_max}]",
-        "data": {"sources": list(training.data), "hounsfield": training.hu,
+        "data": {"sources": list(training.data), "hounsfield": training.hu, "signed": training.signed,
                  "held_out": f"the last {HELD_OUT:.0%} of every source (slices along z when it has >= 5, "
                              "else columns along x): validation only",
                  "normalisation": "each source divided by its 0.99 quantile of |value|"},

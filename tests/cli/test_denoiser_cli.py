@@ -23,3 +23,11 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
         result = run_cli("train", "denoiser", *args, "--out", tmp_path / "w.safetensors", *TINY)
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_reconstruct_with_pnp_admm_and_the_shipped_prior(ct_file, tmp_path):
+    out = tmp_path / "pnp.h5"
+    result = run_cli("reconstruct", ct_file, "--method", "pnp-admm", "--slices", "14:16", "--set", "iterations=3",
+                     "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert out.exists()
