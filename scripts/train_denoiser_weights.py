@@ -26,6 +26,8 @@ from pathlib import Path
 
 from pydicom.data import get_testdata_file
 
+from recon.weights import shipped
+
 ROOT = Path(__file__).resolve().parent.parent
 RECON = str(Path(sys.executable).with_name("recon"))
 RECIPES = {
@@ -42,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     for name in args.only:
-        out = ROOT / "recon" / "weights" / f"{name}.safetensors"
+        out = shipped(name)
         command = [RECON, "train", "denoiser", *RECIPES[name], "--steps", str(args.steps), "--sigma-max", "0.2",
                    "--device", "cpu", "--seed", "0", "--out", str(out), "--overwrite"]
         print(shlex.join(command), flush=True)

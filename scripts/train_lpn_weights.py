@@ -24,9 +24,11 @@ from pathlib import Path
 import nibabel
 import pydicom.data
 
+from recon.weights import WEIGHTS_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
 RECON = str(Path(sys.executable).with_name("recon"))
-WEIGHTS = ROOT / "recon" / "weights"
+
 NETWORK = ("--hidden", "48", "--layers", "4", "--beta", "20", "--sigma", "0.05", "--batch", "16", "--patch", "32",
            "--seed", "0", "--device", "cpu")
 
@@ -52,7 +54,7 @@ def main() -> None:
     for name, data in sources().items():
         if args.only and name not in args.only:
             continue
-        out = WEIGHTS / f"{name}.safetensors"
+        out = WEIGHTS_DIR / f"{name}.safetensors"
         command = ["train", "lpn", *data, *NETWORK, "--steps", str(args.steps), "--out", str(out), "--overwrite"]
         subprocess.run([RECON, *command], check=True, cwd=ROOT,
                        env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})

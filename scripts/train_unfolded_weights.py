@@ -26,9 +26,9 @@ import torch
 
 from recon.models.unfolded import UnfoldedConfig, UnfoldedThresholding
 from recon.progress import log_progress
-from recon.solvers.unfolded import WEIGHTS_DIR
 from recon.training.unfolded import Schedule, make_card, synthetic_sparse_sampler, timed_train, write_weights
 from recon.training.weights_files import card_path
+from recon.weights import WEIGHTS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 RECON = str(Path(sys.executable).with_name("recon"))

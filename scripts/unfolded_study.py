@@ -40,8 +40,9 @@ from recon.io.measurement import MeasurementFile
 from recon.metrics import quality
 from recon.models.unfolded import UnfoldedConfig, UnfoldedThresholding, load_unfolded, objective
 from recon.problems import build_problem
-from recon.solvers.unfolded import WEIGHTS_DIR, per_sample, sample_scale
+from recon.solvers.unfolded import per_sample, sample_scale
 from recon.training.unfolded import Batch, Schedule, make_batch, synthetic_sparse_sampler, train
+from recon.weights import WEIGHTS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 SETUP = {"m": 75, "n": 150, "k": 12, "snr_db": 10.0}

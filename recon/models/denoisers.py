@@ -16,15 +16,14 @@ Weights files: safetensors with metadata ``format`` and ``config`` (a :class:`De
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from deepinv.models import DRUNet
 
-from recon.errors import UserError
+from recon.models import weights
 
 FORMAT = "recon-denoiser/1"
 MULTIPLE = 8
@@ -63,33 +62,9 @@ def apply_denoiser(model: DRUNet, x: torch.Tensor, sigma: float | torch.Tensor) 
 
 def weight_tensors(model: DRUNet, config: DenoiserConfig) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The tensors and metadata that :func:`load_denoiser` reads back."""
-    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
-    return tensors, {"format": FORMAT, "config": json.dumps(asdict(config), sort_keys=True)}
+    return weights.weight_tensors(model, FORMAT, config)
 
 
 def load_denoiser(path: str | Path, device: torch.device | str = "cpu") -> tuple[DRUNet, DenoiserConfig]:
     """The denoiser in ``path`` (written by ``recon train denoiser``), in eval mode; UserError if unusable."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    fix = "give weights written by `recon train denoiser` (--set weights=W.safetensors)"
-    if not path.is_file():
-        raise UserError("weights file not found", path=path, key="weights", fix=fix)
-    try:
-        with safe_open(str(path), framework="pt") as file:
-            metadata = file.metadata() or {}
-        tensors = load_file(str(path), device=str(device))
-    except (SafetensorError, OSError) as error:
-        raise UserError(f"not a safetensors file ({error})", path=path, key="weights", fix=fix) from None
-    if metadata.get("format") != FORMAT:
-        raise UserError(f"not denoiser weights (format {metadata.get('format')!r})", path=path, key="weights",
-                        fix=fix)
-    try:
-        config = DenoiserConfig(**json.loads(metadata["config"]))
-        model = build_denoiser(config)
-        model.load_state_dict(tensors)
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise UserError(f"weights and their config do not fit ({error})", path=path, key="weights",
-                        fix=fix) from None
-    return model.to(device).eval(), config
+    return weights.load_weights(path, FORMAT, DenoiserConfig, build_denoiser, "denoiser", device)

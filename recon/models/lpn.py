@@ -28,17 +28,14 @@ Units: images are in the solvers' normalised unit (0.99 quantile of |x| about 1,
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open
 from torch import nn
 
-from recon.errors import UserError
+from recon.models import weights
 
 FORMAT = "recon-lpn/1"
 
@@ -160,28 +157,9 @@ def regulariser_value(model: LPN, x: torch.Tensor, inversion: Inversion | None =
 
 def weight_tensors(model: LPN) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The tensors and the metadata (strings) that :func:`load_lpn` reads back."""
-    tensors = {name: p.detach().cpu().contiguous() for name, p in model.state_dict().items()}
-    return tensors, {"format": FORMAT, "config": json.dumps(asdict(model.config), sort_keys=True)}
+    return weights.weight_tensors(model, FORMAT, model.config)
 
 
 def load_lpn(path: str | Path, device: torch.device | str = "cpu") -> LPN:
     """LPN weights from ``path`` (safetensors written by ``recon train lpn``) in eval mode; UserError if unusable."""
-    path = Path(path)
-    fix = "give weights written by `recon train lpn` (--set weights=W.safetensors)"
-    if not path.is_file():
-        raise UserError("weights file not found", path=path, key="weights", fix=fix)
-    try:
-        with safe_open(str(path), framework="pt") as file:
-            metadata = file.metadata() or {}
-        tensors = load_file(str(path), device=str(device))
-    except (SafetensorError, OSError) as error:
-        raise UserError(f"not a safetensors file ({error})", path=path, key="weights", fix=fix) from None
-    if metadata.get("format") != FORMAT:
-        raise UserError(f"not LPN weights (format {metadata.get('format')!r})", path=path, key="weights", fix=fix)
-    try:
-        model = LPN(LPNConfig(**json.loads(metadata["config"])))
-        model.load_state_dict(tensors)
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise UserError(f"weights and their config do not fit ({error})", path=path, key="weights",
-                        fix=fix) from None
-    return model.to(device).eval()
+    return weights.load_weights(path, FORMAT, LPNConfig, LPN, "LPN", device)[0]

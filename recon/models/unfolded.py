@@ -21,18 +21,15 @@ training; inference under ``torch.no_grad`` uses the plain gate).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
 import torch
 from deepinv.physics import LinearPhysics
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open
 
-from recon.errors import UserError
+from recon.models import weights
 from recon.priors.wavelet import HaarBasis, group_norm, penalised_sum, soft_threshold
 
 ALGOS = ("ista", "iht")
@@ -110,29 +107,9 @@ class UnfoldedThresholding(torch.nn.Module):
 
 def weight_tensors(model: UnfoldedThresholding) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The tensors and the metadata (strings) that :func:`load_unfolded` reads back."""
-    tensors = {name: p.detach().cpu().contiguous() for name, p in model.named_parameters()}
-    return tensors, {"format": FORMAT, "config": json.dumps(asdict(model.config), sort_keys=True)}
+    return weights.weight_tensors(model, FORMAT, model.config)
 
 
 def load_unfolded(path: str | Path, device: torch.device | str = "cpu") -> UnfoldedThresholding:
     """Unfolded weights from ``path`` (safetensors written by ``recon train unfolded``); UserError if unusable."""
-    path = Path(path)
-    fix = "give weights written by `recon train unfolded` (--set weights=W.safetensors)"
-    if not path.is_file():
-        raise UserError("weights file not found", path=path, key="weights", fix=fix)
-    try:
-        with safe_open(str(path), framework="pt") as file:
-            metadata = file.metadata() or {}
-        tensors = load_file(str(path), device=str(device))
-    except (SafetensorError, OSError) as error:
-        raise UserError(f"not a safetensors file ({error})", path=path, key="weights", fix=fix) from None
-    if metadata.get("format") != FORMAT:
-        raise UserError(f"not unfolded weights (format {metadata.get('format')!r})", path=path, key="weights",
-                        fix=fix)
-    try:
-        model = UnfoldedThresholding(UnfoldedConfig(**json.loads(metadata["config"])))
-        model.load_state_dict(tensors)
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise UserError(f"weights and their config do not fit ({error})", path=path, key="weights",
-                        fix=fix) from None
-    return model.to(device)
+    return weights.load_weights(path, FORMAT, UnfoldedConfig, UnfoldedThresholding, "unfolded", device)[0]

@@ -15,31 +15,24 @@ No MRI-specific network ships (see scripts/train_denoiser_weights.py).
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import torch
 
 from recon.errors import UserError
 from recon.priors import Prior, register_prior
+from recon.weights import shipped, shipped_card
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED = {1: "drunet-ct", 2: "drunet-ct"}
 """Shipped weights per image channel count (a 1-channel network serves both)."""
 CHUNK = 8
-
-
-def shipped_path(name: str) -> Path:
-    return WEIGHTS_DIR / f"{name}.safetensors"
 
 
 def describe_shipped() -> str:
     """One line per shipped denoiser with its training data and validation PSNR, from the cards."""
     lines = []
     for name in sorted(set(SHIPPED.values())):
-        card_file = shipped_path(name).with_suffix(".json")
-        if card_file.is_file():
-            card = json.loads(card_file.read_text())
+        if card := shipped_card(name):
             scores = card["validation"]
             lines.append(f"{name}: {card['summary']}; held-out PSNR {scores['psnr_noisy']} -> "
                          f"{scores['psnr_denoised']} dB")
@@ -64,7 +57,7 @@ class DenoiserPrior(Prior):
 
     def model(self, channels: int, device: torch.device):
         """(network, config) for images with ``channels`` channels, cached per file and device."""
-        path = self.weights or shipped_path(self.default_weights or SHIPPED.get(channels, SHIPPED[1]))
+        path = self.weights or shipped(self.default_weights or SHIPPED.get(channels, SHIPPED[1]))
         if self.weights is None and not path.is_file():
             raise UserError(f"the shipped weights {path.name} are missing", path=path, key="--prior",
                             fix="reinstall recon, or train some with `recon train denoiser` and pass "

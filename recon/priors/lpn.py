@@ -15,7 +15,6 @@ Memory: the prox runs over chunks of at most ``CHUNK_PIXELS`` pixels (whole slic
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -23,8 +22,8 @@ import torch
 from recon.errors import UserError
 from recon.models.lpn import LPN, Inversion, load_lpn, regulariser_map
 from recon.priors import Prior, register_prior
+from recon.weights import shipped, shipped_card
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED = {1: "lpn-ct", 2: "lpn-mri"}
 """Shipped weights by image channels: real (CT-like) and complex (MRI-like) images."""
 CHUNK_PIXELS = 2**18
@@ -34,9 +33,7 @@ def describe_shipped() -> str:
     """One entry per shipped LPN with its noise level and held-out denoising PSNR, from the cards."""
     lines = []
     for name in SHIPPED.values():
-        card_file = WEIGHTS_DIR / f"{name}.json"
-        if card_file.is_file():
-            card = json.loads(card_file.read_text())
+        if card := shipped_card(name):
             scores = card["validation"]
             lines.append(f"{name}: sigma {scores['sigma']:g}, held-out PSNR {scores['psnr_noisy']:.1f} -> "
                          f"{scores['psnr_denoised']:.1f} dB")
@@ -65,7 +62,7 @@ class LPNPrior(Prior):
         if name is None:
             raise UserError(f"no shipped LPN weights for {channels}-channel images", key="--prior",
                             fix="train some with `recon train lpn` and pass --set weights=W.safetensors")
-        return WEIGHTS_DIR / f"{name}.safetensors"
+        return shipped(name)
 
     def model(self, x: torch.Tensor) -> LPN:
         """The network for images like x (B, C, H, W), on x's device and dtype (loaded once per device/dtype)."""

@@ -22,8 +22,8 @@ from recon.params import Param
 from recon.priors.wavelet import group_norm
 from recon.problem import Problem
 from recon.solvers.linalg import operator_sqnorm
+from recon.weights import shipped
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 SHIPPED = {
     ("ista", "sparse-linear/1"): "unfolded-ista-sparse-linear",
     ("iht", "sparse-linear/1"): "unfolded-iht-sparse-linear",
@@ -64,7 +64,7 @@ def default_weights(algo: str, spec: str) -> Path:
         raise UserError(f"no shipped unfolded-{algo} weights for {spec}", key="--set weights",
                         fix=f"train some with `recon train unfolded --algo {algo} --spec {spec.split('/')[0]} "
                             "--data ...` and pass --set weights=W.safetensors")
-    return WEIGHTS_DIR / f"{SHIPPED[(algo, spec)]}.safetensors"
+    return shipped(SHIPPED[(algo, spec)])
 
 
 @torch.no_grad()

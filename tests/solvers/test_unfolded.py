@@ -18,7 +18,7 @@ from recon.priors.wavelet import HaarBasis
 from recon.problem import Problem
 from recon.simulate import simulate_sparse_linear
 from recon.solvers.sparse import proximal_gradient
-from recon.solvers.unfolded import SHIPPED, WEIGHTS_DIR
+from recon.solvers.unfolded import SHIPPED
 from recon.training.unfolded import (
     Schedule,
     make_batch,
@@ -27,6 +27,7 @@ from recon.training.unfolded import (
     train,
     write_weights,
 )
+from recon.weights import WEIGHTS_DIR
 from tests.solvers.helpers import sparse_problem
 
 

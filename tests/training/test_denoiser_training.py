@@ -12,9 +12,9 @@ from recon.errors import UserError
 from recon.models.denoisers import DenoiserConfig, apply_denoiser, build_denoiser, load_denoiser
 from recon.phantoms import shepp_logan_3d
 from recon.priors import get_prior
-from recon.priors.denoiser import shipped_path
 from recon.training.data import normalise
 from recon.training.denoiser import DenoiserTraining, psnr, train_denoiser, write_denoiser
+from recon.weights import WEIGHTS_DIR
 
 TINY = DenoiserConfig(nc=(4, 8, 8, 8), sigma_max=0.1)
 GAIN = {0.03: 3.0, 0.1: 6.0}  # dB, measured with room: see the report
@@ -45,7 +45,7 @@ def test_bad_weights_are_user_errors(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(UserError, match="not a safetensors file"):
         load_denoiser(tmp_path / "bad.safetensors")
-    unfolded = Path(shipped_path("x")).parent / "unfolded-ista-sparse-linear.safetensors"
+    unfolded = WEIGHTS_DIR / "unfolded-ista-sparse-linear.safetensors"
     with pytest.raises(UserError, match="not denoiser weights"):
         load_denoiser(unfolded)
 
