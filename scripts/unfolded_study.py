@@ -40,7 +40,8 @@ from recon.io.measurement import MeasurementFile
 from recon.metrics import quality
 from recon.models.unfolded import UnfoldedConfig, UnfoldedThresholding, load_unfolded, objective
 from recon.problems import build_problem
-from recon.solvers.unfolded import per_sample, sample_scale
+from recon.solvers.linalg import per_sample
+from recon.solvers.unfolded import sample_scale
 from recon.training.unfolded import Batch, Schedule, make_batch, synthetic_sparse_sampler, train
 from recon.weights import WEIGHTS_DIR
 

@@ -40,6 +40,20 @@ def robust_scale(x: torch.Tensor, quantile: float = 0.99) -> float:
     return value if value > 0 else 1.0
 
 
+def slice_scale(x: torch.Tensor, quantile: float = 0.99) -> torch.Tensor:
+    """Per-slice :func:`robust_scale`: the ``quantile`` of the magnitude over channels of each slice of
+    x (S, C, ...), shape (S,); 1 for an all-zero slice. Methods that work per slice divide by it."""
+    from recon.priors.wavelet import group_norm
+
+    scale = torch.quantile(group_norm(x.detach()).flatten(1), quantile, dim=1)
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Values (S,) shaped (S, 1, ..., 1) to broadcast against ``like``."""
+    return values.reshape(-1, *([1] * (like.dim() - 1)))
+
+
 def cg_normal(physics, rhs: torch.Tensor, rho: float, init: torch.Tensor, iterations: int,
               weight: float = 1.0, tol: float = 1e-6) -> torch.Tensor:
     """Solve (weight A^T A + rho I) x = rhs by at most ``iterations`` conjugate-gradient steps from ``init``.

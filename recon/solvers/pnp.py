@@ -32,8 +32,7 @@ from recon.params import Param
 from recon.priors import get_prior
 from recon.priors.denoiser import describe_shipped
 from recon.problem import Problem
-from recon.solvers.linalg import cg_normal, operator_sqnorm
-from recon.solvers.unfolded import per_sample, sample_scale
+from recon.solvers.linalg import cg_normal, operator_sqnorm, per_sample, slice_scale
 
 SPECS = ("ct-parallel/1", "mri-cartesian/1")
 DEFAULTS = {
@@ -78,7 +77,7 @@ class Scaled:
 
 def scaled(problem: Problem) -> Scaled:
     x0 = problem.initial()
-    scale = sample_scale(problem)
+    scale = slice_scale(x0)
     return Scaled(per_sample(scale, x0), problem.y / per_sample(scale, problem.y), 1.0 / operator_sqnorm(problem),
                   x0 / per_sample(scale, x0))
 
@@ -92,9 +91,9 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
 def pnp_admm(problem: Problem, prox: Callable[[torch.Tensor], torch.Tensor], params: dict, ctx: RunContext,
              name: str = "pnp-admm") -> Result:
     """Scaled ADMM with any ``prox(v) -> z`` acting on normalised images (S, C, ny, nx); ``params`` holds
-    ``rho``, ``iterations``, ``cg_iterations`` (see :data:`ADMM_PARAMS`). Starts from z = first estimate, u = 0.
-    History: ``residual`` ||x - z|| / ||z||, ``change`` ||z_k - z_{k-1}|| / ||z_k||, ``data`` (the data term)."""
-    params = resolve(name, problem.spec, params)
+    ``rho``, ``iterations``, ``cg_iterations`` (see :data:`ADMM_PARAMS`; defaults already resolved). Starts from
+    z = first estimate, u = 0. History: ``residual`` ||x - z|| / ||z||, ``change`` ||z_k - z_{k-1}|| / ||z_k||,
+    ``data`` (the data term)."""
     s = scaled(problem)
     physics, rho = problem.physics, params["rho"]
     rhs = s.weight * physics.A_adjoint(s.y)

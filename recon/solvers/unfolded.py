@@ -19,9 +19,8 @@ from recon.errors import UserError
 from recon.methods import Result, RunContext, method
 from recon.models.unfolded import load_unfolded, objective
 from recon.params import Param
-from recon.priors.wavelet import group_norm
 from recon.problem import Problem
-from recon.solvers.linalg import operator_sqnorm
+from recon.solvers.linalg import operator_sqnorm, per_sample, slice_scale
 from recon.weights import shipped
 
 SHIPPED = {
@@ -29,7 +28,6 @@ SHIPPED = {
     ("iht", "sparse-linear/1"): "unfolded-iht-sparse-linear",
     ("ista", "mri-cartesian/1"): "unfolded-ista-mri-cartesian",
 }
-SCALE_QUANTILE = 0.99
 
 PARAMS = (
     Param("weights", str, None, "W.safetensors from `recon train unfolded`; default: the shipped weights for "
@@ -40,22 +38,15 @@ PARAMS = (
 
 
 def sample_scale(problem: Problem) -> torch.Tensor:
-    """Per-sample scale s (S,): 1 for sparse-linear, else the 0.99 quantile of |first estimate| per slice."""
+    """Per-sample scale s (S,): 1 for sparse-linear, else :func:`slice_scale` of the first estimate."""
     if problem.spec == "sparse-linear/1":
         return torch.ones(problem.y.shape[0], device=problem.device, dtype=problem.dtype)
-    magnitude = group_norm(problem.initial()).flatten(1)
-    scale = torch.quantile(magnitude, SCALE_QUANTILE, dim=1)
-    return torch.where(scale > 0, scale, torch.ones_like(scale))
+    return slice_scale(problem.initial())
 
 
 def penalty_weight(problem: Problem, lam: float, sqnorm: float) -> float:
     """The weight of R in the objective: lam for sparse-linear, lam ||A||^2 for images (see the module)."""
     return lam if problem.spec == "sparse-linear/1" else lam * sqnorm
-
-
-def per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Values (S,) shaped (S, 1, ..., 1) to broadcast against ``like``."""
-    return values.reshape(-1, *([1] * (like.dim() - 1)))
 
 
 def default_weights(algo: str, spec: str) -> Path:

@@ -38,8 +38,8 @@ from recon.problem import Problem
 from recon.problems import build_problem
 from recon.progress import Progress, silent_progress
 from recon.simulate import simulate_sparse_linear
-from recon.solvers.linalg import operator_sqnorm
-from recon.solvers.unfolded import penalty_weight, per_sample, sample_scale
+from recon.solvers.linalg import operator_sqnorm, per_sample
+from recon.solvers.unfolded import penalty_weight, sample_scale
 from recon.training.weights_files import write_weights_and_card
 
 LOSSES = ("supervised", "unsupervised")
