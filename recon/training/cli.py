@@ -17,6 +17,17 @@ train_app = typer.Typer(help="Train a learned prior and write W.safetensors plus
 
 UNFOLDED_SPECS = ("sparse-linear", "mri-cartesian", "ct-parallel")
 
+# Options shared by the sub-commands.
+Out = Annotated[Path, typer.Option("--out", help="Weights to write, W.safetensors (card: W.json).")]
+Sources = Annotated[list[str], typer.Option(
+    "--data", help="Volumes/images (npy, nii, dcm or DICOM folder, FILE.h5:KEY; quoted globs), "
+                   "phantom:ellipses|foam|shepp-logan, skimage:NAME. Repeatable.")]
+Channels = Annotated[int, typer.Option(help="1: real images (CT); 2: complex (MRI), random smooth phase.")]
+HU = Annotated[bool, typer.Option(help="The volumes are CT in Hounsfield units: map to attenuation first.")]
+Resume = Annotated[bool, typer.Option(help="Continue from the checkpoint W.ckpt of an interrupted run.")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
+Overwrite = Annotated[bool, typer.Option(help="Replace an existing --out and its card.")]
+
 
 def expand_data(patterns: list[str]) -> list[Path]:
     """Files named by ``--data`` values: paths or glob patterns (quoted, e.g. 'meas/*.h5'), in sorted order."""
@@ -35,6 +46,13 @@ def expand_data(patterns: list[str]) -> list[Path]:
     return paths
 
 
+def expand_sources(sources: list[str]) -> list[str]:
+    """``--data`` values of the image-prior commands: ``phantom:``/``skimage:`` names as they are, files and
+    globs expanded (see :func:`expand_data`)."""
+    return [path for item in sources for path in (
+        [item] if item.startswith(("phantom:", "skimage:")) else map(str, expand_data([item])))]
+
+
 def _choice(value: str, choices: tuple[str, ...], key: str) -> str:
     if value not in choices:
         raise UserError(f"{value!r} is not allowed", key=key, fix=f"choose one of {', '.join(choices)}")
@@ -51,7 +69,7 @@ def unfolded(
     algo: Annotated[str, typer.Option(help="ista (soft thresholding, l1) | iht (hard thresholding, l0).")],
     loss: Annotated[str, typer.Option(help="supervised (MSE to ground_truth) | unsupervised (the objective).")],
     data: Annotated[list[str], typer.Option(help="Measurement files or quoted glob patterns (repeatable).")],
-    out: Annotated[Path, typer.Option("--out", help="Weights to write, W.safetensors (card: W.json).")],
+    out: Out,
     layers: Annotated[int, typer.Option(help="Number of unfolded layers T.")] = 20,
     spec: Annotated[str | None, typer.Option(help="sparse-linear | mri-cartesian | ct-parallel (default: the "
                                                   "files').")] = None,
@@ -63,8 +81,8 @@ def unfolded(
     incremental: Annotated[bool, typer.Option(help="Layer-wise training for the first half.")] = True,
     levels: Annotated[int, typer.Option(help="Haar wavelet levels for images.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (batch order, initialisation).")] = 0,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and its card.")] = False,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
 ) -> None:
     """Train deep unfolded ISTA/IHT step sizes on measurement files; write W.safetensors and W.json."""
     _choice(algo, ("ista", "iht"), "--algo")
@@ -95,11 +113,9 @@ def unfolded(
 
 @train_app.command("lpn")
 def lpn(
-    data: Annotated[list[str], typer.Option(help="Volumes/images (npy, nii, dcm or DICOM folder, FILE.h5:KEY; quoted "
-                                                 "globs), phantom:ellipses|foam|shepp-logan, skimage:NAME. "
-                                                 "Repeatable.")],
-    out: Annotated[Path, typer.Option("--out", help="Weights to write, W.safetensors (card: W.json).")],
-    channels: Annotated[int, typer.Option(help="1: real images (CT); 2: complex (MRI), random smooth phase.")] = 1,
+    data: Sources,
+    out: Out,
+    channels: Channels = 1,
     sigma: Annotated[float, typer.Option(help="Noise level the prox is trained for (normalised unit).")] = 0.1,
     hidden: Annotated[int, typer.Option(help="Hidden channels of the convex network.")] = 64,
     layers: Annotated[int, typer.Option(help="Hidden layers of the convex network.")] = 4,
@@ -108,11 +124,11 @@ def lpn(
     batch: Annotated[int, typer.Option(help="Patches per batch.")] = 16,
     patch: Annotated[int, typer.Option(help="Patch side in pixels.")] = 40,
     gamma_min: Annotated[float, typer.Option(help="Final proximal-matching gamma per sqrt(value).")] = 0.08,
-    hu: Annotated[bool, typer.Option(help="The volumes are CT in Hounsfield units.")] = False,
-    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint W.ckpt of an interrupted run.")] = False,
+    hu: HU = False,
+    resume: Resume = False,
     seed: Annotated[int, typer.Option(help="Random seed (initialisation, patches, noise).")] = 0,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and its card.")] = False,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
 ) -> None:
     """Train a learned proximal network by proximal matching; write W.safetensors and W.json."""
     _choice(str(channels), ("1", "2"), "--channels")
@@ -120,8 +136,7 @@ def lpn(
                             (beta, 1e-6, "--beta"), (steps, 2, "--steps"), (batch, 1, "--batch"), (patch, 8, "--patch"),
                             (gamma_min, 1e-6, "--gamma-min")):
         _at_least(value, low, key)
-    items = [path for item in data for path in (
-        [item] if item.startswith(("phantom:", "skimage:")) else map(str, expand_data([item])))]
+    items = expand_sources(data)
     from recon.training.weights_files import card_path, check_weights_path
 
     check_weights_path(out, overwrite)
@@ -147,12 +162,10 @@ def lpn(
 
 @train_app.command("denoiser")
 def denoiser(
-    data: Annotated[list[str], typer.Option(help="Volumes/images (npy, nii, dcm or DICOM folder, FILE.h5:KEY; quoted "
-                                                 "globs), phantom:ellipses|foam|shepp-logan, skimage:NAME. "
-                                                 "Repeatable.")],
-    out: Annotated[Path, typer.Option("--out", help="Weights to write, W.safetensors (card: W.json).")],
+    data: Sources,
+    out: Out,
     dim: Annotated[int, typer.Option(help="2: a 2D denoiser of slices; 3: a 3D denoiser of patches.")] = 2,
-    channels: Annotated[int, typer.Option(help="1: real images (CT); 2: complex (MRI), random smooth phase.")] = 1,
+    channels: Channels = 1,
     steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 2000,
     patch: Annotated[int, typer.Option(help="Patch side in pixels.")] = 48,
     batch: Annotated[int, typer.Option(help="Patches per step.")] = 16,
@@ -160,13 +173,13 @@ def denoiser(
                                                   "source.")] = 0.2,
     lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay).")] = 1e-3,
     width: Annotated[int, typer.Option(help="Channels of the first scale (then x2, x4, x4).")] = 16,
-    hu: Annotated[bool, typer.Option(help="Files are in Hounsfield units: map to attenuation first.")] = False,
+    hu: HU = False,
     signed: Annotated[bool, typer.Option(help="Negate half the patches (to denoise real/imaginary parts of "
                                               "complex images with one channel).")] = False,
     seed: Annotated[int, typer.Option(help="Random seed (weights, patches, noise).")] = 0,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
-    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint W.ckpt of an interrupted run.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out and its card.")] = False,
+    device: Device = "auto",
+    resume: Resume = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Train a noise-level-aware DRUNet denoiser on clean data with synthetic noise; write W.safetensors and W.json."""
     _choice(str(dim), ("2", "3"), "--dim")
@@ -174,8 +187,7 @@ def denoiser(
     for value, low, key in ((steps, 1, "--steps"), (patch, 16, "--patch"), (batch, 1, "--batch"),
                             (sigma_max, 1e-6, "--sigma-max"), (lr, 1e-12, "--lr"), (width, 1, "--width")):
         _at_least(value, low, key)
-    items = [path for item in data for path in (
-        [item] if item.startswith(("phantom:", "skimage:")) else map(str, expand_data([item])))]
+    items = expand_sources(data)
     from recon.training.weights_files import card_path, check_weights_path
 
     check_weights_path(out, overwrite)
