@@ -162,8 +162,8 @@ def simulate(
                                                      acs=acs, noise_std=noise_std or 0.0,
                                                      with_coil_maps=bool(with_coil_maps), rng=rng)
     elif spec == "mimo-nearfield":
-        from recon.physics.mimo import radar_geometry
         from recon.scenes import make_scene
+        from recon.simulate import radar_geometry
 
         geometry = radar_geometry(array or "diagonal-12x13", array_file, frequencies or 20, fmin or 4e9, fmax or 16e9,
                                   grid or "25,25,49")

@@ -9,12 +9,14 @@ that variance evenly between the real and imaginary parts); ``snr_db`` is 10 log
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from recon.errors import UserError
 from recon.phantoms import bernoulli_gaussian
+from recon.physics.mimo import NearFieldMIMO, RadarGeometry, diagonal_array
 
 Measurement = tuple[dict[str, np.ndarray], dict[str, object]]
 
@@ -100,11 +102,47 @@ def simulate_sparse_linear(m: int, n: int, k: int, snr_db: float, samples: int,
     return {"A": matrix, "y": y.astype(np.float32), "ground_truth": signals}, {"noise_std": sigma}
 
 
-def simulate_mimo_nearfield(scene: np.ndarray, geometry, snr_db: float,
+RADAR_SCENE_MIN, RADAR_SCENE_MAX = (-0.15, -0.15, 0.35), (0.15, 0.15, 0.65)
+"""The paper's scene box [x, y, z] in metres."""
+
+
+def radar_geometry(array: str, array_file: Path | None, n_freq: int, fmin: float, fmax: float,
+                   grid: str) -> RadarGeometry:
+    """The geometry of ``recon simulate mimo-nearfield``: ``array`` "diagonal-TxR" (or the positions in
+    ``array_file``, datasets tx_positions and rx_positions (n, 3) in metres), ``n_freq`` frequencies evenly
+    from ``fmin`` to ``fmax`` (Hz), and ``grid`` "nx,ny,nz" points over the paper's scene box."""
+    if array_file is not None:
+        import h5py
+
+        try:
+            with h5py.File(array_file, "r") as file:
+                tx, rx = file["tx_positions"][()], file["rx_positions"][()]
+        except (OSError, KeyError) as error:
+            raise UserError(f"cannot read tx_positions and rx_positions ({error})", path=array_file,
+                            key="--array-file", fix="store both as float (n, 3) arrays in metres") from None
+        if tx.ndim != 2 or rx.ndim != 2 or tx.shape[1] != 3 or rx.shape[1] != 3:
+            raise UserError(f"positions have shapes {tx.shape} and {rx.shape}, expected (n, 3)", path=array_file,
+                            key="--array-file", fix="store x, y, z in metres, one antenna per row")
+    else:
+        kind, _, counts = array.partition("-")
+        n_tx, _, n_rx = counts.partition("x")
+        if kind != "diagonal" or not (n_tx.isdigit() and n_rx.isdigit()) or min(int(n_tx), int(n_rx)) < 1:
+            raise UserError(f"unknown array {array!r}", key="--array", fix="write diagonal-TxR, e.g. diagonal-12x13")
+        tx, rx = diagonal_array(int(n_tx), int(n_rx))
+    sizes = grid.split(",")
+    if len(sizes) != 3 or not all(n.strip().isdigit() and int(n) >= 1 for n in sizes):
+        raise UserError(f"grid {grid!r} is not three positive integers", key="--grid", fix="write e.g. 25,25,49")
+    nx, ny, nz = (int(n) for n in sizes)
+    if n_freq < 1 or not 0 < fmin <= fmax:
+        raise UserError(f"need >= 1 frequencies and 0 < fmin <= fmax (got {n_freq}, {fmin}, {fmax})",
+                        key="--frequencies", fix="e.g. --frequencies 20 --fmin 4e9 --fmax 16e9")
+    return RadarGeometry(np.linspace(fmin, fmax, n_freq), tx, rx, RADAR_SCENE_MIN, RADAR_SCENE_MAX, (nz, ny, nx))
+
+
+def simulate_mimo_nearfield(scene: np.ndarray, geometry: RadarGeometry, snr_db: float,
                             rng: np.random.Generator | None = None) -> Measurement:
-    """Radar responses of the complex ``scene`` (nz, ny, nx) seen by ``geometry``
-    (:class:`recon.physics.mimo.RadarGeometry`), plus complex white noise at ``snr_db``."""
-    from recon.physics.mimo import NearFieldMIMO
+    """Radar responses of the complex ``scene`` (nz, ny, nx) seen by ``geometry``, plus complex white noise
+    at ``snr_db``."""
 
     rng = rng or np.random.default_rng(0)
     physics = NearFieldMIMO(geometry, dtype=torch.float64)

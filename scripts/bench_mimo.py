@@ -19,7 +19,8 @@ from pathlib import Path
 CHILD = """
 import json, resource, sys, time
 import numpy as np, torch
-from recon.physics.mimo import radar_geometry, NearFieldMIMO
+from recon.physics.mimo import NearFieldMIMO
+from recon.simulate import radar_geometry
 variant, n_freq, grid, threads, repeat = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(threads)
 physics = NearFieldMIMO(radar_geometry("diagonal-12x13", None, n_freq, 4e9, 16e9, grid))

@@ -11,19 +11,20 @@ from recon.problem import Problem
 RADAR = ("mimo-nearfield/1",)
 
 
+def _migrate(problem: Problem, ctx: RunContext, migration: str) -> Result:
+    with ctx.progress(migration, 1) as step:
+        x = problem.physics.migrate(problem.y, migration)
+        step()
+    return Result(x)
+
+
 @method("backprojection", family="radar", specs=RADAR)
 def backprojection(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Back-projection: the matched filter sum_{f,t,r} y exp(+j k_f (R_t + R_r)) at every voxel."""
-    with ctx.progress("backprojection", 1) as step:
-        x = problem.physics.migrate(problem.y, "matched")
-        step()
-    return Result(x)
+    return _migrate(problem, ctx, "matched")
 
 
 @method("kirchhoff", family="radar", specs=RADAR)
 def kirchhoff(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Kirchhoff migration: the matched filter with spreading undone, obliquity cos theta and the ramp k_f."""
-    with ctx.progress("kirchhoff", 1) as step:
-        x = problem.physics.migrate(problem.y, "kirchhoff")
-        step()
-    return Result(x)
+    return _migrate(problem, ctx, "kirchhoff")
