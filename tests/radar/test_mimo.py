@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from recon.physics.mimo import SPEED_OF_LIGHT, NearFieldMIMO, RadarGeometry, diagonal_array, radar_geometry
+from recon.physics.mimo import SPEED_OF_LIGHT, NearFieldMIMO, RadarGeometry, diagonal_array
 from recon.scenes import SCENES, make_scene
+from recon.simulate import radar_geometry
 from tests.cli.conftest import run_cli
 
 
@@ -54,13 +55,27 @@ def test_chunks_match_the_dense_matrix_to_1e5(budget):
     assert float((back - reference @ dense.conj()).norm() / back.norm()) < 1e-5
 
 
-def test_a_chunk_stays_within_its_byte_budget():
+@pytest.mark.parametrize("budget", [2**12, 2**16, 2**20])
+def test_the_tensors_of_a_chunk_stay_within_its_byte_budget(budget):
+    """The kernel tables and the product G_t diag(x) a chunk really allocates, for A and A^H, take at most half
+    the budget (the other half is for temporaries)."""
     geometry = small_geometry(grid=(20, 10, 10), n_freq=8)
-    for budget in (2**12, 2**16, 2**20):
-        physics = NearFieldMIMO(geometry, max_chunk_bytes=budget)
-        f, t, r = physics.measurement_shape
-        chunk = physics.chunk_voxels(batch=1)
-        assert chunk * 2 * 8 * f * (t + r + t) <= max(budget, 2 * 8 * f * (t + r + t))
+    physics = NearFieldMIMO(geometry, max_chunk_bytes=budget)
+    held = []
+    make_tables = physics._tables
+
+    def recording_tables(chunk, migration="adjoint"):
+        g_t, g_r = make_tables(chunk, migration)
+        product = g_t.nbytes * 2  # G_t diag(x) for a batch of 2 (A), or (y G_r^*) (A^H): as large as 2 G_t
+        held.append(g_t.nbytes + g_r.nbytes + product)
+        return g_t, g_r
+
+    physics._tables = recording_tables
+    x = torch.randn(2, 2, *geometry.grid_shape)
+    physics.A_adjoint(physics.A(x))
+    smallest_chunk = 2 * 8 * 8 * (4 + 5 + 2 * 4)  # one voxel: the budget cannot go below it
+    assert max(held) <= max(budget, smallest_chunk) / 2
+    assert len(held) > 2  # A and A^H each went over the grid in several chunks
 
 
 @pytest.mark.parametrize("kind", SCENES)
