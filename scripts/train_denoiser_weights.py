@@ -1,58 +1,69 @@
-"""Train the denoiser shipped in recon/weights/ (drunet-ct) through `recon train denoiser`.
+"""Train the denoisers shipped in recon/weights/ through `recon train denoiser`.
 
-    .venv/bin/python scripts/train_denoiser_weights.py [--steps N]
+    .venv/bin/python scripts/training_data.py            # the .npy sources, once
+    .venv/bin/python scripts/train_denoiser_weights.py [--only NAME ...] [--steps N] [--device cuda]
 
-One CPU thread, 7 to 10 minutes (0.1 to 0.15 s per step of 16 patches of 48^2). Data, all offline: pydicom's
-CT_small.dcm (128^2, in HU), 24 random-ellipse and 24 foam phantoms (128^2) and scikit-image's camera
-picture, half the patches negated (--signed) so that the network also serves the real and imaginary parts
-of MRI images. pydicom-data's 693_UNCR.dcm head CT is NOT used (kept whole for the benchmark), nor the
-Shepp-Logan phantom the tests use, nor nibabel's example4d.nii.gz (kept for the MRI benchmark). Every
-source keeps its last 20% (slices, or columns of single images) out of training, for validation.
+- drunet-ct, 2D, width 32, 2 blocks: CT_small (attenuation), every 4th MNI152 slice, 12 scikit-image
+  pictures, ellipse and foam phantoms;
+- drunet-mri, 2D, width 32, 2 blocks: the MNI152 T1 template (all axial slices), the pictures, ellipse phantoms;
+- drunet-3d, 3D, width 16, 1 block: the MNI152 volume, 3D ellipse and foam phantoms;
+- drunet-radar, 3D, width 16, 1 block: 32 random radar scenes (magnitude).
 
-No MRI-specific network ships: trained on MR_small.dcm, nibabel's anatomical.nii, random ellipses and the
-camera, moon and coins pictures (1 or 2 channels, 32^2 or 48^2 patches, 4000 steps), it denoised 48^2 crops
-but made whole images worse (30.4 -> 24.5 dB at sigma 0.03). Why is open.
+The 2D networks see half their patches negated (--signed) so that they also denoise the real and imaginary
+parts of complex MRI images. Never seen: pydicom-data's 693_UNCR.dcm head CT and the Colin27 MRI, which
+scripts/bench_priors.py reconstructs, nor the Shepp-Logan phantom of the tests. Every source keeps its last
+20% (slices, or columns of single images) out of training, for validation.
+
+The shipped files were trained on a GPU (one H100, the four at once); on a CPU, expect about 0.3 s per step
+of the 2D networks at the default batch (use fewer --steps and a smaller --batch).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shlex
-import subprocess
 import sys
 from pathlib import Path
 
-from pydicom.data import get_testdata_file
-
-from recon.weights import shipped
-
 ROOT = Path(__file__).resolve().parent.parent
-RECON = str(Path(sys.executable).with_name("recon"))
-RECIPES = {
-    "drunet-ct": ["--data", get_testdata_file("CT_small.dcm"), "--hu", "--data", "phantom:ellipses",
-                  "--data", "phantom:foam", "--data", "skimage:camera", "--channels", "1", "--signed", "--patch", "48",
-                  "--batch", "16"],
-}
+sys.path.insert(0, str(ROOT / "scripts"))
+from training_data import DEFAULT_OUT, relative_data, train  # noqa: E402
+
+PICTURES = ("camera", "astronaut", "coffee", "chelsea", "rocket", "moon", "coins", "brick", "grass", "gravel",
+            "clock", "cell")
+NETWORK_2D = ("--dim", "2", "--width", "32", "--blocks", "2", "--patch", "64", "--batch", "32", "--signed")
+NETWORK_3D = ("--dim", "3", "--width", "16", "--blocks", "1", "--patch", "32", "--batch", "8")
+
+
+def recipes(data: Path) -> dict[str, list[str]]:
+    """`recon train denoiser` options per shipped name (without --steps, --device, --out)."""
+    pictures = [item for name in PICTURES for item in ("--data", f"skimage:{name}")]
+    return {
+        "drunet-ct": ["--data", str(data / "ct-small.npy"), "--data", str(data / "mni152-sparse.npy"), *pictures,
+                      "--data", "phantom:ellipses", "--data", "phantom:foam", *NETWORK_2D],
+        "drunet-mri": ["--data", str(data / "mni152.npy"), *pictures, "--data", "phantom:ellipses", *NETWORK_2D],
+        "drunet-3d": ["--data", str(data / "mni152.npy"), "--data", "phantom:ellipses", "--data", "phantom:foam",
+                      *NETWORK_3D],
+        "drunet-radar": ["--data", str(data / "radar-scenes.npy"), *NETWORK_3D],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), default=sorted(RECIPES))
-    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--only", nargs="*", choices=sorted(recipes(DEFAULT_OUT)))
+    parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--data", type=Path, default=DEFAULT_OUT, help="folder of scripts/training_data.py")
+    parser.add_argument("--out", type=Path, default=ROOT / "recon" / "weights")
     args = parser.parse_args()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    for name in args.only:
-        out = shipped(name)
-        command = [RECON, "train", "denoiser", *RECIPES[name], "--steps", str(args.steps), "--sigma-max", "0.2",
-                   "--device", "cpu", "--seed", "0", "--out", str(out), "--overwrite"]
-        print(shlex.join(command), flush=True)
-        subprocess.run(command, check=True, env=env)
-        card_file = out.with_suffix(".json")
-        card = json.loads(card_file.read_text())
-        card["script"] = shlex.join([".venv/bin/python", "scripts/train_denoiser_weights.py", *sys.argv[1:]])
-        card_file.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    if not (args.data / "mni152.npy").exists():
+        sys.exit(f"{args.data}: no training data; run scripts/training_data.py first")
+    data = relative_data(args.data)
+    for name in args.only or sorted(recipes(data)):
+        out = args.out / f"{name}.safetensors"
+        command = ["train", "denoiser", *recipes(data)[name],
+                   "--steps", str(args.steps), "--sigma-max", "0.2", "--device", args.device, "--seed", "0",
+                   "--out", str(out), "--overwrite"]
+        train(command, out, [f"scripts/{Path(__file__).name}", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

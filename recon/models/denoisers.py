@@ -2,8 +2,8 @@
 
 deepinv's DRUNet already is what recon needs: a residual U-Net taking sigma as an extra input channel, any
 number of image channels, ``dim=3`` for volumes, and the deepinv ``Denoiser`` contract; so it is used as is,
-made small (``nc`` = (16, 32, 64, 64), one residual block per scale: about 0.3M parameters in 2D, trainable on
-a CPU in minutes). It has no biases and ReLU activations, so D(a x, a sigma) = a D(x, sigma) for a > 0: the
+made small: ``nc`` = (16, 32, 64, 64) and one residual block per scale by default (about 0.3M parameters in
+2D, trainable on a CPU in minutes); the shipped 2D networks are (32, 64, 128, 128) with two blocks (2.4M). It has no biases and ReLU activations, so D(a x, a sigma) = a D(x, sigma) for a > 0: the
 unit of the images does not matter as long as sigma is given in the same unit.
 
 Channels: 1 for real images; complex MRI images are denoised as their real and imaginary parts separately by
@@ -61,8 +61,10 @@ def apply_denoiser(model: DRUNet, x: torch.Tensor, sigma: float | torch.Tensor) 
 
 
 def weight_tensors(model: DRUNet, config: DenoiserConfig) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors and metadata that :func:`load_denoiser` reads back."""
-    return weights.weight_tensors(model, FORMAT, config)
+    """The tensors and metadata that :func:`load_denoiser` reads back, in float16: half the file size, and
+    nothing measurable lost (Shepp-Logan 256^2, sigma 0.1: 33.326 dB with the float32 weights and with their
+    float16 rounding; the two outputs differ by 93 dB PSNR)."""
+    return weights.weight_tensors(model, FORMAT, config, torch.float16)
 
 
 def load_denoiser(path: str | Path, device: torch.device | str = "cpu") -> tuple[DRUNet, DenoiserConfig]:

@@ -18,9 +18,13 @@ from recon.errors import UserError
 Config = TypeVar("Config")
 
 
-def weight_tensors(model: nn.Module, format: str, config: Any) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """(name -> CPU tensor, metadata strings) for ``model``: what :func:`load_weights` reads back."""
-    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+def weight_tensors(model: nn.Module, format: str, config: Any, dtype: torch.dtype | None = None,
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(name -> CPU tensor, metadata strings) for ``model``: what :func:`load_weights` reads back. ``dtype``
+    (e.g. float16, half the file size) stores floating-point tensors in that type; loading casts them back to
+    the model's own type."""
+    tensors = {name: t.detach().cpu().to(dtype if dtype and t.is_floating_point() else t.dtype).contiguous()
+               for name, t in model.state_dict().items()}
     return tensors, {"format": format, "config": json.dumps(asdict(config), sort_keys=True)}
 
 

@@ -1,15 +1,15 @@
-"""Learned denoiser priors for PnP and RED: ``drunet`` and ``drunet-ct`` (the same shipped network).
+"""Learned denoiser priors for PnP and RED: ``drunet`` (shipped weights chosen by the image type), ``drunet-ct``
+and ``drunet-mri`` (one shipped network each).
 
 ``denoise(x, sigma)`` is the trained DRUNet D(x, sigma) (:mod:`recon.models.denoisers`); ``grad(x, sigma)`` is
 RED's gradient x - D(x, sigma). Both take x as (S, C, ny, nx) in the normalised unit the weights were trained
 in (0.99 quantile of the image about 1) and work slice by slice, ``CHUNK`` slices at a time, so that the
 network's activations stay bounded (about 60 floats per pixel of a chunk at the default width).
 
-Weights load offline from ``recon/weights/drunet-ct.safetensors``, or from ``weights=W.safetensors`` written
-by ``recon train denoiser``. A 1-channel network denoises the real and imaginary parts of a complex (MRI)
-image as two images; the shipped one was trained on negated patches too (``--signed``), so it serves CT and
-MRI (held-out example4d slices with a phase ramp, sigma 0.03: 30.5 -> 36.0 dB; 0.1: 20.0 -> 29.8 dB).
-No MRI-specific network ships (see scripts/train_denoiser_weights.py).
+Weights load offline from ``recon/weights/drunet-ct.safetensors`` and ``drunet-mri.safetensors`` (trained by
+scripts/train_denoiser_weights.py; their cards say on what), or from ``weights=W.safetensors`` written by
+``recon train denoiser``. A 1-channel network denoises the real and imaginary parts of a complex (MRI) image
+as two images; the shipped ones were trained on negated patches too (``--signed``) for that.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from recon.errors import UserError
 from recon.priors import Prior, register_prior
 from recon.weights import shipped, shipped_card
 
-SHIPPED = {1: "drunet-ct", 2: "drunet-ct"}
-"""Shipped weights per image channel count (a 1-channel network serves both)."""
+SHIPPED = {1: "drunet-ct", 2: "drunet-mri"}
+"""Shipped weights of ``drunet`` per image channel count: real images (CT) and complex ones (MRI, denoised as
+real and imaginary parts by the 1-channel network)."""
 CHUNK = 8
 
 
@@ -86,7 +87,7 @@ class DenoiserPrior(Prior):
 @register_prior
 class Drunet(DenoiserPrior):
     name = "drunet"
-    summary = "trained DRUNet denoiser (shipped drunet-ct weights; real and imaginary parts apart for MRI)"
+    summary = "trained DRUNet denoiser (shipped drunet-ct weights for real images, drunet-mri for complex ones)"
 
 
 @register_prior
@@ -94,3 +95,10 @@ class DrunetCT(DenoiserPrior):
     name = "drunet-ct"
     summary = "trained DRUNet denoiser (CT-like images; MRI as real and imaginary parts)"
     default_weights = SHIPPED[1]
+
+
+@register_prior
+class DrunetMRI(DenoiserPrior):
+    name = "drunet-mri"
+    summary = "trained DRUNet denoiser (MRI-like images, real and imaginary parts apart)"
+    default_weights = SHIPPED[2]

@@ -173,6 +173,7 @@ def denoiser(
                                                   "source.")] = 0.2,
     lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay).")] = 1e-3,
     width: Annotated[int, typer.Option(help="Channels of the first scale (then x2, x4, x4).")] = 16,
+    blocks: Annotated[int, typer.Option(help="Residual blocks per scale.")] = 1,
     hu: HU = False,
     signed: Annotated[bool, typer.Option(help="Negate half the patches (to denoise real/imaginary parts of "
                                               "complex images with one channel).")] = False,
@@ -185,7 +186,8 @@ def denoiser(
     _choice(str(dim), ("2", "3"), "--dim")
     _choice(str(channels), ("1", "2"), "--channels")
     for value, low, key in ((steps, 1, "--steps"), (patch, 16, "--patch"), (batch, 1, "--batch"),
-                            (sigma_max, 1e-6, "--sigma-max"), (lr, 1e-12, "--lr"), (width, 1, "--width")):
+                            (sigma_max, 1e-6, "--sigma-max"), (lr, 1e-12, "--lr"), (width, 1, "--width"),
+                            (blocks, 1, "--blocks")):
         _at_least(value, low, key)
     items = expand_sources(data)
     from recon.training.weights_files import card_path, check_weights_path
@@ -197,7 +199,7 @@ def denoiser(
     from recon.training.denoiser import DenoiserTraining, train_denoiser, write_denoiser
 
     config = DenoiserConfig(dim=dim, channels=channels, nc=(width, 2 * width, 4 * width, 4 * width),
-                            sigma_max=sigma_max)
+                            nb=blocks, sigma_max=sigma_max)
     training = DenoiserTraining(tuple(items), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed, hu=hu,
                                 signed=signed)
     checkpoint = out.with_suffix(".ckpt")

@@ -1,0 +1,105 @@
+"""Write the offline training sources of the shipped priors as .npy volumes (z, y, x), for `recon train`.
+
+    .venv/bin/python scripts/training_data.py [--out build/training-data]
+
+Everything comes from packages (shared/DATA.md), nothing is downloaded:
+
+- ct-small.npy (1, 128, 128) float32: pydicom's CT_small.dcm, Hounsfield units mapped to attenuation
+  max(HU + 1000, 0) / 1000;
+- mni152.npy (189, 233, 197) uint8: nilearn's MNI152 2009a T1 template (1 mm), axial slices, [0, 1] as 0..255;
+- mni152-sparse.npy (48, 233, 197) uint8: every 4th slice of mni152.npy (so that it does not outweigh the
+  pictures in a mix);
+- radar-scenes.npy (1536, 64, 64) float16: 32 random 3D radar scenes of recon.scenes (magnitude, 48 slices
+  each), stacked along z.
+
+Kept out on purpose: pydicom-data's 693_UNCR.dcm head CT and the Colin27 MRI (mricron-data), which
+scripts/bench_priors.py reconstructs, and the Shepp-Logan phantom the tests use. The files are written once
+(an existing file is kept) so that a GPU machine can be sent the same bytes (they fit in 40 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "build" / "training-data"
+RADAR_SCENES = 32
+RADAR_SHAPE = (48, 64, 64)
+
+
+def ct_small() -> np.ndarray:
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+
+    dataset = dcmread(get_testdata_file("CT_small.dcm"))
+    hu = dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+    return (np.maximum(hu + 1000.0, 0.0) / 1000.0).astype(np.float32)[None]
+
+
+def mni152() -> np.ndarray:
+    from nilearn.datasets import load_mni152_template
+
+    volume = np.asanyarray(load_mni152_template(resolution=1).dataobj)  # (x, y, z), [0, 1]
+    axial = np.transpose(volume, (2, 1, 0))[:, ::-1]  # (z, y, x), anterior up
+    return np.round(np.clip(axial, 0, 1) * 255).astype(np.uint8)
+
+
+def radar_scenes() -> np.ndarray:
+    from recon.scenes import make_scene
+
+    rng = np.random.default_rng(0)
+    return np.concatenate([np.abs(make_scene("random", RADAR_SHAPE, rng)) for _ in range(RADAR_SCENES)]
+                          ).astype(np.float16)
+
+
+def build(out: Path) -> dict[str, Path]:
+    """Write the missing files into ``out``; returns name -> path of every file."""
+    out.mkdir(parents=True, exist_ok=True)
+    makers = {"ct-small": ct_small, "mni152": mni152, "radar-scenes": radar_scenes,
+              "mni152-sparse": lambda: np.load(out / "mni152.npy")[::4]}
+    paths = {}
+    for name, make in makers.items():
+        path = paths[name] = out / f"{name}.npy"
+        if not path.exists():
+            volume = np.ascontiguousarray(make())
+            temporary = path.with_suffix(".tmp.npy")
+            np.save(temporary, volume)
+            temporary.replace(path)
+            print(f"wrote {path}: {volume.shape} {volume.dtype}")
+    return paths
+
+
+def train(arguments: list[str], out: Path, script: list[str]) -> None:
+    """Run ``recon ARGUMENTS`` (this checkout's recon, any Python) and add ``script`` (the command line of the
+    calling script) to the card of ``out``."""
+    command = [sys.executable, "-m", "recon.cli", *arguments]
+    print(shlex.join(command), flush=True)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": path})
+    card_file = out.with_suffix(".json")
+    card = json.loads(card_file.read_text())
+    card["script"] = shlex.join(["python", *script])
+    card_file.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+
+
+def relative_data(folder: Path) -> Path:
+    """``folder`` relative to the repository, as the cards record it (the training runs there)."""
+    return Path(os.path.relpath(folder.resolve(), ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    build(parser.parse_args().out)
+
+
+if __name__ == "__main__":
+    main()
