@@ -3,8 +3,9 @@
 deepinv's DRUNet already is what recon needs: a residual U-Net taking sigma as an extra input channel, any
 number of image channels, ``dim=3`` for volumes, and the deepinv ``Denoiser`` contract; so it is used as is,
 made small: ``nc`` = (16, 32, 64, 64) and one residual block per scale by default (about 0.3M parameters in
-2D, trainable on a CPU in minutes); the shipped 2D networks are (32, 64, 128, 128) with two blocks (2.4M). It has no biases and ReLU activations, so D(a x, a sigma) = a D(x, sigma) for a > 0: the
-unit of the images does not matter as long as sigma is given in the same unit.
+2D, trainable on a CPU in minutes); the shipped 2D networks are (32, 64, 128, 128) with two blocks (2.4M).
+It has no biases and ReLU activations, so D(a x, a sigma) = a D(x, sigma) for a > 0: the unit of the images
+does not matter as long as sigma is given in the same unit.
 
 Channels: 1 for real images; complex MRI images are denoised as their real and imaginary parts separately by
 a 1-channel network trained on negated patches too (see :mod:`recon.priors.denoiser`), which needs no phase

@@ -1,6 +1,6 @@
-"""Method ``lpn`` with the shipped weights: beats FBP on a small sparse-view CT phantom it never saw (and the
-adjoint on MRI), its fixed-point residual falls monotonically over 50 iterations, report_prior stores R per
-slice and per pixel, the convergence condition is reported, and priors that are not LPNs are refused."""
+"""Method ``lpn`` with the shipped weights: beats FBP on a real head CT slice it never saw (and the adjoint on
+MRI), its fixed-point residual falls monotonically to below 1e-3, report_prior stores R per slice and per
+pixel, the convergence condition is reported, and priors that are not LPNs are refused."""
 
 import h5py
 import numpy as np
@@ -11,6 +11,21 @@ from recon.io.measurement import write_measurement
 from recon.phantoms import shepp_logan_3d
 from recon.pipeline import Request, compute, reconstruct
 from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
+
+
+@pytest.fixture(scope="module")
+def head_ct_file(tmp_path_factory):
+    """pydicom-data's 693_UNCR head CT slice (never trained on) at 128^2, 45 views, 1% noise."""
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+    from skimage.transform import resize
+
+    dataset = dcmread(get_testdata_file("693_UNCR.dcm"))
+    hu = dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+    image = resize(np.maximum(hu + 1000.0, 0.0) / 1000.0, (128, 128), anti_aliasing=True)[None]
+    datasets, attrs = simulate_ct_parallel(image.astype(np.float32), 45, noise_std=0.01,
+                                           rng=np.random.default_rng(0))
+    return write_measurement(tmp_path_factory.mktemp("lpn") / "head.h5", "ct-parallel/1", datasets, attrs)
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +49,14 @@ def run(path, method, **params):
     return compute(Request(input=path, method=method, params=params))
 
 
-def test_lpn_beats_fbp_and_its_residual_falls_monotonically(ct_file):
-    fbp = run(ct_file, "fbp").summary.metrics["psnr"]
-    outcome = run(ct_file, "lpn", iterations=50)
+def test_lpn_beats_fbp_and_its_residual_falls_monotonically(head_ct_file):
+    fbp = run(head_ct_file, "fbp").summary.metrics["psnr"]
+    outcome = run(head_ct_file, "lpn")  # the default 100 iterations
     psnr = outcome.summary.metrics["psnr"]
-    assert psnr > fbp + 2.0, (psnr, fbp)  # measured 23.6 dB vs 21.0
+    assert psnr > fbp + 3.0, (psnr, fbp)  # measured 31.5 dB vs 27.0 (tv: 34.4)
     change = outcome.history["change"]
-    # Measured: falls monotonically to 2.3e-3 at 50 iterations, but rises again after about 60 (the shipped R is
-    # not bounded below), so the 1e-3 target is not asserted.
-    assert change[-1] < 3e-3
-    assert np.all(np.diff(change[2:]) <= 0), change
+    assert np.all(np.diff(change) <= 0), change  # measured: 7.2e-3 at the start, below 1e-3 from iteration 38
+    assert change[-1] < 1e-3
     assert not outcome.attrs["convergence"].startswith("warning")
 
 
