@@ -126,3 +126,19 @@ def test_array_file_and_slices_refused(tmp_path):
     run_cli("simulate", "mimo-nearfield", "--out", measurement, "--grid", "5,5,5", "--frequencies", "3")
     result = run_cli("reconstruct", measurement, "--method", "kirchhoff", "--slices", "0:1", "--out", tmp_path / "o.h5")
     assert result.returncode == 2 and "--slices does not apply" in result.stderr, result.stderr
+
+
+def test_cached_tables_give_the_same_results_and_respect_their_budget():
+    geometry = small_geometry(grid=(9, 6, 5), n_freq=6)
+    physics = NearFieldMIMO(geometry, max_chunk_bytes=2**12)
+    x = torch.randn(1, 2, *geometry.grid_shape)
+    y, back = physics.A(x), physics.A_adjoint(physics.A(x))
+    assert not physics.cache_tables(physics.table_bytes() - 1)  # too small a budget: nothing kept
+    assert physics.cache_tables(physics.table_bytes())
+    for _ in range(2):  # the second pass reads the cache
+        torch.testing.assert_close(physics.A(x), y, rtol=0, atol=0)
+        torch.testing.assert_close(physics.A_adjoint(physics.A(x)), back, rtol=0, atol=0)
+    assert sum(g.nbytes for tables in physics._cache.values() for g in tables) == physics.table_bytes()
+    physics.A(torch.randn(3, 2, *geometry.grid_shape))  # another batch size, other chunks: the old ones go
+    assert sum(g.nbytes for tables in physics._cache.values() for g in tables) <= physics.table_bytes()
+    assert physics.migrate(y, "matched").shape == x.shape and not physics.cache_tables(0)
