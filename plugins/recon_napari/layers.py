@@ -2,7 +2,8 @@
 
 A reconstruction opens as an image layer with its physical scale, axis labels and the contrast limits stored
 in the file (no pass over the data), plus hidden layers for the uncertainty, the ground truth and, for complex
-data, the phase. A measurement file opens as its natural picture: the sinogram, log-magnitude k-space or
+data, the phase; a radar reflectivity (complex, z = range) also gets its maximum-intensity projection along range
+(hidden, in metres). A measurement file opens as its natural picture: the sinogram, log-magnitude k-space or
 the magnitude of the radar data per frequency. Arrays stay on disk as dask arrays over the HDF5 chunks, so
 opening a 512^3 volume reads one slice; napari reads the others when the user moves to them.
 """
@@ -108,6 +109,9 @@ def reconstruction_layers(arrays: dict[str, Any], attrs: dict[str, Any], name: s
     scale, unit = attrs.get("voxel_size"), attrs.get("unit")
     if scale is not None and len(scale) != image.ndim:
         scale = None
+    radar = np.iscomplexobj(image) and image.ndim == 3  # a complex reflectivity, z = range
+    if radar and axes[0] == "z":
+        axes = ("z (range)", *axes[1:])
     shown = _transform(image, "magnitude")
     limits = (attrs["display_min"], attrs["display_max"]) if "display_max" in attrs else sample_range(shown)
     common = {"scale": scale, "unit": unit}
@@ -122,6 +126,11 @@ def reconstruction_layers(arrays: dict[str, Any], attrs: dict[str, Any], name: s
         truth = _transform(arrays["ground_truth"], "magnitude")
         layers.append(image_layer(truth, f"{name} [ground truth]", axes, limits,
                                   _meta(path, spec, "ground_truth", attrs, "ground_truth"), visible=False, **common))
+    if radar:  # the maximum-intensity projection along range
+        mip = shown.max(axis=0)
+        layers.append(image_layer(mip, f"{name} [{method} MIP]", axes[1:], limits,
+                                  _meta(path, spec, "mip", attrs, "reconstruction"), visible=False,
+                                  scale=scale[1:] if scale is not None else None, unit=unit))
     phase_source = arrays.get("complex", image if np.iscomplexobj(image) else None)
     if phase_source is not None:
         phase = da.angle(phase_source) if isinstance(phase_source, da.Array) else np.angle(phase_source)

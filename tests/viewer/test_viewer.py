@@ -156,3 +156,22 @@ def test_sample_data_opens_and_reconstructs(viewer, qtbot):
     widget.slices.value = "7:9"
     _run_widget(qtbot, widget)
     assert viewer.layers["shepp_logan_ct [fbp]"].data.shape == (2, 128, 128)
+
+
+def test_radar_reconstruction_opens_with_a_range_mip_in_metres(viewer, tmp_path):
+    from recon.io.reconstruction import write_reconstruction
+
+    rng = np.random.default_rng(2)
+    volume = (rng.standard_normal((6, 8, 10)) + 1j * rng.standard_normal((6, 8, 10))).astype(np.complex64)
+    volume[4, 3, 5] = 20  # the brightest voxel, at range index 4: the projection must find it
+    path = write_reconstruction(tmp_path / "radar.h5", volume, attrs={
+        "method": "mimo-pnp", "params": {}, "source": "m.h5", "command": "t", "device": "cpu", "elapsed_s": 0.1,
+        "seed": 0, "axes": "z,y,x", "voxel_size": [0.00625, 0.0125, 0.0125], "unit": "m"})
+    layers = {layer.name: layer for layer in viewer.open(str(path), plugin="recon")}
+    volume_layer, mip = layers["radar [mimo-pnp]"], layers["radar [mimo-pnp MIP]"]
+    assert volume_layer.ndim == 3 and volume_layer.axis_labels[0] == "z (range)"
+    assert mip.ndim == 2 and not mip.visible
+    np.testing.assert_allclose(np.asarray(mip.data), np.abs(volume).max(axis=0), rtol=1e-6)
+    assert float(np.asarray(mip.data)[3, 5]) == pytest.approx(20)
+    np.testing.assert_allclose(mip.scale, [0.0125, 0.0125])
+    assert str(mip.units[0]) == "meter"
