@@ -11,7 +11,8 @@ from recon.priors import get_prior, prior_names
 
 def test_defaults_and_overrides_are_typed():
     params = get_method("tv").parse_params({"lam": "0.5", "iterations": "12", "nonneg": "no"})
-    assert params == {"lam": 0.5, "iterations": 12, "dims": 3, "nonneg": False, "step_ratio": 50.0}
+    radar_only = {"kappa": None, "cg_iterations": 5, "snr_db": None, "eps_scale": 1.0, "tv_iterations": 20}
+    assert params == {"lam": 0.5, "iterations": 12, "dims": 3, "nonneg": False, "step_ratio": 50.0, **radar_only}
 
 
 @pytest.mark.parametrize("raw, message", [
