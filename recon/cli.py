@@ -43,6 +43,7 @@ def methods() -> None:
 
     from recon.methods import all_methods
     from recon.priors import names_with
+    from recon.weights import all_cards, describe_card
 
     table = Table("method", "family", "specs", "parameters (default)", "priors", show_lines=True)
     for method in sorted(all_methods(), key=lambda m: (m.family, m.name)):
@@ -52,7 +53,13 @@ def methods() -> None:
             priors = f"{method.default_prior} (default); any with {method.prior_capability}: "
             priors += ", ".join(names_with(method.prior_capability))
         table.add_row(f"{method.name}\n{method.summary}", method.family, "\n".join(method.specs), params, priors)
-    Console(width=max(120, Console().width)).print(table)
+    console = Console(width=max(120, Console().width))
+    console.print(table)
+    weights = Table("shipped weights", "what", "trained on", "validation", show_lines=True,
+                    title="Weights in recon/weights (each with a JSON card: data, command, steps, scores)")
+    for name, card in all_cards().items():
+        weights.add_row(name, *describe_card(card))
+    console.print(weights)
 
 
 @app.command()

@@ -180,7 +180,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--reuse", action="store_true", help="reuse the measurement files of an earlier run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench_results" / "bench_priors.json")
-    parser.add_argument("--figure", type=Path, default=ROOT / "docs" / "images" / "bench_priors.png")
+    parser.add_argument("--figure", default=str(ROOT / "docs" / "images" / "bench_priors.png"),
+                        help="PNG of one ct30 slice across methods ('' for none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -192,7 +193,7 @@ def main() -> None:
         table.extend(rows)
         args.out.write_text(json.dumps(table, indent=1) + "\n")
         if case == "ct30" and args.figure:
-            figure(images, rows, args.figure, case)
+            figure(images, rows, Path(args.figure), case)
     print(f"\n| case | method | PSNR (dB) | SSIM | time (s, {device.type}, {args.threads} thread(s)) |")
     print("|---|---|---|---|---|")
     for row in table:

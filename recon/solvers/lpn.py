@@ -33,7 +33,7 @@ from recon.params import Param
 from recon.priors import get_prior
 from recon.priors.lpn import LPNPrior, describe_shipped
 from recon.problem import Problem
-from recon.solvers.pnp import ADMM_PARAMS, SPECS, pnp_admm
+from recon.solvers.pnp import SPECS, pnp_admm
 
 # Tuned by scripts/tune_pnp.py on three 256^2 training images (CT 30 and 60 views, 1% noise; see pnp.DEFAULTS):
 # rho just above 1 (Theorem 2) and tau 0.05, 100 iterations: mean 34.55 dB, tv 33.41. Smaller tau needs more
@@ -50,7 +50,8 @@ PARAMS = (
     Param("tau", float, DEFAULT_TAU, "strength of the LPN prox in (0, 1]: z = (1 - tau) v + tau f(v), the exact "
           "prox of a regulariser of about tau R", low=1e-6, high=1.0),
     Param("iterations", int, DEFAULT_ITERATIONS, "ADMM iterations", low=1, high=100000),
-    *(p for p in ADMM_PARAMS if p.name not in ("rho", "iterations")),
+    Param("cg_iterations", int, 5, "CG steps per x-update (warm started; tuned and measured with 5)", low=1,
+          high=1000),
     Param("weights", str, None, "W.safetensors from `recon train lpn`; default: the prior's shipped weights "
           f"({describe_shipped()})"),
     Param("report_prior", bool, False, "store R at the result per slice (prior_value) and per pixel (prior_map)"),

@@ -17,3 +17,32 @@ def shipped_card(name: str) -> dict | None:
     """The card of the shipped weights ``name``, or None when it is not there."""
     path = WEIGHTS_DIR / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def all_cards() -> dict[str, dict]:
+    """Name -> card of every shipped weights file, sorted by name."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(WEIGHTS_DIR.glob("*.json"))}
+
+
+def describe_card(card: dict) -> tuple[str, str, str]:
+    """(what, trained on, validation) of a card, one short text each, for `recon methods`."""
+    what = card.get("summary") or f"unfolded-{card.get('algo', '?')} on {card.get('spec', '?')}"
+    if card.get("kind") == "lpn":
+        what = f"LPN, {card['config']['channels']} channel(s), trained at sigma {card['config']['sigma']}"
+    steps = card.get("steps") or card.get("schedule", {}).get("steps")
+    data = card.get("data", {})
+    sources = [str(item) for item in data.get("sources") or data.get("files") or []]
+    pictures = [item for item in sources if item.startswith("skimage:")]
+    named = [item if item.startswith("phantom:") else Path(item).name for item in sources if item not in pictures]
+    if pictures:
+        named.append(f"{len(pictures)} scikit-image pictures")
+    if "synthetic" in data:
+        named.append("synthetic problems")
+    trained = f"{', '.join(named) or '?'}; {steps} steps on {card.get('device', '?')}"
+    scores = card.get("validation", {})
+    if "psnr_denoised" in scores:
+        validation = f"held-out PSNR {scores['psnr_noisy']:.2f} -> {scores['psnr_denoised']:.2f} dB"
+    else:
+        validation = ", ".join(f"{key} {scores['init'][key]:.4g} -> {value:.4g}"
+                               for key, value in scores.get("trained", {}).items())
+    return what, trained, validation or "-"

@@ -78,11 +78,18 @@ def test_interrupted_run_leaves_no_output(ct_file, tmp_path, sig):
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".interrupted")]
 
 
-def test_methods_lists_every_method():
+def test_methods_lists_every_method_and_the_shipped_weights():
     result = run_cli("methods")
     assert result.returncode == 0
-    for name in ("adjoint", "fbp", "cgls", "tv", "ista", "iht"):
+    for name in ("adjoint", "fbp", "cgls", "tv", "ista", "iht", "pnp-admm", "lpn"):
         assert name in result.stdout
+    weights = result.stdout[result.stdout.index("Weights in recon/weights"):]
+    from recon.weights import all_cards
+
+    for name, card in all_cards().items():  # every card, with its validation scores
+        assert name in weights
+        if "psnr_denoised" in card.get("validation", {}):
+            assert f"{card['validation']['psnr_denoised']:.2f} dB" in weights, name
 
 
 def simulate(tmp_path, *args):
