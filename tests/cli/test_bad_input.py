@@ -154,3 +154,10 @@ def test_bad_config(ct_file, tmp_path, text, fragment):
     assert_user_error(run_cli("reconstruct", ct_file, "--method", "fbp", "--config", config, "--out", out),
                       "c.yaml", fragment)
     assert not out.exists()
+
+
+def test_a_volume_prior_in_a_slice_method(ct_file, tmp_path):
+    out = tmp_path / "o.h5"
+    assert_user_error(run_cli("reconstruct", ct_file, "--method", "pnp-admm", "--prior", "drunet-radar",
+                              "--out", out), "--prior", "drunet-radar", "3D volumes")
+    assert not out.exists()
