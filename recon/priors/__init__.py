@@ -24,6 +24,8 @@ class Prior:
     name: str = ""
     summary: str = ""
     capabilities: frozenset[str] = frozenset()
+    dims: int = 2
+    """Spatial dimensions of what the prior acts on at once: 2 (slices, images, vectors) or 3 (volumes)."""
 
     def prox(self, x: torch.Tensor, tau: float) -> torch.Tensor:
         """argmin_z tau * R(z) + ||z - x||^2 / 2, same shape as x."""

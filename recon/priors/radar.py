@@ -40,8 +40,7 @@ class DrunetRadar(Prior):
     name = "drunet-radar"
     summary = "trained 3D DRUNet denoiser of radar reflectivity magnitudes (random synthetic scenes)"
     capabilities = frozenset({"denoise"})
-    dims = 3
-    """It denoises volumes (B, 1, nz, ny, nx): what ``mimo-pnp`` checks for."""
+    dims = 3  # volumes (B, 1, nz, ny, nx): what mimo-pnp checks for
 
     def __init__(self, weights: str | Path | None = None):
         self.weights = Path(weights) if weights else None

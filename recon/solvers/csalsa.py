@@ -191,7 +191,7 @@ def mimo_pnp(problem: Problem, params: dict, ctx: RunContext) -> Result:
 
     params = resolve("mimo-pnp", params)
     prior = get_prior(params["prior"], "denoise", **({"weights": params["weights"]} if params["weights"] else {}))
-    if getattr(prior, "dims", 2) != 3:
+    if prior.dims != 3:
         raise UserError(f"prior {params['prior']!r} denoises 2D images; mimo-pnp needs a 3D denoiser of magnitudes",
                         key="--prior", fix="use --prior drunet-radar (the default), or a prior with dims = 3")
     sigma = params["sigma"]

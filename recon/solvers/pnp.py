@@ -122,7 +122,7 @@ def denoiser(params: dict, capability: str = "denoise"):
     volumes (``dims`` 3, e.g. drunet-radar): these methods denoise 2D slices."""
     options = {"weights": params["weights"]} if params["weights"] else {}
     prior = get_prior(params["prior"], capability, **options)
-    if getattr(prior, "dims", 2) != 2:
+    if prior.dims != 2:
         raise UserError(f"the prior {params['prior']!r} denoises {prior.dims}D volumes, not the 2D slices of "
                         "this method", key="--prior", fix="use drunet, drunet-ct, drunet-mri or an LPN prior")
     return prior
