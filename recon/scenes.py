@@ -68,3 +68,11 @@ def _letters(shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarra
                                     font=font, anchor="mm")
         out[int(depth)] = np.asarray(canvas, np.float32)[::-1] / 255 * rng.uniform(0.6, 1.0)
     return out
+
+
+def magnitude_stack(count: int, shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
+    """The magnitudes of ``count`` random scenes (kind "random") of ``shape`` drawn from
+    ``numpy.random.default_rng(seed)``, stacked along z: (count * nz, ny, nx) float16, values in [0, 1]. The
+    training data of the radar magnitude denoiser (``recon train radar-denoiser``, scripts/training_data.py)."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([np.abs(make_scene("random", shape, rng)) for _ in range(count)]).astype(np.float16)

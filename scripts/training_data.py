@@ -53,11 +53,9 @@ def mni152() -> np.ndarray:
 
 
 def radar_scenes() -> np.ndarray:
-    from recon.scenes import make_scene
+    from recon.scenes import magnitude_stack
 
-    rng = np.random.default_rng(0)
-    return np.concatenate([np.abs(make_scene("random", RADAR_SHAPE, rng)) for _ in range(RADAR_SCENES)]
-                          ).astype(np.float16)
+    return magnitude_stack(RADAR_SCENES, RADAR_SHAPE, seed=0)
 
 
 def build(out: Path) -> dict[str, Path]:

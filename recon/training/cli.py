@@ -27,6 +27,13 @@ HU = Annotated[bool, typer.Option(help="The volumes are CT in Hounsfield units: 
 Resume = Annotated[bool, typer.Option(help="Continue from the checkpoint W.ckpt of an interrupted run.")]
 Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
 Overwrite = Annotated[bool, typer.Option(help="Replace an existing --out and its card.")]
+Seed = Annotated[int, typer.Option(help="Random seed (weights, patches, noise).")]
+# Options of the DRUNet denoisers (denoiser, radar-denoiser).
+LearningRate = Annotated[float, typer.Option(help="Adam learning rate (cosine decay).")]
+Width = Annotated[int, typer.Option(help="Channels of the first scale (then x2, x4, x4).")]
+Blocks = Annotated[int, typer.Option(help="Residual blocks per scale.")]
+SigmaMax = Annotated[float, typer.Option(help="Largest noise std, in the unit of the training data (each source "
+                                              "divided by its 0.99 quantile of |value| when that is > 0).")]
 
 
 def expand_data(patterns: list[str]) -> list[Path]:
@@ -169,15 +176,14 @@ def denoiser(
     steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 2000,
     patch: Annotated[int, typer.Option(help="Patch side in pixels.")] = 48,
     batch: Annotated[int, typer.Option(help="Patches per step.")] = 16,
-    sigma_max: Annotated[float, typer.Option(help="Largest noise std, relative to the 0.99 quantile of a "
-                                                  "source.")] = 0.2,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay).")] = 1e-3,
-    width: Annotated[int, typer.Option(help="Channels of the first scale (then x2, x4, x4).")] = 16,
-    blocks: Annotated[int, typer.Option(help="Residual blocks per scale.")] = 1,
+    sigma_max: SigmaMax = 0.2,
+    lr: LearningRate = 1e-3,
+    width: Width = 16,
+    blocks: Blocks = 1,
     hu: HU = False,
     signed: Annotated[bool, typer.Option(help="Negate half the patches (to denoise real/imaginary parts of "
                                               "complex images with one channel).")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed (weights, patches, noise).")] = 0,
+    seed: Seed = 0,
     device: Device = "auto",
     resume: Resume = False,
     overwrite: Overwrite = False,
@@ -185,30 +191,53 @@ def denoiser(
     """Train a noise-level-aware DRUNet denoiser on clean data with synthetic noise; write W.safetensors and W.json."""
     _choice(str(dim), ("2", "3"), "--dim")
     _choice(str(channels), ("1", "2"), "--channels")
+    _check_denoiser_options(steps, patch, batch, sigma_max, lr, width, blocks)
+    items = expand_sources(data)
+    from recon.training.weights_files import check_weights_path
+
+    check_weights_path(out, overwrite)
+    from recon.training.denoiser import DenoiserTraining
+
+    config = _denoiser_config(dim, channels, width, blocks, sigma_max)
+    training = DenoiserTraining(tuple(items), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed, hu=hu,
+                                signed=signed)
+    _train_denoiser_and_write(training, out, device, resume, overwrite)
+
+
+def _denoiser_config(dim: int, channels: int, width: int, blocks: int, sigma_max: float):
+    """The DRUNet of ``--width`` w: channels (w, 2w, 4w, 4w) per scale, ``--blocks`` residual blocks each."""
+    from recon.models.denoisers import DenoiserConfig
+
+    return DenoiserConfig(dim=dim, channels=channels, nc=(width, 2 * width, 4 * width, 4 * width), nb=blocks,
+                          sigma_max=sigma_max)
+
+
+def _check_denoiser_options(steps: int, patch: int, batch: int, sigma_max: float, lr: float, width: int,
+                            blocks: int) -> None:
     for value, low, key in ((steps, 1, "--steps"), (patch, 16, "--patch"), (batch, 1, "--batch"),
                             (sigma_max, 1e-6, "--sigma-max"), (lr, 1e-12, "--lr"), (width, 1, "--width"),
                             (blocks, 1, "--blocks")):
         _at_least(value, low, key)
-    items = expand_sources(data)
-    from recon.training.weights_files import card_path, check_weights_path
 
-    check_weights_path(out, overwrite)
+
+def _train_denoiser_and_write(training, out: Path, device: str, resume: bool, overwrite: bool,
+                              sources: list[str] | None = None) -> None:
+    """Train (checkpoint W.ckpt beside ``out``, removed at the end), write the weights and card, print a line.
+    ``sources``: what the card's data sources say instead of the training's ``data`` items."""
     from recon.device import resolve_device
-    from recon.models.denoisers import DenoiserConfig
     from recon.progress import default_progress
-    from recon.training.denoiser import DenoiserTraining, train_denoiser, write_denoiser
+    from recon.training.denoiser import train_denoiser, write_denoiser
+    from recon.training.weights_files import card_path
 
-    config = DenoiserConfig(dim=dim, channels=channels, nc=(width, 2 * width, 4 * width, 4 * width),
-                            nb=blocks, sigma_max=sigma_max)
-    training = DenoiserTraining(tuple(items), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed, hu=hu,
-                                signed=signed)
     checkpoint = out.with_suffix(".ckpt")
     model, card = train_denoiser(training, device=resolve_device(device), checkpoint=checkpoint, resume=resume,
                                  command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress())
-    write_denoiser(model, config, out, card, overwrite=overwrite)
+    if sources is not None:
+        card["data"]["sources"] = sources
+    write_denoiser(model, training.config, out, card, overwrite=overwrite)
     checkpoint.unlink(missing_ok=True)
     scores = card["validation"]
-    print(f"wrote {out} and {card_path(out)}: {card['summary']}, {steps} steps; validation PSNR "
+    print(f"wrote {out} and {card_path(out)}: {card['summary']}, {training.steps} steps; validation PSNR "
           f"{scores['psnr_noisy']:.2f} dB noisy -> {scores['psnr_denoised']:.2f} dB denoised")
 
 
@@ -222,12 +251,11 @@ def radar_denoiser(
     steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 5000,
     patch: Annotated[int, typer.Option(help="3D patch side in voxels.")] = 32,
     batch: Annotated[int, typer.Option(help="Patches per step.")] = 8,
-    sigma_max: Annotated[float, typer.Option(help="Largest noise std on the magnitude (scene magnitudes are in "
-                                                  "[0, 1]).")] = 0.2,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay).")] = 1e-3,
-    width: Annotated[int, typer.Option(help="Channels of the first scale (then x2, x4, x4).")] = 16,
-    blocks: Annotated[int, typer.Option(help="Residual blocks per scale.")] = 1,
-    seed: Annotated[int, typer.Option(help="Random seed (weights, patches, noise).")] = 0,
+    sigma_max: SigmaMax = 0.2,
+    lr: LearningRate = 1e-3,
+    width: Width = 16,
+    blocks: Blocks = 1,
+    seed: Seed = 0,
     device: Device = "auto",
     resume: Resume = False,
     overwrite: Overwrite = False,
@@ -235,10 +263,10 @@ def radar_denoiser(
     """Train the 3D radar magnitude denoiser (mimo-pnp's prior) on random synthetic scenes; write W.safetensors
     and W.json.
 
-    The recipe of the shipped drunet-radar: the magnitudes of ``--scenes`` draws of ``recon.scenes.make_scene(
-    "random", shape, numpy.random.default_rng(scene_seed))``, stacked along z and stored as float16 (as
-    scripts/training_data.py packs them), then ``recon train denoiser --dim 3`` on that stack (Gaussian noise on the
-    magnitude, no normalisation: the stack's 0.99 quantile is 0, so the unit stays the scenes' [0, 1]). With the
+    The recipe of the shipped drunet-radar: ``recon.scenes.magnitude_stack(scenes, shape, scene_seed)`` (the
+    magnitudes of random scenes stacked along z, float16; what scripts/training_data.py packs), then ``recon train
+    denoiser --dim 3`` on that stack (Gaussian noise on the magnitude, no normalisation: the stack's 0.99
+    quantile is 0, so the unit stays the scenes' [0, 1]). With the
     defaults this is the shipped weights' command, ``recon train denoiser --data radar-scenes.npy --dim 3 --width 16
     --blocks 1 --patch 32 --batch 8 --steps 5000 --sigma-max 0.2 --seed 0``.
     """
@@ -246,39 +274,24 @@ def radar_denoiser(
     if len(sizes) != 3 or not all(n.strip().isdigit() for n in sizes) or min(int(n) for n in sizes) < patch:
         raise UserError(f"shape {shape!r} is not three integers >= the patch {patch}", key="--shape",
                         fix="write nz,ny,nx, e.g. 48,64,64")
-    for value, low, key in ((scenes, 1, "--scenes"), (steps, 1, "--steps"), (patch, 16, "--patch"),
-                            (batch, 1, "--batch"), (sigma_max, 1e-6, "--sigma-max"), (lr, 1e-12, "--lr"),
-                            (width, 1, "--width"), (blocks, 1, "--blocks")):
-        _at_least(value, low, key)
-    from recon.training.weights_files import card_path, check_weights_path
+    _at_least(scenes, 1, "--scenes")
+    _check_denoiser_options(steps, patch, batch, sigma_max, lr, width, blocks)
+    from recon.training.weights_files import check_weights_path
 
     check_weights_path(out, overwrite)
     import tempfile
 
     import numpy as np
 
-    from recon.device import resolve_device
-    from recon.models.denoisers import DenoiserConfig
-    from recon.progress import default_progress
-    from recon.scenes import make_scene
-    from recon.training.denoiser import DenoiserTraining, train_denoiser, write_denoiser
+    from recon.scenes import magnitude_stack
+    from recon.training.denoiser import DenoiserTraining
 
     grid = tuple(int(n) for n in sizes)
-    rng = np.random.default_rng(scene_seed)
-    stack = np.concatenate([np.abs(make_scene("random", grid, rng)) for _ in range(scenes)]).astype(np.float16)
-    config = DenoiserConfig(dim=3, channels=1, nc=(width, 2 * width, 4 * width, 4 * width), nb=blocks,
-                            sigma_max=sigma_max)
-    checkpoint = out.with_suffix(".ckpt")
-    with tempfile.TemporaryDirectory() as folder:
+    config = _denoiser_config(3, 1, width, blocks, sigma_max)
+    with tempfile.TemporaryDirectory() as folder:  # the training reads its sources from files
         pack = Path(folder) / "radar-scenes.npy"
-        np.save(pack, stack)
+        np.save(pack, magnitude_stack(scenes, grid, scene_seed))
         training = DenoiserTraining((str(pack),), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed)
-        model, card = train_denoiser(training, device=resolve_device(device), checkpoint=checkpoint, resume=resume,
-                                     command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress())
-    card["data"]["sources"] = [f"{scenes} scenes recon.scenes.make_scene('random', {grid}, "
-                               f"numpy.random.default_rng({scene_seed})), magnitudes stacked along z, float16"]
-    write_denoiser(model, config, out, card, overwrite=overwrite)
-    checkpoint.unlink(missing_ok=True)
-    scores = card["validation"]
-    print(f"wrote {out} and {card_path(out)}: {card['summary']}, {steps} steps on {scenes} scenes; validation PSNR "
-          f"{scores['psnr_noisy']:.2f} dB noisy -> {scores['psnr_denoised']:.2f} dB denoised")
+        _train_denoiser_and_write(training, out, device, resume, overwrite, sources=[
+            f"recon.scenes.magnitude_stack({scenes}, {grid}, seed={scene_seed}): the magnitudes of random scenes "
+            f"drawn from numpy.random.default_rng({scene_seed}), stacked along z, float16"])
