@@ -20,13 +20,12 @@ of the 2D networks at the default batch (use fewer --steps and a smaller --batch
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from training_data import DEFAULT_OUT, relative_data, train  # noqa: E402
+from training_data import run_recipes  # noqa: E402
 
 PICTURES = ("camera", "astronaut", "coffee", "chelsea", "rocket", "moon", "coins", "brick", "grass", "gravel",
             "clock", "cell")
@@ -48,23 +47,8 @@ def recipes(data: Path) -> dict[str, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", choices=sorted(recipes(DEFAULT_OUT)))
-    parser.add_argument("--steps", type=int, default=20000)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--data", type=Path, default=DEFAULT_OUT, help="folder of scripts/training_data.py")
-    parser.add_argument("--out", type=Path, default=ROOT / "recon" / "weights")
-    args = parser.parse_args()
-    if not (args.data / "mni152.npy").exists():
-        sys.exit(f"{args.data}: no training data; run scripts/training_data.py first")
-    data = relative_data(args.data)
-    for name in args.only or sorted(recipes(data)):
-        out = args.out / f"{name}.safetensors"
-        command = ["train", "denoiser", *recipes(data)[name],
-                   "--steps", str(args.steps), "--sigma-max", "0.2", "--device", args.device, "--seed", "0",
-                   "--out", str(out), "--overwrite"]
-        train(command, out, [f"scripts/{Path(__file__).name}", *sys.argv[1:]])
-
+    run_recipes("denoiser", recipes, ["--sigma-max", "0.2", "--seed", "0"], __doc__.splitlines()[0],
+                Path(__file__).name)
 
 if __name__ == "__main__":
     main()

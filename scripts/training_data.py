@@ -25,6 +25,7 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -75,22 +76,33 @@ def build(out: Path) -> dict[str, Path]:
     return paths
 
 
-def train(arguments: list[str], out: Path, script: list[str]) -> None:
-    """Run ``recon ARGUMENTS`` (this checkout's recon, any Python) and add ``script`` (the command line of the
-    calling script) to the card of ``out``."""
-    command = [sys.executable, "-m", "recon.cli", *arguments]
-    print(shlex.join(command), flush=True)
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": path})
-    card_file = out.with_suffix(".json")
-    card = json.loads(card_file.read_text())
-    card["script"] = shlex.join(["python", *script])
-    card_file.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-
-
-def relative_data(folder: Path) -> Path:
-    """``folder`` relative to the repository, as the cards record it (the training runs there)."""
-    return Path(os.path.relpath(folder.resolve(), ROOT))
+def run_recipes(kind: str, recipes: Callable[[Path], dict[str, list[str]]], options: list[str], description: str,
+                script: str) -> None:
+    """The command line of the scripts that train shipped weights: ``recon train KIND`` with ``recipes(data)[name]``
+    plus ``options`` for each name picked by ``--only`` (all by default), written to ``--out/NAME.safetensors``
+    with the script's own command line added to each card."""
+    names = sorted(recipes(DEFAULT_OUT))
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--only", nargs="*", choices=names, help="train only these")
+    parser.add_argument("--steps", type=int, default=20000, help="optimiser steps")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--data", type=Path, default=DEFAULT_OUT, help="folder of scripts/training_data.py")
+    parser.add_argument("--out", type=Path, default=ROOT / "recon" / "weights")
+    args = parser.parse_args()
+    if not (args.data / "mni152.npy").exists():
+        sys.exit(f"{args.data}: no training data; run scripts/training_data.py first")
+    data = Path(os.path.relpath(args.data.resolve(), ROOT))  # the cards record paths relative to the repository
+    for name in args.only or names:
+        out = args.out / f"{name}.safetensors"
+        command = [sys.executable, "-m", "recon.cli", "train", kind, *recipes(data)[name], *options,
+                   "--steps", str(args.steps), "--device", args.device, "--out", str(out), "--overwrite"]
+        print(shlex.join(command), flush=True)
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": path})
+        card_file = out.with_suffix(".json")
+        card = json.loads(card_file.read_text())
+        card["script"] = shlex.join(["python", f"scripts/{script}", *sys.argv[1:]])
+        card_file.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
 
 
 def main() -> None:
