@@ -7,7 +7,7 @@ import pytest
 
 from recon.errors import UserError
 from recon.io.measurement import write_measurement
-from recon.methods import all_methods
+from recon.methods import all_methods, get_method
 from recon.phantoms import shepp_logan_3d
 from recon.pipeline import Request, compute
 from recon.scenes import make_scene
@@ -46,7 +46,7 @@ CASES = [(m.name, spec) for m in all_methods() for spec in m.specs
 @pytest.mark.cuda
 @pytest.mark.parametrize("name, spec", CASES, ids=[f"{n}-{s.split('/')[0]}" for n, s in CASES])
 def test_method_on_cuda_matches_cpu(files, name, spec):
-    method = next(m for m in all_methods() if m.name == name)
+    method = get_method(name)
     params = {k: v for k, v in FEW.items() if any(p.name == k for p in method.params)}
     try:
         runs = {device: compute(Request(input=files[spec], method=name, params=params, device=device))

@@ -21,7 +21,8 @@ import torch
 
 from recon.errors import UserError
 from recon.priors import Prior, register_prior
-from recon.weights import shipped, shipped_card
+from recon.weights import describe_shipped as describe_weights
+from recon.weights import shipped
 
 SHIPPED = {1: "drunet-ct", 2: "drunet-mri"}
 """Shipped weights of ``drunet`` per image channel count: real images (CT) and complex ones (MRI, denoised as
@@ -30,14 +31,8 @@ CHUNK = 8
 
 
 def describe_shipped() -> str:
-    """One line per shipped denoiser with its training data and validation PSNR, from the cards."""
-    lines = []
-    for name in sorted(set(SHIPPED.values())):
-        if card := shipped_card(name):
-            scores = card["validation"]
-            lines.append(f"{name}: {card['summary']}; held-out PSNR {scores['psnr_noisy']} -> "
-                         f"{scores['psnr_denoised']} dB")
-    return "; ".join(lines) or "none shipped"
+    """The shipped weights of these priors with their held-out scores (from the cards)."""
+    return describe_weights(sorted(set(SHIPPED.values())))
 
 
 @functools.lru_cache(maxsize=8)

@@ -22,7 +22,8 @@ import torch
 from recon.errors import UserError
 from recon.models.lpn import LPN, Inversion, load_lpn, regulariser_map
 from recon.priors import Prior, register_prior
-from recon.weights import shipped, shipped_card
+from recon.weights import describe_shipped as describe_weights
+from recon.weights import shipped
 
 SHIPPED = {1: "lpn-ct", 2: "lpn-mri"}
 """Shipped weights by image channels: real (CT-like) and complex (MRI-like) images."""
@@ -30,14 +31,8 @@ CHUNK_PIXELS = 2**18
 
 
 def describe_shipped() -> str:
-    """One entry per shipped LPN with its noise level and held-out denoising PSNR, from the cards."""
-    lines = []
-    for name in SHIPPED.values():
-        if card := shipped_card(name):
-            scores = card["validation"]
-            lines.append(f"{name}: sigma {scores['sigma']:g}, held-out PSNR {scores['psnr_noisy']:.1f} -> "
-                         f"{scores['psnr_denoised']:.1f} dB")
-    return "; ".join(lines) or "none shipped"
+    """The shipped weights of these priors with their held-out scores (from the cards)."""
+    return describe_weights(list(SHIPPED.values()))
 
 
 class LPNPrior(Prior):

@@ -46,3 +46,13 @@ def describe_card(card: dict) -> tuple[str, str, str]:
         validation = ", ".join(f"{key} {scores['init'][key]:.4g} -> {value:.4g}"
                                for key, value in scores.get("trained", {}).items())
     return what, trained, validation or "-"
+
+
+def describe_shipped(names: list[str]) -> str:
+    """"name: what; validation" for each of ``names`` that ships (from its card), joined by "; "."""
+    entries = []
+    for name in names:
+        if card := shipped_card(name):
+            what, _, validation = describe_card(card)
+            entries.append(f"{name}: {what}; {validation}")
+    return "; ".join(entries) or "none shipped"
