@@ -34,13 +34,16 @@ MULTIPLE = 8
 @dataclass(frozen=True)
 class DenoiserConfig:
     """Architecture: ``dim`` 2 or 3, image ``channels`` 1 or 2, channels per scale ``nc``, blocks per scale ``nb``;
-    ``sigma_max``: the largest noise level seen in training (normalised unit, see :mod:`recon.training.data`)."""
+    ``sigma_max``: the largest noise level seen in training (normalised unit, see :mod:`recon.training.data`);
+    ``noise``: the noise it was trained on, "gaussian" (added) or "rician" (magnitudes of complex images with
+    complex noise, :func:`recon.training.data.noisy_pair`); files from before this field are "gaussian"."""
 
     dim: int = 2
     channels: int = 1
     nc: tuple[int, int, int, int] = (16, 32, 64, 64)
     nb: int = 1
     sigma_max: float = 0.2
+    noise: str = "gaussian"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nc", tuple(self.nc))

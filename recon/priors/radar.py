@@ -4,7 +4,8 @@
 The shipped weights (``recon/weights/drunet-radar.safetensors``, see its card) were trained on the magnitudes of
 random scenes of :mod:`recon.scenes` (magnitudes in [0, 1]: the unit of ``sigma``) by ``recon train denoiser
 --dim 3``; ``recon train radar-denoiser`` draws such scenes itself. ``weights=W.safetensors`` takes other 3D,
-1-channel weights.
+1-channel weights. Weights trained on Rician noise (``--noise rician``: magnitudes of complex scenes with complex
+noise) say so in their config, and mimo-pnp then gives them the magnitude as it is.
 
 Volumes (B, 1, nz, ny, nx) are denoised in slabs of ``SLAB`` slices along z, each read with ``HALO`` more slices on
 either side that are cut off again, so that memory is bounded by one slab: about 100 floats per voxel of
@@ -58,6 +59,11 @@ class DrunetRadar(Prior):
                             "magnitudes", path=path, key="--set weights",
                             fix="use weights from `recon train radar-denoiser` (or `recon train denoiser --dim 3`)")
         return network, config
+
+    def noise(self, device: torch.device) -> str:
+        """The noise the weights were trained on: "gaussian" (added to magnitudes) or "rician" (magnitudes of
+        complex images with complex noise), from their config."""
+        return self.model(device)[1].noise
 
     @torch.no_grad()
     def denoise(self, x: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -22,8 +22,9 @@ Priors on the magnitude m = |u|, with p = max m:
 - ``tv``: isotropic 3D total variation of m, prox_{lam p TV}(m) with m >= 0 by FGP on the dual field, warm started
   (:class:`recon.solvers.total_variation.TVProx`; the ``tv`` method hands radar files to :func:`csalsa`);
 - ``l1``: sum of m, prox = soft thresholding of the magnitude by lam p;
-- ``mimo-pnp``: a trained 3D magnitude denoiser (``drunet-radar``, :mod:`recon.priors.radar`) at sigma p, after
-  the Rician bias of the magnitude is taken off (:func:`denoise_magnitude`).
+- ``mimo-pnp``: a trained 3D magnitude denoiser (``drunet-radar``, :mod:`recon.priors.radar`) at sigma p: weights
+  trained on Rician noise get the magnitude as it is; for weights trained on Gaussian noise the Rician bias of
+  the magnitude is taken off first (:func:`denoise_magnitude`).
 
 Memory: ~12 copies of x and of y, the operator's chunks (plus its kernel tables, 8 F (T + R) V bytes, kept when
 they fit in ``CACHE_BYTES``: :meth:`~recon.physics.mimo.NearFieldMIMO.cache_tables`) and, for ``mimo-pnp``, the
@@ -83,10 +84,13 @@ def magnitude_prox(u: torch.Tensor, prox: Callable[[torch.Tensor, float], torch.
 
 
 def denoise_magnitude(denoise: Callable[[torch.Tensor, float], torch.Tensor], m: torch.Tensor,
-                      sigma: float) -> torch.Tensor:
+                      sigma: float, rician: bool = False) -> torch.Tensor:
     """D(sqrt(max(m^2 - sigma^2, 0)), sigma): a denoiser trained on magnitudes with Gaussian noise, applied to the
     magnitude of a complex image with complex noise of variance sigma^2, whose square is biased by sigma^2 (Rician:
-    a raised floor the network would take for faint plates; 28.5 instead of 18.1 dB on a training-like scene)."""
+    a raised floor the network would take for faint plates; 28.5 instead of 18.1 dB on a training-like scene).
+    ``rician``: the denoiser was trained on such magnitudes itself: D(m, sigma)."""
+    if rician:
+        return denoise(m, sigma)
     return denoise(torch.sqrt(torch.relu(m * m - sigma * sigma)), sigma)
 
 
@@ -194,8 +198,11 @@ def mimo_pnp(problem: Problem, params: dict, ctx: RunContext) -> Result:
     if prior.dims != 3:
         raise UserError(f"prior {params['prior']!r} denoises 2D images; mimo-pnp needs a 3D denoiser of magnitudes",
                         key="--prior", fix="use --prior drunet-radar (the default), or a prior with dims = 3")
+    from recon.priors.radar import DrunetRadar
+
     sigma = params["sigma"]
-    result = csalsa(problem, lambda m, peak: denoise_magnitude(prior.denoise, m, sigma * peak), params, ctx,
+    rician = isinstance(prior, DrunetRadar) and prior.noise(problem.y.device) == "rician"
+    result = csalsa(problem, lambda m, peak: denoise_magnitude(prior.denoise, m, sigma * peak, rician), params, ctx,
                     "mimo-pnp")
     result.extras["params"]["sigma"] = sigma
     return result

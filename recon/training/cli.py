@@ -204,12 +204,12 @@ def denoiser(
     _train_denoiser_and_write(training, out, device, resume, overwrite)
 
 
-def _denoiser_config(dim: int, channels: int, width: int, blocks: int, sigma_max: float):
+def _denoiser_config(dim: int, channels: int, width: int, blocks: int, sigma_max: float, noise: str = "gaussian"):
     """The DRUNet of ``--width`` w: channels (w, 2w, 4w, 4w) per scale, ``--blocks`` residual blocks each."""
     from recon.models.denoisers import DenoiserConfig
 
     return DenoiserConfig(dim=dim, channels=channels, nc=(width, 2 * width, 4 * width, 4 * width), nb=blocks,
-                          sigma_max=sigma_max)
+                          sigma_max=sigma_max, noise=noise)
 
 
 def _check_denoiser_options(steps: int, patch: int, batch: int, sigma_max: float, lr: float, width: int,
@@ -255,6 +255,11 @@ def radar_denoiser(
     lr: LearningRate = 1e-3,
     width: Width = 16,
     blocks: Blocks = 1,
+    noise: Annotated[str, typer.Option(help="gaussian: noise added to the magnitudes; rician: the magnitude of the "
+                                            "complex scene plus complex noise (what mimo-pnp feeds it).")
+                     ] = "gaussian",
+    init: Annotated[Path | None, typer.Option(help="Start from these weights (same --width/--blocks), e.g. "
+                                                   "fine-tune the shipped drunet-radar.")] = None,
     seed: Seed = 0,
     device: Device = "auto",
     resume: Resume = False,
@@ -266,9 +271,10 @@ def radar_denoiser(
     The recipe of the shipped drunet-radar: ``recon.scenes.magnitude_stack(scenes, shape, scene_seed)`` (the
     magnitudes of random scenes stacked along z, float16; what scripts/training_data.py packs), then ``recon train
     denoiser --dim 3`` on that stack (Gaussian noise on the magnitude, no normalisation: the stack's 0.99
-    quantile is 0, so the unit stays the scenes' [0, 1]). With the
-    defaults this is the shipped weights' command, ``recon train denoiser --data radar-scenes.npy --dim 3 --width 16
-    --blocks 1 --patch 32 --batch 8 --steps 5000 --sigma-max 0.2 --seed 0``.
+    quantile is 0, so the unit stays the scenes' [0, 1]). ``--noise rician`` trains on |m + sigma (n1 + j n2)|
+    instead (mimo-pnp then gives it the magnitude as it is, no bias taken off); ``--init`` fine-tunes given weights.
+    With the defaults this is the first shipped weights' command, ``recon train denoiser --data radar-scenes.npy
+    --dim 3 --width 16 --blocks 1 --patch 32 --batch 8 --steps 5000 --sigma-max 0.2 --seed 0``.
     """
     sizes = shape.split(",")
     if len(sizes) != 3 or not all(n.strip().isdigit() for n in sizes) or min(int(n) for n in sizes) < patch:
@@ -276,6 +282,11 @@ def radar_denoiser(
                         fix="write nz,ny,nx, e.g. 48,64,64")
     _at_least(scenes, 1, "--scenes")
     _check_denoiser_options(steps, patch, batch, sigma_max, lr, width, blocks)
+    from recon.training.data import NOISES
+
+    _choice(noise, NOISES, "--noise")
+    if init is not None and not init.is_file():
+        raise UserError("file not found", path=init, key="--init", fix="give a weights file W.safetensors")
     from recon.training.weights_files import check_weights_path
 
     check_weights_path(out, overwrite)
@@ -287,11 +298,12 @@ def radar_denoiser(
     from recon.training.denoiser import DenoiserTraining
 
     grid = tuple(int(n) for n in sizes)
-    config = _denoiser_config(3, 1, width, blocks, sigma_max)
+    config = _denoiser_config(3, 1, width, blocks, sigma_max, noise)
     with tempfile.TemporaryDirectory() as folder:  # the training reads its sources from files
         pack = Path(folder) / "radar-scenes.npy"
         np.save(pack, magnitude_stack(scenes, grid, scene_seed))
-        training = DenoiserTraining((str(pack),), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed)
+        training = DenoiserTraining((str(pack),), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed,
+                                    init=str(init) if init is not None else None)
         _train_denoiser_and_write(training, out, device, resume, overwrite, sources=[
             f"recon.scenes.magnitude_stack({scenes}, {grid}, seed={scene_seed}): the magnitudes of random scenes "
             f"drawn from numpy.random.default_rng({scene_seed}), stacked along z, float16"])

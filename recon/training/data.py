@@ -179,12 +179,24 @@ def augment(block: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return block.rot90(int(torch.randint(0, 4, (), generator=generator)), dims=(-2, -1))
 
 
-def noisy_pair(clean: torch.Tensor, sigma_range: tuple[float, float],
-               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``clean`` (B, C, ...) plus white Gaussian noise of a per-sample std drawn uniformly in ``sigma_range``
-    (in the normalised unit; each channel gets that std). Returns (noisy, sigma of shape (B,))."""
+NOISES = ("gaussian", "rician")
+
+
+def noisy_pair(clean: torch.Tensor, sigma_range: tuple[float, float], generator: torch.Generator,
+               noise: str = "gaussian") -> tuple[torch.Tensor, torch.Tensor]:
+    """``clean`` (B, C, ...) made noisy with a per-sample std sigma drawn uniformly in ``sigma_range`` (in the
+    normalised unit). ``noise`` "gaussian": plus white Gaussian noise of std sigma (each channel);
+    "rician": the magnitude |clean + sigma (n1 + j n2)| with n1, n2 standard normal, for non-negative magnitudes
+    (what a magnitude denoiser sees of a complex image with complex white noise of std sigma per component: mean
+    sigma sqrt(pi / 2) where clean is 0, about clean + N(0, sigma^2) where clean >> sigma). Returns (noisy, sigma
+    of shape (B,))."""
+    if noise not in NOISES:
+        raise UserError(f"unknown noise {noise!r}", key="--noise", fix=f"choose one of {', '.join(NOISES)}")
     low, high = sigma_range
     sigma = low + (high - low) * torch.rand(clean.shape[0], generator=generator)
-    noise = torch.randn(clean.shape, generator=generator)
+    draws = torch.randn((2 if noise == "rician" else 1, *clean.shape), generator=generator)
     sigma = sigma.to(clean.device, clean.dtype)
-    return clean + sigma.reshape(-1, *([1] * (clean.dim() - 1))) * noise.to(clean.device, clean.dtype), sigma
+    scaled = sigma.reshape(-1, *([1] * (clean.dim() - 1))) * draws.to(clean.device, clean.dtype)
+    if noise == "rician":
+        return torch.sqrt((clean + scaled[0]) ** 2 + scaled[1] ** 2), sigma
+    return clean + scaled[0], sigma

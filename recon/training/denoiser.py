@@ -1,9 +1,11 @@
 """Training a noise-level-aware denoiser (:mod:`recon.models.denoisers`) on clean patches with synthetic noise.
 
-Loss: L1 between D(x + sigma n, sigma) and x, sigma uniform in [0, sigma_max] per patch (normalised unit, see
-:mod:`recon.training.data`), Adam with a cosine learning rate. Validation: PSNR (peak 1 in that unit) of the
-noisy and the denoised held-out patches at fixed noise levels evenly spread over (0, sigma_max], on the last
-20% of every source (:func:`recon.training.data.hold_out`), which training never sees.
+Loss: L1 between D(x + sigma n, sigma) and x (or, for ``config.noise`` "rician", D(|x + sigma (n1 + j n2)|,
+sigma) and x), sigma uniform in [0, sigma_max] per patch (normalised unit, see :mod:`recon.training.data`), Adam
+with a cosine learning rate; from random weights, or from ``init`` weights of the same architecture (fine-tuning).
+Validation: PSNR (peak 1 in that unit) of the noisy and the denoised held-out patches at fixed noise levels evenly
+spread over (0, sigma_max], on the last 20% of every source (:func:`recon.training.data.hold_out`), which training
+never sees (and, when fine-tuning, of the ``init`` weights before the first step).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 
 import recon
 from recon.errors import UserError
-from recon.models.denoisers import DenoiserConfig, apply_denoiser, build_denoiser, weight_tensors
+from recon.models.denoisers import DenoiserConfig, apply_denoiser, build_denoiser, load_denoiser, weight_tensors
 from recon.progress import Progress, silent_progress
 from recon.training.data import PatchDataset, hold_out, load_sources, noisy_pair
 from recon.training.loop import FitConfig, cosine_lr, fit
@@ -40,6 +42,8 @@ class DenoiserTraining:
     seed: int = 0
     hu: bool = False
     signed: bool = False
+    init: str | None = None
+    """Weights file to start from (same dim, channels, nc, nb), e.g. to fine-tune on another noise model."""
 
 
 def psnr(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -64,8 +68,11 @@ def validation_set(held: Sequence, training: DenoiserTraining, device: torch.dev
     clean = PatchDataset(usable, patch, config.dim, config.channels, augment=False, signed=training.signed).sample(
         VALIDATION_PATCHES[config.dim], torch.Generator().manual_seed(training.seed + 1))
     sigma = torch.linspace(config.sigma_max / len(clean), config.sigma_max, len(clean))
-    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(training.seed + 2))
-    noisy = clean + sigma.reshape(-1, *([1] * (clean.dim() - 1))) * noise
+    generator = torch.Generator().manual_seed(training.seed + 2)
+    std = sigma.reshape(-1, *([1] * (clean.dim() - 1)))
+    noisy = clean + std * torch.randn(clean.shape, generator=generator)
+    if config.noise == "rician":  # the magnitude, with a second draw as the imaginary part
+        noisy = torch.sqrt(noisy**2 + (std * torch.randn(clean.shape, generator=generator)) ** 2)
     return noisy.to(device), clean.to(device), sigma.to(device)
 
 
@@ -79,10 +86,15 @@ def train_denoiser(training: DenoiserTraining, *, device: torch.device, checkpoi
     noisy_val, clean_val, sigma_val = validation_set(held, training, device)
     torch.manual_seed(training.seed)
     model = build_denoiser(config)
+    if training.init is not None:
+        model.load_state_dict(_init_state(training.init, config))
+        model.eval()
+        with torch.no_grad():
+            psnr_init = float(psnr(apply_denoiser(model.to(device), noisy_val, sigma_val), clean_val).mean())
 
     def sample(generator: torch.Generator):
         clean = dataset.sample(training.batch, generator)
-        noisy, sigma = noisy_pair(clean, (0.0, config.sigma_max), generator)
+        noisy, sigma = noisy_pair(clean, (0.0, config.sigma_max), generator, config.noise)
         return noisy, clean, sigma
 
     def loss_fn(net, batch, step):
@@ -101,20 +113,33 @@ def train_denoiser(training: DenoiserTraining, *, device: torch.device, checkpoi
         "kind": "denoiser", "format": "recon-denoiser/1", "config": asdict(config),
         "summary": f"DRUNet {config.dim}D, {config.channels} channel(s), sigma in [0, {config.sigma_max}]",
         "data": {"sources": list(training.data), "hounsfield": training.hu, "signed": training.signed,
+                 "noise": config.noise,
                  "held_out": f"the last {HELD_OUT:.0%} of every source (slices along z when it has >= 5, "
                              "else columns along x): validation only",
                  "normalisation": "each source divided by its 0.99 quantile of |value|"},
         "patch": training.patch, "batch": training.batch, "steps": training.steps, "lr": training.lr,
-        "seed": training.seed, "loss": "L1", "parameters": sum(p.numel() for p in model.parameters()),
+        "seed": training.seed, "init": training.init, "loss": "L1",
+        "parameters": sum(p.numel() for p in model.parameters()),
         "loss_first": result.losses[0] if result.losses else None, "loss_last": result.losses[-1],
         "validation": {"patches": len(clean_val), "sigma": [round(float(s), 4) for s in sigma_val],
                        "psnr_noisy": round(float(psnr(noisy_val, clean_val).mean()), 2),
                        "psnr_denoised": round(result.validation[-1]["psnr"], 2),
+                       **({"psnr_init": round(psnr_init, 2)} if training.init is not None else {}),
                        "history": result.validation},
         "command": command, "device": str(device), "elapsed_s": round(time.perf_counter() - began, 1),
         "recon_version": recon.__version__,
     }
     return model, card
+
+
+def _init_state(path: str, config: DenoiserConfig) -> dict:
+    """The state dict of the weights in ``path``, in float32; UserError unless their architecture is ``config``'s."""
+    network, found = load_denoiser(path)
+    if (found.dim, found.channels, found.nc, found.nb) != (config.dim, config.channels, config.nc, config.nb):
+        raise UserError(f"the weights are a {found.dim}D DRUNet with {found.channels} channel(s), widths "
+                        f"{list(found.nc)} and {found.nb} block(s), not the one to train", path=path, key="--init",
+                        fix="give weights of the same architecture, or the matching --width/--blocks")
+    return {name: tensor.float() for name, tensor in network.state_dict().items()}
 
 
 def write_denoiser(model, config: DenoiserConfig, path: Path, card: dict, overwrite: bool = False) -> None:

@@ -2,6 +2,7 @@
 iterates end in the noise ball, mimo-pnp beats back-projection on a small unseen scene, and the radar denoiser
 trains and serves through the CLI."""
 
+import json
 import math
 
 import h5py
@@ -128,3 +129,58 @@ def test_radar_denoiser_trains_and_mimo_pnp_runs_it_from_the_cli(tmp_path, measu
     flat = tmp_path / "flat.h5"
     result = run_cli("reconstruct", measurement, "--method", "mimo-pnp", "--prior", "drunet-ct", "--out", flat)
     assert result.returncode == 2 and "3D" in result.stderr, result.stderr
+
+
+def test_rician_training_noise_has_the_rician_statistics():
+    """Magnitudes of complex values with complex noise of std sigma per component: E[m^2] = a^2 + 2 sigma^2,
+    mean sigma sqrt(pi / 2) where the clean value a is 0, about a + N(0, sigma^2) where a >> sigma; the Gaussian
+    option draws exactly what it drew before the option existed."""
+    from recon.training.data import noisy_pair
+
+    clean = torch.zeros(4, 1, 40, 40, 40)
+    clean[2:] = 5.0
+    noisy, sigma = noisy_pair(clean, (0.1, 0.3), torch.Generator().manual_seed(0), noise="rician")
+    assert float(noisy.min()) >= 0 and 0.1 <= float(sigma.min()) <= float(sigma.max()) <= 0.3
+    for index, s in enumerate(sigma.tolist()):
+        m, a = noisy[index].double(), float(clean[index].max())
+        assert float((m**2).mean()) == pytest.approx(a * a + 2 * s * s, rel=0.02)
+        if a == 0:
+            assert float(m.mean()) == pytest.approx(s * math.sqrt(math.pi / 2), rel=0.02)
+        else:
+            assert float(m.mean()) == pytest.approx(a, rel=0.01) and float(m.std()) == pytest.approx(s, rel=0.03)
+    generator, old = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    gaussian, sigma = noisy_pair(clean, (0.1, 0.3), generator)
+    drawn = 0.1 + 0.2 * torch.rand(4, generator=old)
+    expected = clean + drawn.reshape(-1, 1, 1, 1, 1) * torch.randn(clean.shape, generator=old)
+    torch.testing.assert_close(gaussian, expected)
+    with pytest.raises(UserError, match="--noise"):
+        noisy_pair(clean, (0.1, 0.3), generator, noise="poisson")
+
+
+def test_radar_denoiser_fine_tunes_on_rician_noise_and_mimo_pnp_feeds_it_the_raw_magnitude(tmp_path, measurement,
+                                                                                         monkeypatch):
+    base, tuned = tmp_path / "base.safetensors", tmp_path / "tuned.safetensors"
+    common = ("--scenes", "4", "--shape", "24,16,16", "--patch", "16", "--batch", "2", "--width", "4", "--device",
+              "cpu")
+    assert run_cli("train", "radar-denoiser", "--out", base, "--steps", "1", *common).returncode == 0
+    result = run_cli("train", "radar-denoiser", "--out", tuned, "--steps", "2", "--noise", "rician", "--init", base,
+                     *common)
+    assert result.returncode == 0, result.stderr
+    card = json.loads(tuned.with_suffix(".json").read_text())
+    assert card["config"]["noise"] == card["data"]["noise"] == "rician" and card["init"] == str(base)
+    assert "psnr_init" in card["validation"]
+    wide = run_cli("train", "radar-denoiser", "--out", tmp_path / "x.safetensors", "--steps", "1", "--init", base,
+                   *common[:-4], "--width", "8", "--device", "cpu")
+    assert wide.returncode == 2 and "--init" in wide.stderr, wide.stderr
+    bad = run_cli("train", "radar-denoiser", "--out", tmp_path / "y.safetensors", "--noise", "poisson", *common)
+    assert bad.returncode == 2 and "--noise" in bad.stderr, bad.stderr
+
+    from recon.solvers import csalsa
+
+    seen = []
+    original = csalsa.denoise_magnitude
+    monkeypatch.setattr(csalsa, "denoise_magnitude", lambda *args: seen.append(args[3]) or original(*args))
+    for weights, rician in ((base, False), (tuned, True)):
+        seen.clear()
+        solve(load(measurement), "mimo-pnp", weights=str(weights), iterations=1)
+        assert seen == [rician]
