@@ -57,6 +57,25 @@ class ParallelGeometry:
     def n_views(self) -> int:
         return len(self.angles)
 
+    @classmethod
+    def checked(cls, image_shape: tuple[int, int], angles: np.ndarray, n_det: int | None,
+                det_spacing: float) -> ParallelGeometry:
+        """The geometry of ``angles`` (radians, flattened in C order), checked; ``n_det`` defaults to
+        ``ceil(sqrt(2) * max(ny, nx))``, which covers the image diagonal. Raises ValueError."""
+        ny, nx = (int(n) for n in image_shape)
+        if angles.size == 0 or not np.isfinite(angles).all():
+            raise ValueError(f"angles must be a non-empty array of finite radians, got shape {angles.shape}")
+        n_det = int(n_det) if n_det is not None else math.ceil(math.sqrt(2) * max(ny, nx))
+        if min(ny, nx, n_det) < 1 or det_spacing <= 0:
+            raise ValueError("need a positive image shape, n_det and det_spacing, "
+                             f"got {image_shape}, {n_det}, {det_spacing}")
+        return cls(ny, nx, tuple(angles.ravel().tolist()), n_det, float(det_spacing))
+
+
+def as_radians(angles: Sequence[float] | np.ndarray | torch.Tensor) -> np.ndarray:
+    """Angles as a float64 numpy array on the CPU (from a list, numpy array or tensor on any device)."""
+    return np.asarray(torch.as_tensor(angles, dtype=torch.float64).cpu(), dtype=np.float64)
+
 
 def _joseph_view(theta: float, g: ParallelGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Entries of one view's rows: (entries per row (n_det,), column indices, weights), row by row."""
@@ -88,16 +107,26 @@ def _to_torch_csr(m: sp.csr_matrix) -> torch.Tensor:
                                        torch.from_numpy(m.data), size=m.shape, check_invariants=False)
 
 
-@functools.lru_cache(maxsize=8)
-def system_matrices(geometry: ParallelGeometry) -> tuple[torch.Tensor, torch.Tensor]:
-    """Joseph system matrix ``A`` (n_views * n_det, ny * nx) and ``A^T``, both CPU float32 CSR, cached."""
+def joseph_matrix(geometry: ParallelGeometry) -> sp.csr_matrix:
+    """Joseph system matrix (n_views * n_det, ny * nx), scipy float32 CSR with sorted indices, not cached."""
     parts = [_joseph_view(theta, geometry) for theta in geometry.angles]
     indptr = np.concatenate([[0], np.cumsum(np.concatenate([p[0] for p in parts]))])
     data, indices = np.concatenate([p[2] for p in parts]), np.concatenate([p[1] for p in parts])
     matrix = sp.csr_matrix((data, indices, indptr),
                            shape=(geometry.n_views * geometry.n_det, geometry.ny * geometry.nx))
     matrix.sort_indices()
+    return matrix
+
+
+def csr_pair(matrix: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
+    """``matrix`` and its transpose as torch CSR tensors (what :class:`_MatrixCopies` holds)."""
     return _to_torch_csr(matrix), _to_torch_csr(matrix.T.tocsr())
+
+
+@functools.lru_cache(maxsize=8)
+def system_matrices(geometry: ParallelGeometry) -> tuple[torch.Tensor, torch.Tensor]:
+    """Joseph system matrix ``A`` (n_views * n_det, ny * nx) and ``A^T``, both CPU float32 CSR, cached."""
+    return csr_pair(joseph_matrix(geometry))
 
 
 class _SparseMatmul(torch.autograd.Function):
@@ -135,13 +164,15 @@ def angular_weights(angles: np.ndarray) -> np.ndarray:
     """Quadrature weight of each view (radians): half the gaps to its neighbours on the circle of period pi.
 
     Uniform angles over [0, pi) give ``pi / n_views`` each; a 360-degree scan shares the weight between the
-    two opposite views.
+    two opposite views; a single view gets pi. ``angles`` (..., n_views): each row along the last axis is
+    one set of views.
     """
     folded = np.mod(angles, np.pi)
-    order = np.argsort(folded, kind="stable")
-    gaps = np.diff(np.append(folded[order], folded[order[0]] + np.pi))  # gap to the next view
+    order = np.argsort(folded, axis=-1, kind="stable")
+    ordered = np.take_along_axis(folded, order, axis=-1)
+    gaps = np.diff(np.concatenate([ordered, ordered[..., :1] + np.pi], axis=-1), axis=-1)  # to the next view
     weights = np.empty_like(folded)
-    weights[order] = (gaps + np.roll(gaps, 1)) / 2
+    np.put_along_axis(weights, order, (gaps + np.roll(gaps, 1, axis=-1)) / 2, axis=-1)
     return weights
 
 
@@ -167,6 +198,17 @@ def fourier_filter(size: int, name: str) -> np.ndarray:
     return response
 
 
+def filter_projections(y: torch.Tensor, filter: str, det_spacing: float) -> torch.Tensor:
+    """Projections (..., n_det) convolved with the FBP filter ``filter`` along the detector (zero-padded)."""
+    n_det = y.shape[-1]
+    size = max(64, 2 ** math.ceil(math.log2(2 * n_det)))
+    # continuous convolution over s = detector spacing times the discrete one, hence / det_spacing
+    response = fourier_filter(size, filter)[: size // 2 + 1] / det_spacing
+    response = torch.as_tensor(response, dtype=y.dtype, device=y.device)
+    spectrum = torch.fft.rfft(y, n=size, dim=-1) * response
+    return torch.fft.irfft(spectrum, n=size, dim=-1)[..., :n_det]
+
+
 class ParallelBeamCT(LinearPhysics):
     """2D parallel-beam CT, applied slice by slice to any leading dims (see the module docstring).
 
@@ -187,18 +229,14 @@ class ParallelBeamCT(LinearPhysics):
         ny, nx = (int(n) for n in image_shape)
         kwargs.setdefault("img_size", (1, ny, nx))
         super().__init__(device=device, **kwargs)
-        angles = np.asarray(torch.as_tensor(angles, dtype=torch.float64).cpu(), dtype=np.float64)
-        if angles.ndim != 1 or angles.size == 0 or not np.isfinite(angles).all():
-            raise ValueError(f"angles must be a non-empty 1D array of finite radians, got {angles.shape}")
-        n_det = int(n_det) if n_det is not None else math.ceil(math.sqrt(2) * max(ny, nx))
-        if min(ny, nx, n_det) < 1 or det_spacing <= 0:
-            raise ValueError("need a positive image shape, n_det and det_spacing, "
-                             f"got {image_shape}, {n_det}, {det_spacing}")
+        angles = as_radians(angles)
+        if angles.ndim != 1:
+            raise ValueError(f"angles must be 1D, got shape {angles.shape}")
+        self.geometry = ParallelGeometry.checked((ny, nx), angles, n_det, det_spacing)
         self.image_shape = (ny, nx)
         self.angles = torch.from_numpy(angles)
-        self.n_det = n_det
-        self.det_spacing = float(det_spacing)
-        self.geometry = ParallelGeometry(ny, nx, tuple(angles.tolist()), self.n_det, self.det_spacing)
+        self.n_det = self.geometry.n_det
+        self.det_spacing = self.geometry.det_spacing
         self._matrices = _MatrixCopies(system_matrices(self.geometry))
         self._matrices.get(self._device_holder.device, dtype)
 
@@ -233,15 +271,10 @@ class ParallelBeamCT(LinearPhysics):
 
         :param filter: one of ``FBP_FILTERS``.
         """
-        size = max(64, 2 ** math.ceil(math.log2(2 * self.n_det)))
-        # continuous convolution over s = detector spacing times the discrete one, hence / det_spacing
-        response = fourier_filter(size, filter)[: size // 2 + 1] / self.det_spacing
-        response = torch.as_tensor(response, dtype=y.dtype, device=y.device)
-        spectrum = torch.fft.rfft(y, n=size, dim=-1) * response
-        filtered = torch.fft.irfft(spectrum, n=size, dim=-1)[..., : self.n_det]
         weights = torch.as_tensor(angular_weights(self.angles.numpy()), dtype=y.dtype, device=y.device)
         # each pixel's interpolation kernel in A^T has unit area in s, so summing bins needs det_spacing
-        return self.A_adjoint(filtered * weights[:, None]) * self.det_spacing
+        filtered = filter_projections(y, filter, self.det_spacing) * weights[:, None]
+        return self.A_adjoint(filtered) * self.det_spacing
 
 
 @register_example("ct-parallel-2d")

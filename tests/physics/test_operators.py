@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import recon.physics.ct  # noqa: F401  (registers its examples)
+import recon.physics.dynamic  # noqa: F401
 import recon.physics.mimo  # noqa: F401
 import recon.physics.mri  # noqa: F401
 import recon.physics.sparse  # noqa: F401
@@ -27,7 +28,7 @@ def adjoint_error(physics, x_shape, dtype, device, samples=3) -> float:
 
 
 def test_the_registry_covers_every_operator_family():
-    assert {"ct-parallel-2d", "ct-parallel-3d", "mri-singlecoil", "mri-multicoil", "sparse-linear",
+    assert {"ct-parallel-2d", "ct-parallel-3d", "ct-dynamic", "mri-singlecoil", "mri-multicoil", "sparse-linear",
             "mimo-nearfield"} <= set(NAMES)
 
 
