@@ -76,19 +76,29 @@ def info(file: Annotated[Path, typer.Argument(help="An HDF5 file written by or f
         raise typer.Exit(2)
 
 
-def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None, size: int | None):
+def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None, size: int | None,
+                       dynamic: bool = False, frames: int | None = None, seed: int = 0):
+    """The volume (z, y, x) to measure, or with ``dynamic`` the sequence (t, y, x): a phantom or a file."""
     import numpy as np
 
     from recon.io.volumes import load_volume
-    from recon.phantoms import shepp_logan_3d
 
     if (volume is None) == (phantom is None):
-        raise UserError("give exactly one of --volume and --phantom", key="--volume",
-                        fix=f"e.g. --phantom {PHANTOMS[0]} --size 64, or --volume head.nii.gz")
+        example = "walnut --frames 64, or --volume frames.npy" if dynamic else "shepp-logan-3d, or --volume head.nii"
+        raise UserError("give exactly one of --volume and --phantom", key="--volume", fix=f"e.g. --phantom {example}")
+    if phantom is not None and dynamic:
+        from recon.dynamic_phantoms import make_dynamic_phantom
+
+        return make_dynamic_phantom(phantom, 64 if frames is None else frames, size or 128, seed)
     if phantom is not None:
+        from recon.phantoms import shepp_logan_3d
+
         if phantom not in PHANTOMS:
             raise UserError(f"unknown phantom {phantom!r}", key="--phantom", fix=f"choose {', '.join(PHANTOMS)}")
         return shepp_logan_3d(size or 64)
+    if frames is not None:
+        raise UserError("--frames sets a phantom's length; a volume's frames are its first axis", key="--frames",
+                        fix="leave out --frames with --volume")
     data = load_volume(str(volume), key=key)
     if size is not None and data.shape[-2:] != (size, size):
         from skimage.transform import resize
@@ -97,10 +107,19 @@ def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None
     return data
 
 
+def _given(value, default):
+    """``value``, or ``default`` when the option was not given (unlike ``or``, keeps 0 so it can be refused)."""
+    return default if value is None else value
+
+
 _SIMULATE_OPTIONS = {
     "ct-parallel": {"volume", "key", "phantom", "size", "views", "angle_range", "noise_std", "n_det"},
     "mri-cartesian": {"volume", "key", "phantom", "size", "coils", "acceleration", "mask", "acs", "noise_std",
                       "with_coil_maps"},
+    "ct-dynamic": {"volume", "key", "phantom", "size", "frames", "views_per_frame", "order", "angle_range",
+                   "pi_symmetry", "noise_std", "n_det"},
+    "mri-dynamic": {"volume", "key", "phantom", "size", "frames", "coils", "acceleration", "mask", "acs",
+                    "noise_std", "with_coil_maps"},
     "sparse-linear": {"m", "n", "k", "snr_db", "samples"},
     "mimo-nearfield": {"array", "array_file", "frequencies", "fmin", "fmax", "snr_db", "scene", "grid"},
 }
@@ -108,21 +127,34 @@ _SIMULATE_OPTIONS = {
 
 @app.command()
 def simulate(
-    spec: Annotated[str, typer.Argument(help="ct-parallel | mri-cartesian | sparse-linear | mimo-nearfield")],
+    spec: Annotated[str, typer.Argument(help="ct-parallel | mri-cartesian | ct-dynamic | mri-dynamic | "
+                                             "sparse-linear | mimo-nearfield")],
     out: Annotated[Path, typer.Option("--out", help="Measurement file to write.")],
-    volume: Annotated[Path | None, typer.Option(help="Volume to measure: .npy, .nii(.gz), .dcm/folder, .h5")] = None,
+    volume: Annotated[Path | None, typer.Option(help="Volume to measure: .npy, .nii(.gz), .dcm/folder, .h5; for "
+                                                     "dynamic specs a (t, y, x) sequence.")] = None,
     key: Annotated[str | None, typer.Option(help="Dataset inside an .h5 volume.")] = None,
-    phantom: Annotated[str | None, typer.Option(help="Use a phantom instead: shepp-logan-3d.")] = None,
-    size: Annotated[int | None, typer.Option(help="Phantom size, or in-plane size to resample the volume to.")] = None,
+    phantom: Annotated[str | None, typer.Option(help="Use a phantom instead: shepp-logan-3d; for dynamic specs "
+                                                     "walnut | ellipses | cardiac.")] = None,
+    size: Annotated[int | None, typer.Option(help="Phantom size [64; 128 dynamic], or in-plane size to resample "
+                                                  "the volume to.")] = None,
+    frames: Annotated[int | None, typer.Option(help="Dynamic: number of time frames of the phantom [64].")] = None,
     views: Annotated[int | None, typer.Option(help="CT: number of projection angles [60].")] = None,
+    views_per_frame: Annotated[int | None, typer.Option(help="Dynamic CT: views per time frame [1].")] = None,
+    order: Annotated[str | None, typer.Option(help="Dynamic CT: view order bit-reversal | golden-angle | linear "
+                                                   "[bit-reversal].")] = None,
     angle_range: Annotated[float | None, typer.Option(help="CT: angular range in radians [pi].")] = None,
+    pi_symmetry: Annotated[bool | None, typer.Option("--pi-symmetry", help="Dynamic CT: fold the angles into "
+                                                                           "[0, pi) (mirror views).")] = None,
     n_det: Annotated[int | None, typer.Option(help="CT: detector bins [image diagonal].")] = None,
     coils: Annotated[int | None, typer.Option(help="MRI: number of coils [8].")] = None,
     acceleration: Annotated[float | None, typer.Option(help="MRI: undersampling factor [4].")] = None,
-    mask: Annotated[str | None, typer.Option(help="MRI: uniform1d | gaussian1d | poisson2d | random2d.")] = None,
+    mask: Annotated[str | None, typer.Option(help="MRI: uniform1d | gaussian1d | poisson2d | random2d "
+                                                  "[uniform1d]; dynamic: a new mask per frame.")] = None,
     acs: Annotated[int | None, typer.Option(help="MRI: calibration lines / square size [auto].")] = None,
     with_coil_maps: Annotated[bool | None, typer.Option("--with-coil-maps", help="MRI: store true maps.")] = None,
-    noise_std: Annotated[float | None, typer.Option(help="Noise std relative to the measurements' RMS [0].")] = None,
+    noise_std: Annotated[float | None, typer.Option(help="Noise std relative to the measurements' RMS; for "
+                                                         "ct-dynamic relative to the sinogram's maximum (0.005 = "
+                                                         "the paper's 0.5 %) [0].")] = None,
     m: Annotated[int | None, typer.Option("--m", help="Sparse: measurements per signal [75].")] = None,
     n: Annotated[int | None, typer.Option("--n", help="Sparse: signal length [150].")] = None,
     k: Annotated[int | None, typer.Option("--k", help="Sparse: nonzeros per signal [12].")] = None,
@@ -137,7 +169,7 @@ def simulate(
     scene: Annotated[str | None, typer.Option(help="Radar: letters | points | shapes | random [letters].")] = None,
     grid: Annotated[str | None, typer.Option(help="Radar: grid points nx,ny,nz over x, y in [-0.15, 0.15] m and "
                                                   "z in [0.35, 0.65] m [25,25,49].")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (noise, masks, signals).")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed (noise, masks, signals, dynamic phantoms).")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ) -> None:
     """Make a measurement file (with ground truth) from a volume or a phantom."""
@@ -168,6 +200,16 @@ def simulate(
         datasets, attrs = sim.simulate_mri_cartesian(data, coils or 8, acceleration or 4.0, mask or "uniform1d",
                                                      acs=acs, noise_std=noise_std or 0.0,
                                                      with_coil_maps=bool(with_coil_maps), rng=rng)
+    elif spec == "ct-dynamic":
+        data = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed)
+        datasets, attrs = sim.simulate_ct_dynamic(data, _given(views_per_frame, 1), order or "bit-reversal",
+                                                  _given(noise_std, 0.0), _given(angle_range, math.pi),
+                                                  bool(pi_symmetry), n_det=n_det, rng=rng)
+    elif spec == "mri-dynamic":
+        data = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed)
+        datasets, attrs = sim.simulate_mri_dynamic(data, _given(coils, 8), _given(acceleration, 4.0),
+                                                   mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
+                                                   with_coil_maps=bool(with_coil_maps), rng=rng)
     elif spec == "mimo-nearfield":
         from recon.scenes import make_scene
         from recon.simulate import radar_geometry

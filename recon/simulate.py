@@ -3,7 +3,10 @@
 Each ``simulate_*`` function is pure: arrays in, ``(datasets, attrs)`` out, ready for
 :func:`recon.io.measurement.write_measurement`. Noise levels are relative: ``noise_std`` is the standard
 deviation of Gaussian noise as a fraction of the RMS of the noiseless measurements (complex noise splits
-that variance evenly between the real and imaginary parts); ``snr_db`` is 10 log10(signal power / noise power).
+that variance evenly between the real and imaginary parts), except for ``ct-dynamic``, where it is a fraction
+of the maximum of the noiseless sinogram (the RED-PSM paper's convention: "0.5 % noise" is 0.005 times the
+largest projection value); ``snr_db`` is 10 log10(signal power / noise power). The absolute standard
+deviation is stored as the ``noise_std`` attribute.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from recon.physics.mimo import NearFieldMIMO, RadarGeometry, diagonal_array
 Measurement = tuple[dict[str, np.ndarray], dict[str, object]]
 
 
-def _relative_noise(clean: np.ndarray, noise_std: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """clean + Gaussian noise of std noise_std * RMS(clean); returns the noisy array and the absolute std."""
+def _relative_noise(clean: np.ndarray, noise_std: float, rng: np.random.Generator,
+                    relative_to: str = "rms") -> tuple[np.ndarray, float]:
+    """clean + Gaussian noise of std noise_std * RMS(clean) (``relative_to="max"``: noise_std * max|clean|);
+    returns the noisy array and the absolute std."""
     if noise_std < 0:
         raise UserError(f"noise level {noise_std} is negative", key="--noise-std", fix="use a value >= 0")
-    sigma = noise_std * float(np.sqrt(np.mean(np.abs(clean) ** 2)))
+    level = np.sqrt(np.mean(np.abs(clean) ** 2)) if relative_to == "rms" else np.abs(clean).max()
+    sigma = noise_std * float(level)
     if np.iscomplexobj(clean):
         noise = (rng.standard_normal(clean.shape) + 1j * rng.standard_normal(clean.shape)) * sigma / math.sqrt(2)
     else:
@@ -61,29 +67,90 @@ def simulate_mri_cartesian(volume: np.ndarray, coils: int, acceleration: float, 
 
     One mask serves all slices; the stored ``ground_truth`` is the image magnitude (nz, ny, nx).
     """
-    from recon.physics.coil_maps import synthetic_coil_maps
     from recon.physics.masks import make_mask
-    from recon.physics.mri import CartesianMRI, image_to_tensor, tensor_to_kspace
 
     rng = rng or np.random.default_rng(0)
+    stack = volume.reshape(-1, *volume.shape[-2:]).astype(np.float32)
+    mask = make_mask(mask_kind, stack.shape[-2:], acceleration, acs=acs, rng=rng)
+    datasets, attrs, maps = _multicoil_kspace(stack, mask, coils, noise_std, rng)
+    if with_coil_maps:
+        datasets["coil_maps"] = np.broadcast_to(maps, (stack.shape[0], *maps.shape)).astype(np.complex64)
+    return datasets, attrs
+
+
+def simulate_mri_dynamic(frames: np.ndarray, coils: int, acceleration: float, mask_kind: str = "uniform1d",
+                         acs: int | None = None, noise_std: float = 0.0, with_coil_maps: bool = False,
+                         rng: np.random.Generator | None = None) -> Measurement:
+    """Dynamic multi-coil k-space (``mri-dynamic/1``) of ``frames`` (P, ny, nx) with synthetic coil maps.
+
+    Each frame gets its own mask of kind ``mask_kind`` (drawn one after the other from ``rng``: another
+    random offset for ``uniform1d``, other random lines or points for the others), all with the same central
+    ACS region, so that the frames together sample more of k-space than any one of them. The coil maps are
+    the same for all frames (stored as (n_coils, ny, nx) with ``with_coil_maps``); ``ground_truth`` is the
+    magnitude (P, ny, nx).
+    """
+    from recon.physics.masks import make_mask
+
+    rng = rng or np.random.default_rng(0)
+    frames = _frames(frames)
+    masks = np.stack([make_mask(mask_kind, frames.shape[-2:], acceleration, acs=acs, rng=rng) for _ in frames])
+    datasets, attrs, maps = _multicoil_kspace(frames, masks, coils, noise_std, rng)
+    if with_coil_maps:
+        datasets["coil_maps"] = maps
+    return datasets, attrs
+
+
+def _multicoil_kspace(stack: np.ndarray, mask: np.ndarray, coils: int, noise_std: float,
+                      rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, object], np.ndarray]:
+    """K-space of images ``stack`` (S, ny, nx) through ``coils`` synthetic maps and ``mask`` (ny, nx) or
+    (S, ny, nx), noise on the sampled values only: (datasets kspace, mask, ground_truth; attrs; maps)."""
+    from recon.physics.coil_maps import synthetic_coil_maps
+    from recon.physics.mri import CartesianMRI, image_to_tensor, tensor_to_kspace
+
     if coils < 1:
         raise UserError(f"{coils} coils asked for", key="--coils", fix="use at least 1 coil")
-    stack = volume.reshape(-1, *volume.shape[-2:]).astype(np.float32)
     shape = stack.shape[-2:]
-    mask = make_mask(mask_kind, shape, acceleration, acs=acs, rng=rng)
     maps = synthetic_coil_maps(coils, shape, rng=rng) if coils > 1 else np.ones((1, *shape), np.complex64)
     physics = CartesianMRI(mask, coil_maps=torch.from_numpy(maps))
     with torch.no_grad():
         clean = tensor_to_kspace(physics.A(image_to_tensor(stack)))
-    sampled = mask.astype(bool)
-    noisy_values, sigma = _relative_noise(clean[..., sampled], noise_std, rng)
+    sampled = np.broadcast_to(mask.astype(bool)[..., None, :, :], clean.shape)
+    noisy_values, sigma = _relative_noise(clean[sampled], noise_std, rng)
     kspace = np.zeros_like(clean)
-    kspace[..., sampled] = noisy_values
+    kspace[sampled] = noisy_values
     datasets = {"kspace": kspace.astype(np.complex64), "mask": mask.astype(np.float32),
                 "ground_truth": np.abs(stack).astype(np.float32)}
-    if with_coil_maps:
-        datasets["coil_maps"] = np.broadcast_to(maps, (stack.shape[0], *maps.shape)).astype(np.complex64)
-    attrs = {"fft_norm": "ortho", "fft_centered": True, "noise_std": sigma}
+    return datasets, {"fft_norm": "ortho", "fft_centered": True, "noise_std": sigma}, maps
+
+
+def _frames(frames: np.ndarray) -> np.ndarray:
+    """A (t, y, x) sequence as float32, or a UserError for other shapes."""
+    if frames.ndim != 3 or min(frames.shape) < 1:
+        raise UserError(f"a dynamic sequence is (t, y, x), got shape {frames.shape}", key="--volume",
+                        fix="give a 3D array whose first axis is time")
+    return np.ascontiguousarray(frames, dtype=np.float32)
+
+
+def simulate_ct_dynamic(frames: np.ndarray, views_per_frame: int = 1, order: str = "bit-reversal",
+                        noise_std: float = 0.0, angle_range: float = math.pi, pi_symmetry: bool = False,
+                        n_det: int | None = None, rng: np.random.Generator | None = None) -> Measurement:
+    """Time-sequential parallel-beam sinograms (``ct-dynamic/1``) of ``frames`` (P, ny, nx).
+
+    Frame t is projected at its own ``views_per_frame`` angles, the views taken in ``order`` over
+    [0, ``angle_range``) (see :func:`recon.physics.dynamic.view_angles`). ``noise_std`` is relative to the
+    MAXIMUM of the noiseless sinogram (0.005 = the paper's 0.5 % noise), not to its RMS as elsewhere.
+    """
+    from recon.physics.dynamic import DynamicParallelCT, view_angles
+
+    rng = rng or np.random.default_rng(0)
+    frames = _frames(frames)
+    angles = view_angles(frames.shape[0], views_per_frame, order, angle_range, pi_symmetry)
+    physics = DynamicParallelCT(frames.shape[-2:], angles, n_det=n_det)
+    with torch.no_grad():
+        clean = physics.A(torch.from_numpy(frames)[:, None])[:, 0].numpy()
+    sinogram, sigma = _relative_noise(clean, noise_std, rng, relative_to="max")
+    datasets = {"sinogram": sinogram.astype(np.float32), "angles": angles, "ground_truth": frames}
+    attrs = {"image_shape": list(frames.shape[-2:]), "det_spacing": 1.0, "noise_std": sigma, "view_order": order}
     return datasets, attrs
 
 

@@ -45,7 +45,8 @@ def _expand(scalars: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return scalars.reshape(-1, *([1] * (like.dim() - 1)))
 
 
-@method("cgls", family="classical", specs=("ct-parallel/1", "mri-cartesian/1", "sparse-linear/1"),
+@method("cgls", family="classical", specs=("ct-parallel/1", "mri-cartesian/1", "ct-dynamic/1", "mri-dynamic/1",
+                                           "sparse-linear/1"),
         params=(Param("iterations", int, 20, "CG iterations (fewer regularise more)", low=1, high=10000),),
         slice_separable=True)
 def cgls_method(problem: Problem, params: dict, ctx: RunContext) -> Result:
