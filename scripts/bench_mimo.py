@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_mimo.py [--frequencies 20] [--grid 25,25,49] [--threads 1] [--repeat 3]
         [--method-frequencies 5,10,20,40] [--snr 20,30] [--scenes 2] [--skip-operator] [--skip-methods]
+        [--methods backprojection,...] [--out bench_results/mimo_methods.json] [--merge A.json B.json ...]
 
 Operator rows: each variant runs in a fresh process, so that its peak resident memory (ru_maxrss, minus that
 process's baseline after importing torch and building the inputs) is its own. Times are the best of ``--repeat``
@@ -13,7 +14,7 @@ Method rows: backprojection, kirchhoff, tv, l1 and mimo-pnp with their defaults 
 radar denoiser was trained, and the defaults tuned, on seed 0 only), at every number of frequencies and SNR.
 Score: PSNR of the magnitudes each divided by its maximum (recon.problem.scored_pair), mean over scenes; time:
 wall seconds of the method, its ||A|| estimate included, one thread by default. Written to
-bench_results/mimo_methods.json.
+bench_results/mimo_methods.json (``--out``: elsewhere, e.g. one file per SNR from runs side by side).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def method_rows(args: argparse.Namespace) -> None:
             for snr in (float(v) for v in args.snr.split(",")):
                 for index, scene in enumerate(scenes):
                     problem = radar_problem(scene, n_freq, snr, args.grid, Path(folder), seed=index + 1)
-                    for name in METHODS:
+                    for name in args.methods.split(","):
                         problem.extras.pop("sqnorm", None)  # every method pays for its own ||A|| estimate
                         method = get_method(name)
                         start = time.perf_counter()
@@ -112,22 +113,30 @@ def method_rows(args: argparse.Namespace) -> None:
                                      "psnr": psnr, "seconds": elapsed})
                         print(f"  {n_freq} freq, {snr:g} dB, scene {index + 1}: {name} {psnr:.2f} dB "
                               f"{elapsed:.1f} s", flush=True)
-    print(f"| frequencies | SNR (dB) | {' | '.join(METHODS)} |  [PSNR dB / s, mean of {args.scenes} scene(s), grid "
+    write_table(rows, args)
+
+
+def write_table(rows: list[dict], args: argparse.Namespace) -> None:
+    """Print the mean PSNR / seconds per (frequencies, SNR) and method of ``rows``; write them to ``args.out``."""
+    import numpy as np
+
+    methods = [name for name in METHODS if any(r["method"] == name for r in rows)]
+    scenes = len({r["scene_seed"] for r in rows})
+    print(f"| frequencies | SNR (dB) | {' | '.join(methods)} |  [PSNR dB / s, mean of {scenes} scene(s), grid "
           f"{args.grid}, {args.threads} thread(s)]")
-    print("|---|---|" + "---|" * len(METHODS))
+    print("|---|---|" + "---|" * len(methods))
     table = []
     for n_freq in sorted({r["frequencies"] for r in rows}):
         for snr in sorted({r["snr_db"] for r in rows}):
             cells = {}
-            for name in METHODS:
+            for name in methods:
                 mine = [r for r in rows if (r["frequencies"], r["snr_db"], r["method"]) == (n_freq, snr, name)]
                 cells[name] = (float(np.mean([r["psnr"] for r in mine])), float(np.mean([r["seconds"] for r in mine])))
             table.append({"frequencies": n_freq, "snr_db": snr,
                           **{name: {"psnr": p, "seconds": t} for name, (p, t) in cells.items()}})
             print(f"| {n_freq} | {snr:g} | " + " | ".join(f"{p:.2f} / {t:.1f}" for p, t in cells.values()) + " |")
-    out = Path("bench_results")
-    out.mkdir(exist_ok=True)
-    (out / "mimo_methods.json").write_text(json.dumps({"args": vars(args), "table": table, "rows": rows}, indent=2))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"args": vars(args), "table": table, "rows": rows}, indent=2))
 
 
 def main() -> None:
@@ -141,7 +150,15 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=2)
     parser.add_argument("--skip-operator", action="store_true")
     parser.add_argument("--skip-methods", action="store_true")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, among " + ", ".join(METHODS))
+    parser.add_argument("--out", default="bench_results/mimo_methods.json", help="JSON of the method rows")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="no runs: the table of the rows in these files (e.g. of --methods or --snr subsets "
+                             "run side by side), written to --out")
     args = parser.parse_args()
+    if args.merge:
+        write_table([row for path in args.merge for row in json.loads(Path(path).read_text())["rows"]], args)
+        return
     if not args.skip_operator:
         operator_rows(args)
     if not args.skip_methods:
