@@ -1,3 +1,3 @@
 """Reconstruction methods, one module per family; importing this package registers them all."""
 
-from recon.solvers import analytic, csalsa, least_squares, lpn, pnp, radar, sparse, total_variation, unfolded  # noqa: F401
+from recon.solvers import analytic, csalsa, least_squares, lpn, pnp, psm, radar, sparse, total_variation, unfolded  # noqa: F401
