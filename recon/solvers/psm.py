@@ -114,8 +114,8 @@ def _fit(model: SeparableModel, objective: Objective, steps: int, optimizer: tor
 
 
 MODEL_PARAMS = (
-    Param("order", int, 6, "PSM order K: the model has K+1 spatial and temporal basis functions", low=0, high=100),
-    Param("knots", int, 9, "d: spline knots of each temporal function (the latent Z is (K+1, d))", low=1,
+    Param("order", int, 3, "PSM order K: the model has K+1 spatial and temporal basis functions", low=0, high=100),
+    Param("knots", int, 6, "d: spline knots of each temporal function (the latent Z is (K+1, d))", low=1,
           high=10000),
     Param("xi", float, 1e-6, "weight of ||Z||^2", low=0.0),
     Param("chi", float, 1e-6, "weight of ||Lambda||^2", low=0.0),
@@ -146,7 +146,7 @@ def _adam(model: SeparableModel, lr: float) -> torch.optim.Adam:
 
 @method("psm", family="RED-PSM", specs=DYNAMIC_SPECS, params=(
     *MODEL_PARAMS,
-    Param("steps", int, 2500, "Adam steps", low=0, high=10**7),
+    Param("steps", int, 250, "Adam steps", low=0, high=10**7),
     Param("tol", float, 1e-5, "stop when the objective changes by less than this (relative) over 25 steps",
           low=0.0)))
 def psm(problem: Problem, params: dict, ctx: RunContext) -> Result:
@@ -172,8 +172,8 @@ def psm(problem: Problem, params: dict, ctx: RunContext) -> Result:
     *MODEL_PARAMS,
     Param("lam", float, 0.01, "RED weight lambda, relative to the normalised data term", low=0.0),
     Param("beta", float, 0.01, "ADMM penalty beta on Lambda Psi = f", low=1e-12),
-    Param("sigma", float, 0.15, "denoiser noise level in the normalised unit (frames ~ [0, 1])", low=0.0),
-    Param("rounds", int, 100, "at most this many ADMM rounds", low=1, high=100000),
+    Param("sigma", float, 0.1, "denoiser noise level in the normalised unit (frames ~ [0, 1])", low=0.0),
+    Param("rounds", int, 50, "at most this many ADMM rounds", low=1, high=100000),
     Param("inner_steps", int, 25, "Adam steps on (Lambda, Z) per round", low=1, high=100000),
     Param("tol", float, 1e-3, "stop when the change of f and the primal residual are both below this", low=0.0),
     Param("weights", str, None, "W.safetensors from `recon train denoiser`; default: the prior's shipped weights")),

@@ -93,12 +93,12 @@ def initial_model(problem: Problem, order: int, knots: int, weight: float, chi: 
     from deepinv.optim.linear import conjugate_gradient
 
     frames = problem.x_shape[0]
-    if knots < order + 1:
-        raise UserError(f"{knots} knots cannot carry {order + 1} independent temporal functions", key="--set knots",
-                        fix=f"use knots >= order + 1 = {order + 1}")
     if order + 1 > frames:
         raise UserError(f"order {order} needs at least {order + 1} frames, the file has {frames}", key="--set order",
                         fix=f"use order <= {frames - 1}")
+    if knots < order + 1:
+        raise UserError(f"{knots} knots cannot carry {order + 1} independent temporal functions", key="--set knots",
+                        fix=f"use knots >= order + 1 = {order + 1}")
     spline = torch.as_tensor(spline_matrix(knots, frames), dtype=torch.float64)
     if problem.spec == "ct-dynamic/1":
         latent = prosep_latent(problem.y[:, 0].cpu(), problem.physics.angles.cpu(), spline, order)

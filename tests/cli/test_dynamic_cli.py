@@ -133,3 +133,23 @@ def test_bad_reconstruct_options_on_dynamic_files_exit_2(walnut_file, ct_file, t
     assert_user_error(recon("simulate", "ct-dynamic", "--phantom", "walnut", *SMALL, "--out", walnut_file),
                       "--overwrite")
     assert not out.exists()
+
+
+def test_red_psm_through_the_console_script_records_its_rounds(walnut_file, tmp_path):
+    out = tmp_path / "red_psm.h5"
+    result = ok(run_cli("reconstruct", walnut_file, "--method", "red-psm", "--set", "rounds=4", "--seed", "1",
+                        "--out", out))
+    assert "red-psm: 4/4" in result.stderr  # one progress line per round off a terminal
+    with h5py.File(out) as f:
+        assert f["reconstruction"].shape == (16, 32, 32) and f.attrs["axes"] == "t,y,x"
+        assert set(f["history"]) == {"data", "red", "primal_residual", "change"} and len(f["history/data"]) == 4
+        assert json.loads(f.attrs["params"])["prior"] == "drunet" and f.attrs["psnr"] > 10
+    ok(run_cli("reconstruct", walnut_file, "--method", "red-psm", "--set", "rounds=4", "--seed", "1",
+                       "--out", tmp_path / "again.h5"))
+    with h5py.File(out) as f, h5py.File(tmp_path / "again.h5") as g:
+        np.testing.assert_array_equal(f["reconstruction"][()], g["reconstruction"][()])  # deterministic under --seed
+
+
+def test_psm_model_that_cannot_hold_its_order_is_refused(walnut_file, tmp_path, recon):
+    assert_user_error(recon("reconstruct", walnut_file, "--method", "psm", "--set", "order=20", "--out",
+                            tmp_path / "o.h5"), "--set order", "order <= 15")

@@ -38,7 +38,8 @@ def test_prosep_recovers_the_temporal_subspace_of_a_separable_sinogram():
     spline = torch.as_tensor(spline_matrix(knots, frames))
     psi = torch.randn(order + 1, knots, dtype=torch.float64) @ spline
     y, x = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
-    blobs = torch.stack([torch.exp(-((x - a) ** 2 + (y - b) ** 2) / 0.1) for a, b in ((0, 0), (0.3, -0.2), (-0.4, 0.3))])
+    centres = ((0, 0), (0.3, -0.2), (-0.4, 0.3))
+    blobs = torch.stack([torch.exp(-((x - a) ** 2 + (y - b) ** 2) / 0.1) for a, b in centres])
     sequence = torch.einsum("kp,khw->phw", psi.float(), blobs)[:, None]
     physics = DynamicParallelCT((size, size), view_angles(frames))
     estimate = prosep_latent(physics.A(sequence)[:, 0], physics.angles, spline, order) @ spline

@@ -175,3 +175,17 @@ def test_radar_reconstruction_opens_with_a_range_mip_in_metres(viewer, tmp_path)
     assert float(np.asarray(mip.data)[3, 5]) == pytest.approx(20)
     np.testing.assert_allclose(mip.scale, [0.0125, 0.0125])
     assert str(mip.units[0]) == "meter"
+
+
+def test_dynamic_reconstruction_plays_as_a_time_series(viewer, tmp_path):
+    from recon.io.reconstruction import write_reconstruction
+
+    frames = np.stack([np.full((16, 16), t, np.float32) for t in range(12)])  # frame t holds the value t
+    path = write_reconstruction(tmp_path / "walnut.h5", frames, attrs={
+        "method": "red-psm", "params": {}, "source": "m.h5", "command": "t", "device": "cpu", "elapsed_s": 0.1,
+        "seed": 0, "axes": "t,y,x"})
+    layer = viewer.open(str(path), plugin="recon")[0]
+    assert layer.axis_labels[0] == "t" and viewer.dims.axis_labels[0] == "t"
+    assert viewer.dims.nsteps[0] == 12  # the frame slider
+    viewer.dims.set_current_step(0, 7)
+    assert float(np.asarray(layer._slice.image.view).mean()) == pytest.approx(7)
