@@ -50,19 +50,23 @@ CACHE_BYTES = 1 << 30
 grid); each application of A or A^H is then ~4x faster."""
 
 DEFAULTS = {
-    "tv": {"kappa": 0.01, "lam": 0.02},
-    "l1": {"kappa": 0.01, "lam": 0.02},
-    "mimo-pnp": {"kappa": 0.01, "sigma": 0.2},
+    "tv": {"kappa": 0.01, "lam": 0.02, "iterations": 30},
+    "l1": {"kappa": 0.01, "lam": 0.02, "iterations": 30},
+    "mimo-pnp": {"kappa": 0.01, "sigma": 0.2, "iterations": 40},
 }
-"""Defaults per method, tuned by scripts/tune_mimo.py on two scenes of the seed-0 generator (training-like; the
-benchmark draws its scenes from seeds >= 1) at 20 frequencies and 30 dB, 30 iterations: kappa in [0.001, 1] (0.1
-and more leave the noise ball far from reached in 30 iterations), lam and sigma on a small grid. Mean PSNR there:
-back-projection 20.4 dB, tv 20.1 (lam 0.02; 17.4 at 0.05), l1 23.1 (lam 0.02; 23.0 at 0.05), mimo-pnp 26.2."""
+"""Defaults per method, tuned by scripts/tune_mimo.py on scenes of the seed-0 generator (training-like; the
+benchmark draws its scenes from seeds >= 1) at 20 frequencies and 30 dB. First two scenes, 30 iterations: kappa in
+[0.001, 1] (0.1 and more leave the noise ball far from reached in 30 iterations), lam and sigma on a small grid;
+mean PSNR back-projection 20.4 dB, tv 20.1 (lam 0.02; 17.4 at 0.05), l1 23.1 (lam 0.02; 23.0 at 0.05), mimo-pnp
+26.2 (sigma 0.2; 23.3 at 0.15, 25.6 at 0.25). Then three scenes (back-projection 19.8): mimo-pnp with 30, 35, 40,
+45, 50 iterations 25.2, 25.5, 25.8, 25.6, 25.5 dB (at 40: sigma 0.175 25.4, 0.225 25.0; kappa 0.005 and 0.02 at 30
+iterations 25.0; a sigma annealed from 0.25 to 0.15 or 0.3 to 0.1 25.0 and 24.2), l1 22.4 with 30 and with 40."""
 
 CSALSA_PARAMS = (
     Param("kappa", float, None, "C-SALSA penalty relative to ||A||^2 (larger: slower, smaller steps); default "
           + ", ".join(f"{name} {values['kappa']:g}" for name, values in DEFAULTS.items()), low=1e-8),
-    Param("iterations", int, 30, "C-SALSA iterations", low=1, high=100000),
+    Param("iterations", int, None, "C-SALSA iterations; default "
+          + ", ".join(f"{name} {values['iterations']}" for name, values in DEFAULTS.items()), low=1, high=100000),
     Param("cg_iterations", int, 5, "CG steps per x-update (warm started)", low=1, high=1000),
     Param("snr_db", float, None, "signal-to-noise ratio of the measurements, for the noise ball eps; default: "
           "from the file's noise_std attribute"),
@@ -164,7 +168,7 @@ def _csalsa(problem: Problem, prox, params: dict, ctx: RunContext, name: str) ->
 
 
 def resolve(name: str, params: dict) -> dict:
-    """``params`` with the None among kappa/lam/sigma replaced by the method's defaults."""
+    """``params`` with the None among kappa/lam/sigma/iterations replaced by the method's defaults."""
     return {**params, **{k: v for k, v in DEFAULTS[name].items() if params.get(k) is None}}
 
 

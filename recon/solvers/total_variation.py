@@ -113,7 +113,8 @@ RADAR_PARAMS = tuple(Param(p.name, p.kind, p.default, "radar only: " + p.help, p
           + ", ".join(f"{spec} {value:g}" for spec, value in DEFAULT_LAM.items())
           + f"; radar: the prox weight as a fraction of the peak magnitude, {CSALSA_DEFAULTS['tv']['lam']:g}",
           low=0.0),
-    Param("iterations", int, None, "PDHG iterations (default 300); radar: C-SALSA iterations (default 30)",
+    Param("iterations", int, None, "PDHG iterations (default 300); radar: C-SALSA iterations (default "
+          f"{CSALSA_DEFAULTS['tv']['iterations']})",
           low=1, high=100000),
     Param("dims", int, 3, "3: TV across slices as well (volumes); 2: each slice on its own (not radar)",
           choices=(2, 3)),
@@ -127,7 +128,7 @@ RADAR_PARAMS = tuple(Param(p.name, p.kind, p.default, "radar only: " + p.help, p
 def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Isotropic total variation: PDHG (Chambolle-Pock), 2D per slice or 3D; radar: C-SALSA, TV of |x|."""
     if problem.spec in RADAR_SPECS:
-        params = resolve("tv", {**params, "iterations": params["iterations"] or 30})
+        params = resolve("tv", params)
         result = csalsa(problem, TVProx(params["lam"], params["tv_iterations"]), params, ctx, "tv")
         result.extras["params"].update(lam=params["lam"], iterations=params["iterations"])
         return result
