@@ -209,36 +209,53 @@ def filter_projections(y: torch.Tensor, filter: str, det_spacing: float) -> torc
     return torch.fft.irfft(spectrum, n=size, dim=-1)[..., :n_det]
 
 
-class ParallelBeamCT(LinearPhysics):
-    """2D parallel-beam CT, applied slice by slice to any leading dims (see the module docstring).
+class JosephProjector(LinearPhysics):
+    """What the parallel-beam operators share: the checked geometry and the Joseph matrix pair, copied per device
+    and dtype on first use. Subclasses name the axes of ``angles`` in ``angle_layout`` and build their pair in
+    ``matrices()``.
 
     :param image_shape: ``(ny, nx)`` in pixels.
-    :param angles: view angles in radians, 1D, any order and spacing.
+    :param angles: view angles in radians, shaped as ``angle_layout`` says, any order and spacing.
     :param n_det: detector bins; default ``ceil(sqrt(2) * max(ny, nx))`` covers the image diagonal.
     :param det_spacing: detector bin spacing in pixels.
     :param device: device of the matrix copy prepared now; other devices are converted on first use.
     :param dtype: dtype of the matrix copy prepared now (float32 or float64).
     :param kwargs: passed to ``deepinv.physics.LinearPhysics`` (noise_model, max_iter, ...).
-
-    ``A``: ``(..., ny, nx) -> (..., n_views, n_det)``; ``A_adjoint`` is its exact transpose.
     """
 
-    def __init__(self, image_shape: tuple[int, int], angles: Sequence[float] | np.ndarray | torch.Tensor,
+    angle_layout: tuple[str, ...] = ("n_views",)
+
+    def __init__(self, image_shape: tuple[int, int], angles: Sequence | np.ndarray | torch.Tensor,
                  n_det: int | None = None, det_spacing: float = 1.0, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32, **kwargs):
         ny, nx = (int(n) for n in image_shape)
         kwargs.setdefault("img_size", (1, ny, nx))
         super().__init__(device=device, **kwargs)
         angles = as_radians(angles)
-        if angles.ndim != 1:
-            raise ValueError(f"angles must be 1D, got shape {angles.shape}")
+        if angles.ndim != len(self.angle_layout):
+            raise ValueError(f"angles must be ({', '.join(self.angle_layout)}), got shape {angles.shape}")
         self.geometry = ParallelGeometry.checked((ny, nx), angles, n_det, det_spacing)
         self.image_shape = (ny, nx)
         self.angles = torch.from_numpy(angles)
         self.n_det = self.geometry.n_det
         self.det_spacing = self.geometry.det_spacing
-        self._matrices = _MatrixCopies(system_matrices(self.geometry))
+        self._matrices = _MatrixCopies(self.matrices())
         self._matrices.get(self._device_holder.device, dtype)
+
+    def matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CPU float32 CSR pair (A, A^T) of this operator."""
+        raise NotImplementedError
+
+
+class ParallelBeamCT(JosephProjector):
+    """2D parallel-beam CT, applied slice by slice to any leading dims (see the module docstring); parameters as
+    :class:`JosephProjector`, ``angles`` 1D.
+
+    ``A``: ``(..., ny, nx) -> (..., n_views, n_det)``; ``A_adjoint`` is its exact transpose.
+    """
+
+    def matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return system_matrices(self.geometry)
 
     @property
     def n_views(self) -> int:

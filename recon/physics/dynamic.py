@@ -22,20 +22,17 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from deepinv.physics import LinearPhysics
 
 from recon.errors import UserError
 from recon.physics.ct import (
+    JosephProjector,
     ParallelGeometry,
-    _MatrixCopies,
     _SparseMatmul,
     angular_weights,
-    as_radians,
     csr_pair,
     filter_projections,
     joseph_matrix,
@@ -119,38 +116,20 @@ def dynamic_system_matrices(geometry: ParallelGeometry, n_frames: int) -> tuple[
     return csr_pair(block)
 
 
-class DynamicParallelCT(LinearPhysics):
-    """Time-sequential parallel-beam CT: frame t of a sequence is projected at its own angles only.
-
-    :param image_shape: ``(ny, nx)`` of each frame, in pixels.
-    :param angles: (P, V) radians, frame t's V views in row t (e.g. from :func:`view_angles`).
-    :param n_det: detector bins; default ``ceil(sqrt(2) * max(ny, nx))`` covers the image diagonal.
-    :param det_spacing: detector bin spacing in pixels.
-    :param device: device of the matrix copy prepared now; other devices are converted on first use.
-    :param dtype: dtype of the matrix copy prepared now (float32 or float64).
-    :param kwargs: passed to ``deepinv.physics.LinearPhysics`` (noise_model, max_iter, ...).
+class DynamicParallelCT(JosephProjector):
+    """Time-sequential parallel-beam CT: frame t of a sequence is projected at its own angles only. Parameters as
+    :class:`~recon.physics.ct.JosephProjector`, with ``angles`` (P, V): frame t's V views in row t (e.g. from
+    :func:`view_angles`).
 
     ``A``: ``(P, C, ny, nx) -> (P, C, V, n_det)``; ``A_adjoint`` is its exact transpose. The batch axis is
     time, so it must have exactly P entries (channels C are independent columns). Memory: see the module
     docstring (linear in P * V * n_det * max(ny, nx)).
     """
 
-    def __init__(self, image_shape: tuple[int, int], angles: Sequence[Sequence[float]] | np.ndarray | torch.Tensor,
-                 n_det: int | None = None, det_spacing: float = 1.0, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32, **kwargs):
-        ny, nx = (int(n) for n in image_shape)
-        kwargs.setdefault("img_size", (1, ny, nx))
-        super().__init__(device=device, **kwargs)
-        angles = as_radians(angles)
-        if angles.ndim != 2:
-            raise ValueError(f"angles must be (n_frames, views_per_frame), got shape {angles.shape}")
-        self.geometry = ParallelGeometry.checked((ny, nx), angles, n_det, det_spacing)
-        self.image_shape = (ny, nx)
-        self.angles = torch.from_numpy(angles)
-        self.n_det = self.geometry.n_det
-        self.det_spacing = self.geometry.det_spacing
-        self._matrices = _MatrixCopies(dynamic_system_matrices(self.geometry, self.n_frames))
-        self._matrices.get(self._device_holder.device, dtype)
+    angle_layout = ("n_frames", "views_per_frame")
+
+    def matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return dynamic_system_matrices(self.geometry, self.n_frames)
 
     @property
     def n_frames(self) -> int:
