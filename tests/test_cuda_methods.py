@@ -5,16 +5,26 @@ a GPU (the ``cuda`` marker, see conftest.py)."""
 import numpy as np
 import pytest
 
+from recon.dynamic_phantoms import make_dynamic_phantom
 from recon.errors import UserError
 from recon.io.measurement import write_measurement
 from recon.methods import all_methods, get_method
 from recon.phantoms import shepp_logan_3d
 from recon.pipeline import Request, compute
 from recon.scenes import make_scene
-from recon.simulate import radar_geometry, simulate_ct_parallel, simulate_mimo_nearfield, simulate_mri_cartesian
+from recon.simulate import (
+    radar_geometry,
+    simulate_ct_dynamic,
+    simulate_ct_parallel,
+    simulate_mimo_nearfield,
+    simulate_mri_cartesian,
+    simulate_mri_dynamic,
+)
 
-FEW = {"iterations": 5}
-"""Methods with an ``iterations`` parameter run only a few (the paths, not the quality, are under test)."""
+FEW = {"iterations": 5, "rounds": 3, "steps": 25}
+"""Methods with these parameters run only a few iterations, rounds or steps (the paths, not the quality, are
+under test)."""
+SPECS = ("ct-parallel/1", "mri-cartesian/1", "mimo-nearfield/1", "ct-dynamic/1", "mri-dynamic/1")
 
 
 def simulated(spec: str, rng: np.random.Generator):
@@ -26,6 +36,10 @@ def simulated(spec: str, rng: np.random.Generator):
     if spec == "mimo-nearfield/1":
         geometry = radar_geometry("diagonal-12x13", None, 5, 4e9, 16e9, "9,9,11")
         return simulate_mimo_nearfield(make_scene("shapes", (11, 9, 9), rng), geometry, snr_db=30, rng=rng)
+    if spec == "ct-dynamic/1":
+        return simulate_ct_dynamic(make_dynamic_phantom("walnut", 12, 32), noise_std=0.005, rng=rng)
+    if spec == "mri-dynamic/1":
+        return simulate_mri_dynamic(make_dynamic_phantom("cardiac", 12, 32), 4, 4, noise_std=0.01, rng=rng)
     return None
 
 
@@ -33,14 +47,13 @@ def simulated(spec: str, rng: np.random.Generator):
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cuda")
     paths = {}
-    for spec in ("ct-parallel/1", "mri-cartesian/1", "mimo-nearfield/1"):
+    for spec in SPECS:
         datasets, attrs = simulated(spec, np.random.default_rng(0))
         paths[spec] = write_measurement(folder / f"{spec.split('/')[0]}.h5", spec, datasets, attrs)
     return paths
 
 
-CASES = [(m.name, spec) for m in all_methods() for spec in m.specs
-         if spec in ("ct-parallel/1", "mri-cartesian/1", "mimo-nearfield/1")]
+CASES = [(m.name, spec) for m in all_methods() for spec in m.specs if spec in SPECS]
 
 
 @pytest.mark.cuda
