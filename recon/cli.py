@@ -51,7 +51,7 @@ def methods() -> None:
         priors = "-"
         if method.prior_capability:
             priors = f"{method.default_prior} (default); any with {method.prior_capability}: "
-            priors += ", ".join(names_with(method.prior_capability))
+            priors += ", ".join(names_with(method.prior_capability, method.prior_dims))
         table.add_row(f"{method.name}\n{method.summary}", method.family, "\n".join(method.specs), params, priors)
     console = Console(width=max(120, Console().width))
     console.print(table)

@@ -50,8 +50,9 @@ Solve = Callable[[Problem, dict[str, Any], RunContext], Result]
 class Method:
     """A named method: which specs it accepts, its parameters and the function that runs it.
 
-    ``prior_capability`` names what the method needs from ``--prior`` (None: it takes no prior), and
-    ``default_prior`` the prior used when none is given. ``slice_separable`` says whether slices are
+    ``prior_capability`` names what the method needs from ``--prior`` (None: it takes no prior),
+    ``default_prior`` the prior used when none is given and ``prior_dims`` what the prior must act on: 2 (images,
+    slice by slice) or 3 (volumes). ``slice_separable`` says whether slices are
     reconstructed independently (True, False, or a function of the parsed parameters), so that ``recon batch
     --slab`` may split a volume into slabs and get the same result.
     """
@@ -65,6 +66,7 @@ class Method:
     prior_capability: str | None = None
     default_prior: str | None = None
     slice_separable: bool | Callable[[dict[str, Any]], bool] = False
+    prior_dims: int = 2
 
     def separable(self, params: dict[str, Any]) -> bool:
         """Whether, with these parsed parameters, each slice's result depends on that slice only."""
@@ -78,10 +80,15 @@ class Method:
                 raise UserError(f"method {self.name!r} takes no prior", key="--prior",
                                 fix="leave out --prior, or pick a method that takes one (see `recon methods`)")
             return values
-        from recon.priors import get_prior
+        from recon.priors import get_prior, names_with
 
         values["prior"] = prior or self.default_prior
-        get_prior(values["prior"], self.prior_capability)  # fails early if unknown or lacking the capability
+        chosen = get_prior(values["prior"], self.prior_capability)  # fails early if unknown or lacking it
+        if chosen.dims != self.prior_dims:
+            acts_on = "3D volumes" if chosen.dims == 3 else f"{chosen.dims}D images"
+            raise UserError(f"the prior {values['prior']!r} acts on {acts_on}, method {self.name!r} needs one for "
+                            f"{self.prior_dims}D", key="--prior",
+                            fix=f"choose one of {', '.join(names_with(self.prior_capability, self.prior_dims))}")
         return values
 
     def check_spec(self, spec: str, path: str | None = None) -> None:
@@ -102,13 +109,14 @@ def register_method(method: Method) -> Method:
 
 def method(name: str, *, family: str, specs: tuple[str, ...], params: tuple[Param, ...] = (),
            prior_capability: str | None = None, default_prior: str | None = None,
-           slice_separable: bool | Callable[[dict[str, Any]], bool] = False) -> Callable[[Solve], Solve]:
+           slice_separable: bool | Callable[[dict[str, Any]], bool] = False,
+           prior_dims: int = 2) -> Callable[[Solve], Solve]:
     """Decorator registering a solve function as a method; its docstring's first line is the summary."""
 
     def decorate(solve: Solve) -> Solve:
         summary = next(iter((solve.__doc__ or "").strip().splitlines()), name)
         register_method(Method(name, family, summary, specs, params, solve, prior_capability, default_prior,
-                               slice_separable))
+                               slice_separable, prior_dims))
         return solve
 
     return decorate

@@ -54,3 +54,13 @@ def test_l1_and_l0_proxes():
     batch = torch.stack([x, torch.zeros(4)])  # R(x) per batch element
     torch.testing.assert_close(get_prior("l1", "prox").value(batch), torch.tensor([5.7, 0.0]))
     assert torch.equal(get_prior("l0", "prox").value(batch), torch.tensor([4.0, 0.0]))
+
+
+def test_a_prior_of_the_wrong_dimension_is_refused_before_solving_and_not_offered():
+    from recon.priors import names_with
+
+    with pytest.raises(UserError, match="acts on 2D images.*needs one for 3D.*drunet-radar"):
+        get_method("mimo-pnp").parse_params({}, prior="drunet")
+    with pytest.raises(UserError, match="acts on 3D volumes.*needs one for 2D.*drunet-ct"):
+        get_method("red-psm").parse_params({}, prior="drunet-radar")
+    assert "drunet-radar" not in names_with("denoise", 2) and names_with("denoise", 3) == ["drunet-radar"]

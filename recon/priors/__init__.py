@@ -75,7 +75,8 @@ def get_prior(name: str, capability: str, **options) -> Prior:
     return cls(**options)
 
 
-def names_with(capability: str) -> list[str]:
-    """Names of the registered priors that offer ``capability``."""
+def names_with(capability: str, dims: int | None = None) -> list[str]:
+    """Names of the registered priors that offer ``capability`` (and act on ``dims``-D data, when given)."""
     _load_plugins()
-    return sorted(name for name, cls in _PRIORS.items() if capability in cls.capabilities)
+    return sorted(name for name, cls in _PRIORS.items()
+                  if capability in cls.capabilities and dims in (None, cls.dims))

@@ -193,16 +193,13 @@ def l1(problem: Problem, params: dict, ctx: RunContext) -> Result:
     *CSALSA_PARAMS,
     Param("weights", str, None, "3D magnitude denoiser W.safetensors from `recon train radar-denoiser`; default: "
           "the prior's shipped weights"),
-), prior_capability="denoise", default_prior="drunet-radar")
+), prior_capability="denoise", default_prior="drunet-radar", prior_dims=3)
 def mimo_pnp(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Plug-and-play C-SALSA: a trained 3D denoiser of the magnitude as the prox, the phase kept."""
     from recon.priors import get_prior
 
     params = resolve("mimo-pnp", params)
     prior = get_prior(params["prior"], "denoise", **({"weights": params["weights"]} if params["weights"] else {}))
-    if prior.dims != 3:
-        raise UserError(f"prior {params['prior']!r} denoises 2D images; mimo-pnp needs a 3D denoiser of magnitudes",
-                        key="--prior", fix="use --prior drunet-radar (the default), or a prior with dims = 3")
     from recon.priors.radar import DrunetRadar
 
     sigma = params["sigma"]

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import torch
 
-from recon.errors import UserError
 from recon.methods import Result, RunContext, method
 from recon.params import Param
 from recon.priors import get_prior
@@ -118,14 +117,10 @@ def pnp_admm(problem: Problem, prox: Callable[[torch.Tensor], torch.Tensor], par
 
 
 def denoiser(params: dict, capability: str = "denoise"):
-    """The prior named by ``params["prior"]``, built with ``weights`` when given; UserError for a prior of
-    volumes (``dims`` 3, e.g. drunet-radar): these methods denoise 2D slices."""
+    """The prior named by ``params["prior"]`` (its dims checked by ``Method.parse_params``), built with
+    ``weights`` when given."""
     options = {"weights": params["weights"]} if params["weights"] else {}
-    prior = get_prior(params["prior"], capability, **options)
-    if prior.dims != 2:
-        raise UserError(f"the prior {params['prior']!r} denoises {prior.dims}D volumes, not the 2D slices of "
-                        "this method", key="--prior", fix="use drunet, drunet-ct, drunet-mri or an LPN prior")
-    return prior
+    return get_prior(params["prior"], capability, **options)
 
 
 def resolve(name: str, spec: str, params: dict) -> dict:
