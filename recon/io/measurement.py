@@ -90,7 +90,11 @@ class MeasurementFile:
         return self._dataset(key).shape
 
     def check_slice_range(self, text: str) -> slice:
-        """Parse ``--slices`` text against this file's ``n_slices`` (see :func:`parse_slice_range`)."""
+        """Parse ``--slices`` text against this file's ``n_slices`` (see :func:`parse_slice_range`); UserError for a
+        spec without a slice axis (a dynamic sequence or a radar volume is reconstructed whole)."""
+        if self.spec.slice_dim is None:
+            raise UserError(f"a {self.spec.id} file is reconstructed whole: --slices does not apply", path=self.path,
+                            key="--slices", fix="leave out --slices")
         return parse_slice_range(text, self.n_slices, path=self.path)
 
     def read(self, key: str, slices: slice | None = None) -> np.ndarray:
