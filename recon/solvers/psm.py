@@ -37,7 +37,7 @@ from recon.methods import Result, RunContext, method
 from recon.params import Param
 from recon.problem import DYNAMIC_SPECS, Problem
 from recon.solvers.linalg import operator_sqnorm, robust_scale
-from recon.solvers.pnp import denoiser, relative
+from recon.solvers.pnp import DENOISER_PARAMS, denoiser, relative
 
 
 def spline_matrix(knots: int, frames: int) -> np.ndarray:
@@ -49,8 +49,9 @@ def spline_matrix(knots: int, frames: int) -> np.ndarray:
     knot_times, frame_times = np.linspace(0, 1, knots), np.linspace(0, 1, frames)
     if knots >= 4:
         return CubicSpline(knot_times, np.eye(knots), axis=0)(frame_times).T
-    return np.stack([lagrange(knot_times, row)(frame_times) for row in np.eye(knots)]) if knots > 1 else \
-        np.ones((1, frames))
+    if knots == 1:
+        return np.ones((1, frames))
+    return np.stack([lagrange(knot_times, row)(frame_times) for row in np.eye(knots)])
 
 
 @dataclass
@@ -67,10 +68,21 @@ class SeparableModel:
 
     def frames(self) -> torch.Tensor:
         """F (P, C, ny, nx)."""
-        return torch.einsum("kp,kchw->pchw", self.temporal(), self.spatial)
+        return combine(self.temporal(), self.spatial)
 
     def penalty(self, xi: float, chi: float) -> torch.Tensor:
         return xi * self.latent.square().sum() + chi * self.spatial.square().sum()
+
+
+def combine(psi: torch.Tensor, spatial: torch.Tensor) -> torch.Tensor:
+    """Lambda Psi: frames (P, C, ny, nx) from temporal functions ``psi`` (K+1, P) and images ``spatial``
+    (K+1, C, ny, nx)."""
+    return torch.einsum("kp,kchw->pchw", psi, spatial)
+
+
+def combine_adjoint(psi: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """The adjoint of :func:`combine` in the images: (K+1, C, ny, nx) from frames (P, C, ny, nx)."""
+    return torch.einsum("kp,pchw->kchw", psi, frames)
 
 
 @dataclass
@@ -181,8 +193,7 @@ def psm(problem: Problem, params: dict, ctx: RunContext) -> Result:
     Param("rounds", int, 50, "at most this many ADMM rounds", low=1, high=100000),
     Param("inner_steps", int, 25, "Adam steps on (Lambda, Z) per round", low=1, high=100000),
     Param("tol", float, 1e-3, "stop when the change of f and the primal residual are both below this", low=0.0),
-    Param("weights", str, None, "W.safetensors from `recon train denoiser`; default: the prior's shipped weights")),
-    prior_capability="denoise", default_prior="drunet")
+    *DENOISER_PARAMS), prior_capability="denoise", default_prior="drunet")
 def red_psm(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """RED-PSM: ADMM between a partially separable model and a full-rank sequence regularised by RED."""
     prior = denoiser(params)

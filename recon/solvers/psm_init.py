@@ -12,7 +12,8 @@ spatial basis by least squares.
   Casorati matrix whose leading K+1 left singular vectors are the temporal basis (Liang's PS model navigator).
   Without such samples the cosine basis below is used.
 
-Then Lambda minimises w/2 sum_t ||A_t (Lambda Psi)_t - y_t||^2 + chi/2 ||Lambda||^2 by conjugate gradients.
+Then Lambda minimises w/2 sum_t ||A_t (Lambda Psi)_t - y_t||^2 + chi ||Lambda||^2 (the methods' penalty) by
+conjugate gradients.
 Psi is orthogonalised with rows of RMS 1 so that Lambda carries the image's scale. Memory: the sinogram twice
 (mirrored), L (2 P V, (2N+1)(K+1)) in float64 (P=256, K=6: 3.7 MB), and the CG's few copies of Lambda and of
 the sequence.
@@ -26,7 +27,7 @@ import torch
 
 from recon.errors import UserError
 from recon.problem import Problem
-from recon.solvers.psm import SeparableModel, spline_matrix
+from recon.solvers.psm import SeparableModel, combine, combine_adjoint, spline_matrix
 
 PROSEP_ITERATIONS = 200
 """L-BFGS iterations of the variable-projection fit of Z (ProSep)."""
@@ -110,15 +111,11 @@ def initial_model(problem: Problem, order: int, knots: int, weight: float, chi: 
                            latent.to(device=device, dtype=dtype), spline.to(device=device, dtype=dtype))
     psi, physics = model.temporal(), problem.physics
 
-    def to_spatial(sequence: torch.Tensor) -> torch.Tensor:  # adjoint of Lambda -> Lambda Psi
-        return torch.einsum("kp,pchw->kchw", psi, sequence)
-
     def normal(spatial: torch.Tensor) -> torch.Tensor:
-        frames_ = torch.einsum("kp,kchw->pchw", psi, spatial)
-        return weight * to_spatial(physics.A_adjoint(physics.A(frames_))) + chi * spatial
+        return weight * combine_adjoint(psi, physics.A_adjoint(physics.A(combine(psi, spatial)))) + 2 * chi * spatial
 
     with torch.no_grad():
-        rhs = weight * to_spatial(physics.A_adjoint(problem.y))
+        rhs = weight * combine_adjoint(psi, physics.A_adjoint(problem.y))
         model.spatial = conjugate_gradient(normal, rhs, max_iter=cg_iterations, tol=1e-6, parallel_dim=None,
                                            eps=torch.finfo(dtype).tiny)
     return model
