@@ -11,7 +11,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from recon.errors import UserError
 from recon.io.measurement import MeasurementFile
 from recon.problem import Problem
 
@@ -29,18 +28,15 @@ def builder(spec: str) -> Callable[[Builder], Builder]:
 
 def build_problem(measurement: MeasurementFile, slices: slice | None, device: torch.device,
                   dtype: torch.dtype = torch.float32) -> Problem:
-    """The problem for the slices ``slices`` (None: all) of an open, validated measurement file."""
+    """The problem for the slices ``slices`` (None: all) of an open, validated measurement file; UserError for
+    slices of a file without a slice axis."""
+    if slices is not None:
+        measurement.check_sliceable()
     return _BUILDERS[measurement.spec.id](measurement, slices, device, dtype)
 
 
 def _ground_truth(measurement: MeasurementFile, slices: slice | None) -> np.ndarray | None:
     return measurement.read("ground_truth", slices) if measurement.has("ground_truth") else None
-
-
-def _whole_file(slices: slice | None, what: str) -> None:
-    """Refuse ``--slices`` on a file that is one unit (a radar volume, a dynamic sequence)."""
-    if slices is not None:
-        raise UserError(f"{what}: --slices does not apply", key="--slices", fix="leave out --slices")
 
 
 @builder("ct-parallel/1")
@@ -66,7 +62,6 @@ def _ct_dynamic(measurement: MeasurementFile, slices: slice | None, device: torc
                 dtype: torch.dtype) -> Problem:
     from recon.physics.dynamic import DynamicParallelCT
 
-    _whole_file(slices, "a dynamic measurement is reconstructed as one sequence")
     sinogram = measurement.read("sinogram")
     ny, nx = measurement.attrs["image_shape"]
     physics = DynamicParallelCT((ny, nx), measurement.read("angles"), n_det=sinogram.shape[-1],
@@ -88,8 +83,6 @@ def _mri(measurement: MeasurementFile, slices: slice | None, device: torch.devic
     from recon.physics.mri import CartesianMRI, kspace_to_tensor
 
     dynamic = measurement.spec.id == "mri-dynamic/1"
-    if dynamic:
-        _whole_file(slices, "a dynamic measurement is reconstructed as one sequence")
     kspace = measurement.read("kspace", slices)
     mask = measurement.read("mask", slices)
     y = kspace_to_tensor(kspace).to(device=device, dtype=dtype)
@@ -127,7 +120,6 @@ def _mimo_nearfield(measurement: MeasurementFile, slices: slice | None, device: 
                     dtype: torch.dtype) -> Problem:
     from recon.physics.mimo import NearFieldMIMO, RadarGeometry
 
-    _whole_file(slices, "a radar measurement is one volume")
     attrs = measurement.attrs
     geometry = RadarGeometry(measurement.read("frequencies"), measurement.read("tx_positions"),
                              measurement.read("rx_positions"), tuple(attrs["grid_min"]), tuple(attrs["grid_max"]),

@@ -92,10 +92,14 @@ class MeasurementFile:
     def check_slice_range(self, text: str) -> slice:
         """Parse ``--slices`` text against this file's ``n_slices`` (see :func:`parse_slice_range`); UserError for a
         spec without a slice axis (a dynamic sequence or a radar volume is reconstructed whole)."""
+        self.check_sliceable()
+        return parse_slice_range(text, self.n_slices, path=self.path)
+
+    def check_sliceable(self) -> None:
+        """UserError when the spec has no slice axis: a dynamic sequence or a radar volume is reconstructed whole."""
         if self.spec.slice_dim is None:
             raise UserError(f"a {self.spec.id} file is reconstructed whole: --slices does not apply", path=self.path,
                             key="--slices", fix="leave out --slices")
-        return parse_slice_range(text, self.n_slices, path=self.path)
 
     def read(self, key: str, slices: slice | None = None) -> np.ndarray:
         """Read dataset ``key``, only ``slices`` along axis 0 when it has the slice axis (whole otherwise).
