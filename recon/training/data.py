@@ -190,13 +190,20 @@ def noisy_pair(clean: torch.Tensor, sigma_range: tuple[float, float], generator:
     (what a magnitude denoiser sees of a complex image with complex white noise of std sigma per component: mean
     sigma sqrt(pi / 2) where clean is 0, about clean + N(0, sigma^2) where clean >> sigma). Returns (noisy, sigma
     of shape (B,))."""
-    if noise not in NOISES:
-        raise UserError(f"unknown noise {noise!r}", key="--noise", fix=f"choose one of {', '.join(NOISES)}")
     low, high = sigma_range
     sigma = low + (high - low) * torch.rand(clean.shape[0], generator=generator)
-    draws = torch.randn((2 if noise == "rician" else 1, *clean.shape), generator=generator)
     sigma = sigma.to(clean.device, clean.dtype)
+    return add_noise(clean, sigma, generator, noise), sigma
+
+
+def add_noise(clean: torch.Tensor, sigma: torch.Tensor, generator: torch.Generator,
+              noise: str = "gaussian") -> torch.Tensor:
+    """``clean`` (B, C, ...) with noise of std ``sigma`` (B,) per sample, of kind ``noise`` (see :func:`noisy_pair`;
+    the rician imaginary part is a second draw after the real one)."""
+    if noise not in NOISES:
+        raise UserError(f"unknown noise {noise!r}", key="--noise", fix=f"choose one of {', '.join(NOISES)}")
+    draws = torch.randn((2 if noise == "rician" else 1, *clean.shape), generator=generator)
     scaled = sigma.reshape(-1, *([1] * (clean.dim() - 1))) * draws.to(clean.device, clean.dtype)
     if noise == "rician":
-        return torch.sqrt((clean + scaled[0]) ** 2 + scaled[1] ** 2), sigma
-    return clean + scaled[0], sigma
+        return torch.sqrt((clean + scaled[0]) ** 2 + scaled[1] ** 2)
+    return clean + scaled[0]

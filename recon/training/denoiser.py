@@ -21,7 +21,7 @@ import recon
 from recon.errors import UserError
 from recon.models.denoisers import DenoiserConfig, apply_denoiser, build_denoiser, load_denoiser, weight_tensors
 from recon.progress import Progress, silent_progress
-from recon.training.data import PatchDataset, hold_out, load_sources, noisy_pair
+from recon.training.data import PatchDataset, add_noise, hold_out, load_sources, noisy_pair
 from recon.training.loop import FitConfig, cosine_lr, fit
 from recon.training.weights_files import write_weights_and_card
 
@@ -68,11 +68,7 @@ def validation_set(held: Sequence, training: DenoiserTraining, device: torch.dev
     clean = PatchDataset(usable, patch, config.dim, config.channels, augment=False, signed=training.signed).sample(
         VALIDATION_PATCHES[config.dim], torch.Generator().manual_seed(training.seed + 1))
     sigma = torch.linspace(config.sigma_max / len(clean), config.sigma_max, len(clean))
-    generator = torch.Generator().manual_seed(training.seed + 2)
-    std = sigma.reshape(-1, *([1] * (clean.dim() - 1)))
-    noisy = clean + std * torch.randn(clean.shape, generator=generator)
-    if config.noise == "rician":  # the magnitude, with a second draw as the imaginary part
-        noisy = torch.sqrt(noisy**2 + (std * torch.randn(clean.shape, generator=generator)) ** 2)
+    noisy = add_noise(clean, sigma, torch.Generator().manual_seed(training.seed + 2), config.noise)
     return noisy.to(device), clean.to(device), sigma.to(device)
 
 
