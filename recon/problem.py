@@ -15,8 +15,9 @@ import torch
 from deepinv.physics import LinearPhysics
 
 DYNAMIC_SPECS = ("ct-dynamic/1", "mri-dynamic/1")
+"""Specs whose batch axis is time (frames) rather than z."""
 RADAR_SPECS = ("mimo-nearfield/1",)
-"""Specs whose slice axis is time (frames) rather than z."""
+"""Specs of complex 3D radar reflectivities (one volume, no slice axis)."""
 
 
 @dataclass
