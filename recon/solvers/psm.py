@@ -18,7 +18,7 @@ the initial sequence, data term weighted by w = 1/||A||^2 (the largest frame's),
 
 Defaults: tuned by hand on the walnut phantom of seed 1 at P = 64 and 128 (one view per frame, 0.5 % noise);
 the benchmark (scripts/bench_red_psm.py) uses seed 0. A small K suits few frames: at P = 128, K = 3 reached
-20.2 dB in 10 rounds where K = 6 needed 40 for 20.4. More ``psm`` steps fit the noise (P = 64: 14.3 dB at the
+20.2 dB in 10 rounds where K = 6 needed 40 for 20.4. More ``psm`` steps fit the noise (P = 64, K = 6: 14.3 dB at the
 start, 13.3 after 2500 steps), hence 250.
 
 Memory: matrix-free throughout; a few copies of the sequence (P C ny nx floats) and of the measurements,
