@@ -21,7 +21,7 @@ from recon.simulate import (
     simulate_mri_dynamic,
 )
 
-FEW = {"iterations": 5, "rounds": 3, "steps": 25}
+FEW = {"iterations": 5, "rounds": 3, "steps": 25, "nfe": 10}
 """Methods with these parameters run only a few iterations, rounds or steps (the paths, not the quality, are
 under test)."""
 SPECS = ("ct-parallel/1", "mri-cartesian/1", "mimo-nearfield/1", "ct-dynamic/1", "mri-dynamic/1")

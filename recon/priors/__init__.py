@@ -50,7 +50,7 @@ def register_prior(cls: type[Prior]) -> type[Prior]:
 
 @functools.cache  # scanning the entry points takes ~10 ms, and every get_prior call asks
 def _load_plugins() -> None:
-    from recon.priors import classical, denoiser, lpn, radar, wavelet  # noqa: F401  (registers the built-in priors)
+    from recon.priors import classical, denoiser, diffusion, lpn, radar, wavelet  # noqa: F401  (registers the built-in priors)
 
     for entry in entry_points(group="recon.priors"):
         if entry.name not in _PRIORS:

@@ -307,3 +307,68 @@ def radar_denoiser(
         _train_denoiser_and_write(training, out, device, resume, overwrite, sources=[
             f"recon.scenes.magnitude_stack({scenes}, {grid}, seed={scene_seed}): the magnitudes of random scenes "
             f"drawn from numpy.random.default_rng({scene_seed}), stacked along z, float16"])
+
+
+@train_app.command("diffusion")
+def diffusion(
+    data: Sources,
+    out: Out,
+    size: Annotated[int, typer.Option(help="Image side: every slice is resized to size x size.")] = 64,
+    patch: Annotated[int | None, typer.Option(help="Train on random patch x patch crops of the resized slices "
+                                                   "(default: whole slices).")] = None,
+    channels: Channels = 1,
+    width: Annotated[int, typer.Option(help="UNet channels of the first scale (a multiple of 32).")] = 32,
+    mult: Annotated[str, typer.Option(help="Width multipliers per scale, comma separated.")] = "1,2,2,2",
+    blocks: Blocks = 1,
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 4000,
+    batch: Annotated[int, typer.Option(help="Slices per step.")] = 8,
+    lr: LearningRate = 2e-4,
+    ema: Annotated[float, typer.Option(help="Decay of the exponential moving average of the weights (written).")
+                   ] = 0.999,
+    init: Annotated[Path | None, typer.Option(help="Start from these weights (same architecture), e.g. fine-tune "
+                                                   "the shipped diffusion-ct on MRI slices.")] = None,
+    hu: HU = False,
+    seed: Seed = 0,
+    device: Device = "auto",
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Train a VP diffusion model (epsilon UNet) on 2D slices for dds and diffusion-mbir; write W.safetensors
+    and W.json (the EMA weights). A checkpoint W.ckpt is kept every 100 steps for --resume."""
+    _choice(str(channels), ("1", "2"), "--channels")
+    factors = mult.split(",")
+    if not all(f.strip().isdigit() and int(f) > 0 for f in factors):
+        raise UserError(f"--mult {mult!r} is not a list of positive integers", key="--mult", fix="write e.g. 1,2,2,2")
+    if width % 32:
+        raise UserError(f"--width {width} is not a multiple of 32", key="--width", fix="use 32, 64, 96, ...")
+    if patch is not None and not 8 <= patch <= size:
+        raise UserError(f"--patch {patch} is not between 8 and --size {size}", key="--patch",
+                        fix="use a crop side no larger than --size, or leave --patch out")
+    for value, low, key in ((size, 8, "--size"), (steps, 1, "--steps"), (batch, 1, "--batch"), (lr, 1e-12, "--lr"),
+                            (blocks, 1, "--blocks"), (ema, 0.0, "--ema")):
+        _at_least(value, low, key)
+    if ema >= 1:
+        raise UserError(f"--ema {ema} must be below 1", key="--ema", fix="use e.g. 0.999")
+    if init is not None and not init.is_file():
+        raise UserError("file not found", path=init, key="--init", fix="give a weights file W.safetensors")
+    items = expand_sources(data)
+    from recon.training.weights_files import card_path, check_weights_path
+
+    check_weights_path(out, overwrite)
+    from recon.device import resolve_device
+    from recon.models.diffusion import DiffusionConfig
+    from recon.progress import default_progress
+    from recon.training.diffusion import DiffusionTraining, train_diffusion, write_diffusion
+
+    config = DiffusionConfig(channels=channels, width=width, mult=tuple(int(f) for f in factors), blocks=blocks)
+    training = DiffusionTraining(tuple(items), config, size=size, patch=patch, batch=batch, steps=steps, lr=lr,
+                                 ema=ema, seed=seed, hu=hu, init=str(init) if init is not None else None)
+    checkpoint = out.with_suffix(".ckpt")
+    model, card = train_diffusion(training, device=resolve_device(device), checkpoint=checkpoint, resume=resume,
+                                  command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress())
+    write_diffusion(model, config, out, card, overwrite=overwrite)
+    checkpoint.unlink(missing_ok=True)
+    scores = card["validation"]
+    print(f"wrote {out} and {card_path(out)}: {card['summary']}, {steps} steps; held-out eps loss "
+          f"{scores['loss']:.4f}, Tweedie x0 PSNR {scores['psnr_x0']:.2f} dB (mean over t in "
+          f"{', '.join(map(str, scores['time_steps']))})")

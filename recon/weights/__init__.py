@@ -40,7 +40,9 @@ def describe_card(card: dict) -> tuple[str, str, str]:
         named.append("synthetic problems")
     trained = f"{', '.join(named) or '?'}; {steps} steps on {card.get('device', '?')}"
     scores = card.get("validation", {})
-    if "psnr_denoised" in scores:
+    if "psnr_x0" in scores:
+        validation = f"held-out eps loss {scores['loss']:.4f}, Tweedie x0 PSNR {scores['psnr_x0']:.2f} dB"
+    elif "psnr_denoised" in scores:
         validation = f"held-out PSNR {scores['psnr_noisy']:.2f} -> {scores['psnr_denoised']:.2f} dB"
     else:
         validation = ", ".join(f"{key} {scores['init'][key]:.4g} -> {value:.4g}"

@@ -1,0 +1,98 @@
+"""dds and diffusion-mbir: the TV_z data step (adjoint pair, convergence, coupling), every code path with a tiny
+trained model (CT volume, multi-coil MRI magnitudes, posterior samples with uncertainty), and the CLI."""
+
+import numpy as np
+import pytest
+import torch
+
+from recon.errors import UserError
+from recon.io.measurement import MeasurementFile, write_measurement
+from recon.methods import RunContext, get_method
+from recon.models.diffusion import DiffusionConfig
+from recon.phantoms import shepp_logan_3d
+from recon.problems import build_problem
+from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
+from recon.solvers.diffusion import DataStep, dz, dz_adjoint
+from recon.training.diffusion import DiffusionTraining, train_diffusion, write_diffusion
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A diffusion model trained for 30 steps on 32^2 phantoms: the code paths, not the quality, are under test."""
+    config = DiffusionConfig(width=32, mult=(1, 2), blocks=1)
+    net, card = train_diffusion(DiffusionTraining(("phantom:ellipses",), config, size=32, batch=4, steps=30,
+                                                  lr=2e-3), device=CPU)
+    path = tmp_path_factory.mktemp("diffusion") / "tiny.safetensors"
+    write_diffusion(net, config, path, card)
+    return path
+
+
+def load(path):
+    with MeasurementFile(path) as measurement:
+        return build_problem(measurement, None, CPU)
+
+
+@pytest.fixture(scope="module", params=["ct-parallel/1", "mri-cartesian/1"])
+def problem(request, tmp_path_factory):
+    """Three 32^2 Shepp-Logan slices: CT with 8 views, MRI with 4 coils at 4x; 1% noise."""
+    volume = shepp_logan_3d(32, 8)[3:6]
+    rng = np.random.default_rng(0)
+    if request.param == "ct-parallel/1":
+        datasets, attrs = simulate_ct_parallel(volume, 8, noise_std=0.01, rng=rng)
+    else:
+        datasets, attrs = simulate_mri_cartesian(volume, 4, 4.0, "uniform1d", noise_std=0.01, rng=rng)
+    path = tmp_path_factory.mktemp("dds") / "m.h5"
+    write_measurement(path, request.param, datasets, attrs)
+    return load(path)
+
+
+def run(name, problem, **raw):
+    method = get_method(name)
+    return method.solve(problem, method.parse_params(raw), RunContext())
+
+
+def test_dz_and_its_adjoint_are_an_adjoint_pair():
+    x, d = torch.randn(5, 2, 4, 3, dtype=torch.float64), torch.randn(4, 2, 4, 3, dtype=torch.float64)
+    assert float((dz(x) * d).sum()) == pytest.approx(float((x * dz_adjoint(d)).sum()), rel=1e-12)
+
+
+def test_the_noiseless_data_step_fits_the_data_and_tv_z_ties_the_slices(problem):
+    x0 = torch.zeros(problem.x_shape)
+    y = problem.y / float(problem.y.abs().max())
+    plain = DataStep(problem, y, lam=0.0, rho=1.0, mu=0.0, iterations=50)
+    start, fitted = plain.data_term(x0), plain.data_term(plain(x0))
+    assert fitted < 0.05 * start
+    tied = DataStep(problem, y, lam=1.0, rho=1.0, mu=0.0, iterations=50)
+    for _ in range(5):
+        x = tied(x0)
+    assert float(dz(x).abs().sum()) < 0.8 * float(dz(plain(x0)).abs().sum())
+
+
+def test_the_proximal_data_step_stays_near_x0_for_small_gamma(problem):
+    x0 = torch.rand(problem.x_shape)
+    y = problem.y / float(problem.y.abs().max())
+    near = DataStep(problem, y, lam=0.0, rho=1.0, mu=1e4, iterations=20)(x0)
+    far = DataStep(problem, y, lam=0.0, rho=1.0, mu=1e-4, iterations=20)(x0)
+    assert float((near - x0).norm()) < 0.01 * float((far - x0).norm())
+
+
+@pytest.mark.parametrize("name", ["dds", "diffusion-mbir"])
+def test_every_path_runs_with_a_tiny_model_and_samples_give_an_uncertainty(problem, tiny_weights, name):
+    torch.manual_seed(0)
+    result = run(name, problem, weights=str(tiny_weights), nfe=6, samples=2, slice_batch=2)
+    assert result.x.shape == problem.x_shape and bool(torch.isfinite(result.x).all())
+    spread = result.extras["datasets"]["uncertainty"]
+    assert spread.shape == problem.output_shape and spread.dtype == np.float32
+    assert float(spread.min()) >= 0 and float(spread.mean()) > 0
+    per_draw = 6 if name == "dds" else 5
+    assert len(result.history["data"]) == 2 * per_draw
+    torch.manual_seed(0)
+    again = run(name, problem, weights=str(tiny_weights), nfe=6, samples=2, slice_batch=3)
+    assert torch.allclose(again.x, result.x, atol=1e-4)  # the slice batch changes nothing but memory
+
+
+def test_weights_for_other_images_are_refused(problem, tmp_path):
+    with pytest.raises(UserError, match="weights file not found"):
+        run("dds", problem, weights=str(tmp_path / "missing.safetensors"), nfe=2)
