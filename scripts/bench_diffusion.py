@@ -146,8 +146,8 @@ def run_case(case: str, args, settings: dict[str, dict], device: torch.device) -
         if args.methods and name not in args.methods:
             continue
         own = {**settings.get(name, {}), **({"dds_nfe": dds_nfe} if name in DEEPINV else {})}
-        if name == "tv" and spec == "ct-parallel/1":
-            own.setdefault("dims", 3)
+        if name == "tv":
+            own.setdefault("dims", 3 if spec == "ct-parallel/1" else 2)
         torch.manual_seed(0)
         began = time.perf_counter()
         x, nfe = solve(problem, name, own, attrs, device)
