@@ -9,7 +9,9 @@ diffusion step on the whole volume, its variables (v, u) carried from step to st
 
 in the normalised unit (the problem divided by a robust scale of its first estimate, w = 1/||A||^2). mu = 0 is DDS's
 noiseless form — M conjugate-gradient steps from x0 stay in the Krylov subspace around it — and mu = 1/gamma its
-proximal form (I + gamma N) x = x0 + gamma b for noisy data. A single slice, or lam = 0, leaves the CG step alone.
+proximal form (I + gamma N) x = x0 + gamma b for noisy data, the default of both methods: with TV_z the noiseless form
+diverged here (Colin27 at 8 views: 8.2 dB; 18.0 without TV_z, 18.75 in the proximal form with it). A single slice,
+or lam = 0, leaves the CG step alone.
 
 - ``dds`` (Chung, Lee, Ye, ICLR 2024): ``nfe`` DDIM steps t -> s from T-1 down to 0. Per step eps = eps_theta(x_t,
   t), Tweedie's x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), the data step above on x0, then
@@ -17,7 +19,7 @@ proximal form (I + gamma N) x = x0 + gamma b for noisy data. A single slice, or 
   network.
 - ``diffusion-mbir``: ancestral (DDPM) predictor steps on ``nfe / 2`` time steps evenly spaced in 0..T-1, each
   followed by a Langevin corrector step (signal-to-noise ratio ``snr``), and after each of them the data step
-  applied to the current iterate as an image, x_t / sqrt(abar_t) (mu = 0): ``nfe`` network evaluations per slice
+  applied to the current iterate as an image, x_t / sqrt(abar_t): ``nfe`` network evaluations per slice
   (the paper: 2000 steps, 4000 evaluations).
 
 Slices go through the network ``slice_batch`` at a time, so memory is the network's activations for that many
@@ -45,10 +47,12 @@ SPECS = ("ct-parallel/1", "mri-cartesian/1")
 DEFAULTS = {
     ("dds", "ct-parallel/1"): {"gamma": 10.0, "lam": 0.003, "rho": 0.1},
     ("dds", "mri-cartesian/1"): {"gamma": 10.0, "lam": 0.0, "rho": 0.1},
-    ("diffusion-mbir", "ct-parallel/1"): {"lam": 0.003, "rho": 0.1},
-    ("diffusion-mbir", "mri-cartesian/1"): {"lam": 0.0, "rho": 0.1},
+    ("diffusion-mbir", "ct-parallel/1"): {"gamma": 10.0, "lam": 0.0003, "rho": 0.01},
+    ("diffusion-mbir", "mri-cartesian/1"): {"gamma": 10.0, "lam": 0.0, "rho": 0.01},
 }
-"""Defaults per (method, spec) in the normalised unit (see the module)."""
+"""Defaults per (method, spec) in the normalised unit (see the module). diffusion-mbir's TV_z is gentler (rho 0.01):
+its data step sees noisy iterates, and the carried v holds the z-differences of earlier, noisier ones; with dds's rho
+0.1 they fed back and the sampler diverged (Colin27, 8 views: -8 dB; 18.5 dB with these)."""
 SCALE_TV_ITERATIONS = 100
 CLIP = (-1.0, 3.0)
 """Tweedie's x0 is clipped to this range of the model unit (recon's unit [0, 2]: images are non-negative, their
@@ -131,8 +135,10 @@ class Sampler:
         self.estimate = estimate / self.scale
         self.y = problem.y / self.scale
 
-    def data_step(self, mu: float) -> DataStep:
+    def data_step(self) -> DataStep:
+        """The data step with the parameters' lam, rho, M and mu = 1/gamma (0: the noiseless form)."""
         p = self.params
+        mu = 0.0 if p["gamma"] == 0 else 1.0 / p["gamma"]
         return DataStep(self.problem, self.y, p["lam"], p["rho"], mu, p["cg_iterations"])
 
     def eps(self, x_t: torch.Tensor, t: float) -> torch.Tensor:
@@ -197,8 +203,7 @@ def time_steps(count: int, timesteps: int, start: float = 1.0) -> list[float]:
 def dds_draw(sampler: Sampler, report) -> torch.Tensor:
     """One DDS posterior sample in the normalised unit, problem layout."""
     params, prior = sampler.params, sampler.prior
-    gamma = params["gamma"]
-    data = sampler.data_step(0.0 if gamma == 0 else 1.0 / gamma)
+    data = sampler.data_step()
     _, phase = prior.split(sampler.initial)
     steps = time_steps(params["nfe"], len(sampler.net), params["start"])
     eta = params["eta"]
@@ -227,7 +232,7 @@ def mbir_draw(sampler: Sampler, report) -> torch.Tensor:
     from recon.models.diffusion import from_model, to_model
 
     params, prior = sampler.params, sampler.prior
-    data = sampler.data_step(0.0)
+    data = sampler.data_step()
     _, phase = prior.split(sampler.initial)
     steps = time_steps(params["nfe"] // 2, len(sampler.net))
     x_t = sampler.noise_like(prior.split(sampler.initial)[0])
@@ -278,6 +283,8 @@ def shared_params(name: str, nfe: int) -> tuple[Param, ...]:
         Param("cg_iterations", int, 5, "CG steps of the data step (M)", low=1, high=1000),
         Param("lam", float, None, f"TV_z weight (0: slices independent); default {default('lam')}", low=0.0),
         Param("rho", float, None, f"ADMM penalty of TV_z; default {default('rho')}", low=1e-8),
+        Param("gamma", float, None, "proximal weight of the data step, (I + gamma N) x = x0 + gamma b; 0: the "
+              f"noiseless form N x = b from x0 (unstable with TV_z here); default {default('gamma')}", low=0.0),
         Param("slice_batch", int, 8, "slices per network call (bounds memory)", low=1, high=100000),
         Param("samples", int, 1, "posterior samples: K > 1 writes their mean and the per-voxel std as "
               "'uncertainty'", low=1, high=1000),
@@ -295,10 +302,7 @@ def resolve(name: str, spec: str, params: dict) -> dict:
     *shared_params("dds", 50),
     Param("eta", float, 0.85, "share of fresh noise in each DDIM step (0: deterministic)", low=0.0, high=1.0),
     Param("start", float, 1.0, "start at this fraction of the schedule: 1 from pure noise; below 1 from a quick TV "
-          "estimate noised to that level (fewer steps cover the rest)", low=0.01, high=1.0),
-    Param("gamma", float, None, "proximal weight of the data step, (I + gamma N) x = x0 + gamma b; 0: the "
-          "noiseless form N x = b from x0; default " + ", ".join(
-              f"{spec} {DEFAULTS[('dds', spec)]['gamma']:g}" for spec in SPECS), low=0.0)),
+          "estimate noised to that level (fewer steps cover the rest)", low=0.01, high=1.0)),
     prior_capability="eps", default_prior="diffusion")
 def dds(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Decomposed diffusion sampler: DDIM steps with Tweedie denoising and CG data consistency (+ TV_z in 3D)."""
