@@ -387,10 +387,10 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, click.Abort):
+    except (KeyboardInterrupt, click.Abort, typer.Abort):
         print("interrupted", file=sys.stderr)
         return 130
-    except click.ClickException as error:  # a usage error found by typer/click
+    except (click.ClickException, typer.TyperException) as error:  # a usage error found by typer (its own click copy)
         error.show()
         return error.exit_code
     except Exception as error:  # an internal failure: say so plainly, traceback with --debug

@@ -82,6 +82,13 @@ def test_unknown_method(ct_file, tmp_path):
                       "unknown method 'magic'", "fbp")
 
 
+def test_unknown_option_is_a_usage_error_not_an_internal_one(ct_file, tmp_path):
+    """typer raises its own copy of click's exceptions: they must still be usage errors (exit 2)."""
+    result = run_cli("reconstruct", ct_file, "--bogus", "1", "--out", tmp_path / "o.h5")
+    assert result.returncode == 2, result.stderr
+    assert "No such option: --bogus" in result.stderr and "internal error" not in result.stderr
+
+
 def test_method_that_does_not_accept_the_spec(ct_file, tmp_path):
     assert_user_error(run_cli("reconstruct", ct_file, "--method", "ista", "--out", tmp_path / "o.h5"),
                       "ista", "ct-parallel/1")
