@@ -70,8 +70,10 @@ def test_sigint_then_resume_runs_only_the_missing_units(tmp_path):
     # units long enough (about 1.5 s each) that a loaded machine still sends SIGINT before all six are done
     args = [str(folder), "--method", "tv", "--set", "iterations=2000", "--workers", "1"]
     out = tmp_path / "out"
+    # a suite started in the background (`cmd &`) inherits SIGINT ignored, and so would recon: restore the default
     batch = subprocess.Popen([RECON, "batch", *args, "--out-dir", str(out)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 180
     while not list(out.glob("*.tv.h5")) and time.time() < deadline:
         time.sleep(0.1)
