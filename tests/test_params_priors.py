@@ -64,3 +64,14 @@ def test_a_prior_of_the_wrong_dimension_is_refused_before_solving_and_not_offere
     with pytest.raises(UserError, match="acts on 3D volumes.*needs one for 2D.*drunet-ct"):
         get_method("red-psm").parse_params({}, prior="drunet-radar")
     assert "drunet-radar" not in names_with("denoise", 2) and names_with("denoise", 3) == ["drunet-radar"]
+
+
+def test_weights_path_gives_the_users_file_or_the_shipped_one_and_says_when_that_is_missing(tmp_path):
+    from recon.weights import shipped, weights_path
+
+    mine = tmp_path / "mine.safetensors"
+    assert weights_path(mine, "drunet-ct", "recon train denoiser") == mine
+    assert weights_path(None, "drunet-ct", "recon train denoiser") == shipped("drunet-ct")
+    with pytest.raises(UserError, match="shipped weights no-such.safetensors are missing") as error:
+        weights_path(None, "no-such", "recon train diffusion")
+    assert "recon train diffusion" in error.value.fix

@@ -22,7 +22,7 @@ import torch
 from recon.errors import UserError
 from recon.priors import Prior, register_prior
 from recon.weights import describe_shipped as describe_weights
-from recon.weights import shipped
+from recon.weights import weights_path
 
 SHIPPED = {1: "drunet-ct", 2: "drunet-mri"}
 """Shipped weights of ``drunet`` per image channel count: real images (CT) and complex ones (MRI, denoised as
@@ -53,11 +53,8 @@ class DenoiserPrior(Prior):
 
     def model(self, channels: int, device: torch.device):
         """(network, config) for images with ``channels`` channels, cached per file and device."""
-        path = self.weights or shipped(self.default_weights or SHIPPED.get(channels, SHIPPED[1]))
-        if self.weights is None and not path.is_file():
-            raise UserError(f"the shipped weights {path.name} are missing", path=path, key="--prior",
-                            fix="reinstall recon, or train some with `recon train denoiser` and pass "
-                                "--set weights=W.safetensors")
+        path = weights_path(self.weights, self.default_weights or SHIPPED.get(channels, SHIPPED[1]),
+                            "recon train denoiser")
         network, config = _load(str(path), str(device))
         if config.channels not in (1, channels) or config.dim != 2:
             raise UserError(f"these are {config.dim}D weights for {config.channels}-channel images, not 2D for "

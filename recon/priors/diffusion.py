@@ -24,7 +24,7 @@ import torch
 from recon.errors import UserError
 from recon.priors import Prior, register_prior
 from recon.weights import describe_shipped as describe_weights
-from recon.weights import shipped
+from recon.weights import weights_path
 
 SHIPPED = {False: "diffusion-ct", True: "diffusion-mri"}
 """Shipped weights of ``diffusion`` for real (CT) and complex (MRI) images."""
@@ -49,28 +49,20 @@ class DiffusionPrior(Prior):
 
     def __init__(self, weights: str | Path | None = None):
         self.weights = Path(weights) if weights else None
-        self._network = None
+        self.network = None
+        """The loaded :class:`recon.models.diffusion.EpsilonUNet` (set by :meth:`load`)."""
 
     def load(self, complex_image: bool, channels: int, device: torch.device):
-        """The network (:class:`recon.models.diffusion.EpsilonUNet`) for images of the problem's kind."""
-        path = self.weights or shipped(self.default_weights or SHIPPED[complex_image])
-        if self.weights is None and not path.is_file():
-            raise UserError(f"the shipped weights {path.name} are missing", path=path, key="--prior",
-                            fix="reinstall recon, or train some with `recon train diffusion` and pass "
-                                "--set weights=W.safetensors")
+        """Load (cached per file and device) and return the network for images of the problem's kind;
+        UserError unless it models 1-channel images (magnitudes) or ``channels``-channel ones."""
+        path = weights_path(self.weights, self.default_weights or SHIPPED[complex_image], "recon train diffusion")
         network, config = _load(str(path), str(device))
         if config.channels not in (1, channels):
             raise UserError(f"these weights model {config.channels}-channel images, the problem has {channels}",
                             path=path, key="--set weights",
                             fix="use weights trained with --channels 1 (magnitudes) or the problem's channel count")
-        self._network = network
+        self.network = network
         return network
-
-    @property
-    def network(self):
-        if self._network is None:
-            raise RuntimeError("call load() first")
-        return self._network
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x (S, C, ny, nx) in recon's unit -> (the image the network models, the phase kept aside or None)."""

@@ -21,7 +21,7 @@ import torch
 
 from recon.errors import UserError
 from recon.priors import Prior, register_prior
-from recon.weights import shipped
+from recon.weights import weights_path
 
 SLAB = 48
 HALO = 8
@@ -48,11 +48,7 @@ class DrunetRadar(Prior):
 
     def model(self, device: torch.device):
         """(network, config), cached per file and device; UserError unless 3D 1-channel weights."""
-        path = self.weights or shipped("drunet-radar")
-        if self.weights is None and not path.is_file():
-            raise UserError(f"the shipped weights {path.name} are missing", path=path, key="--prior",
-                            fix="reinstall recon, or train some with `recon train radar-denoiser` and pass "
-                                "--set weights=W.safetensors")
+        path = weights_path(self.weights, "drunet-radar", "recon train radar-denoiser")
         network, config = _load(str(path), str(device))
         if config.dim != 3 or config.channels != 1:
             raise UserError(f"these are {config.dim}D weights for {config.channels}-channel images, not 3D for "

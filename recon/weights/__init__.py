@@ -5,12 +5,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from recon.errors import UserError
+
 WEIGHTS_DIR = Path(__file__).resolve().parent
 
 
 def shipped(name: str) -> Path:
     """The path of the shipped weights ``name`` (which may be missing from a broken install)."""
     return WEIGHTS_DIR / f"{name}.safetensors"
+
+
+def weights_path(given: Path | None, name: str, trained_by: str) -> Path:
+    """The weights a prior loads: ``given`` (the user's ``--set weights``, checked when loaded) or the shipped
+    ``name``; UserError when the shipped file is missing (a broken install). ``trained_by``: the ``recon train``
+    command that makes such weights, for the fix."""
+    if given is not None:
+        return given
+    path = shipped(name)
+    if not path.is_file():
+        raise UserError(f"the shipped weights {path.name} are missing", path=path, key="--prior",
+                        fix=f"reinstall recon, or train some with `{trained_by}` and pass --set weights=W.safetensors")
+    return path
 
 
 def shipped_card(name: str) -> dict | None:
