@@ -41,7 +41,7 @@ from recon.params import Param
 from recon.priors import get_prior
 from recon.priors.diffusion import DiffusionPrior, describe_shipped
 from recon.problem import Problem
-from recon.solvers.linalg import operator_sqnorm, robust_scale
+from recon.solvers.linalg import cg_coupled, operator_sqnorm, robust_scale
 
 SPECS = ("ct-parallel/1", "mri-cartesian/1")
 DEFAULTS = {
@@ -68,16 +68,6 @@ def dz_adjoint(d: torch.Tensor) -> torch.Tensor:
     """The adjoint of :func:`dz`: (S - 1, ...) -> (S, ...)."""
     zero = torch.zeros_like(d[:1])
     return torch.cat((zero, d)) - torch.cat((d, zero))
-
-
-def conjugate_gradient(normal: Callable[[torch.Tensor], torch.Tensor], rhs: torch.Tensor, init: torch.Tensor,
-                       iterations: int) -> torch.Tensor:
-    """``iterations`` CG steps on normal(x) = rhs from ``init``, with inner products over the whole volume (the
-    slices are coupled by Dz): deepinv's ``conjugate_gradient`` with no parallel axis."""
-    from deepinv.optim.linear import conjugate_gradient as cg
-
-    return cg(normal, rhs, max_iter=iterations, tol=1e-7, eps=torch.finfo(rhs.dtype).tiny, parallel_dim=None,
-              init=init)
 
 
 class DataStep:
@@ -108,10 +98,10 @@ class DataStep:
             if self.v is None:
                 self.v, self.u = dz(x0), torch.zeros_like(dz(x0))
             rhs = rhs + self.rho * dz_adjoint(self.v - self.u)
-        x = conjugate_gradient(self.normal, rhs, x0, self.iterations) * self.support
+        x = cg_coupled(self.normal, rhs, self.iterations, init=x0, tol=1e-7) * self.support
         if self.tv:
             d = dz(x) + self.u
-            self.v = torch.sign(d) * torch.clamp(d.abs() - self.lam / self.rho, min=0)
+            self.v = torch.nn.functional.softshrink(d, self.lam / self.rho)
             self.u = d - self.v
         return x
 

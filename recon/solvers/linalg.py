@@ -70,3 +70,15 @@ def cg_normal(physics, rhs: torch.Tensor, rho: float, init: torch.Tensor, iterat
         return weight * physics.A_adjoint(physics.A(x)) + rho * x
 
     return conjugate_gradient(normal, rhs, max_iter=iterations, tol=tol, eps=torch.finfo(rhs.dtype).tiny, init=init)
+
+
+def cg_coupled(normal, rhs: torch.Tensor, iterations: int, init: torch.Tensor | None = None,
+               tol: float = 1e-6) -> torch.Tensor:
+    """At most ``iterations`` conjugate-gradient steps on normal(x) = rhs (from ``init``, else zero) with inner
+    products over the whole tensor: for systems that couple the slices or frames (TV along z, a temporal model),
+    where :func:`cg_normal`'s per-slice steps would be wrong. deepinv's ``conjugate_gradient`` with no parallel
+    axis, and the dtype's tiniest number as its division guard (see :func:`cg_normal`)."""
+    from deepinv.optim.linear import conjugate_gradient
+
+    return conjugate_gradient(normal, rhs, max_iter=iterations, tol=tol, eps=torch.finfo(rhs.dtype).tiny,
+                              parallel_dim=None, init=init)

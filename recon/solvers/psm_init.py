@@ -27,6 +27,7 @@ import torch
 
 from recon.errors import UserError
 from recon.problem import Problem
+from recon.solvers.linalg import cg_coupled
 from recon.solvers.psm import SeparableModel, combine, combine_adjoint, spline_matrix
 
 PROSEP_ITERATIONS = 200
@@ -91,8 +92,6 @@ def navigator_latent(problem: Problem, spline: torch.Tensor, order: int) -> torc
 def initial_model(problem: Problem, order: int, knots: int, weight: float, chi: float,
                   cg_iterations: int) -> SeparableModel:
     """The starting (Lambda, Z) of both methods, in the problem's units (see the module)."""
-    from deepinv.optim.linear import conjugate_gradient
-
     frames = problem.x_shape[0]
     if order + 1 > frames:
         raise UserError(f"order {order} needs at least {order + 1} frames, the file has {frames}", key="--set order",
@@ -116,6 +115,5 @@ def initial_model(problem: Problem, order: int, knots: int, weight: float, chi: 
 
     with torch.no_grad():
         rhs = weight * combine_adjoint(psi, physics.A_adjoint(problem.y))
-        model.spatial = conjugate_gradient(normal, rhs, max_iter=cg_iterations, tol=1e-6, parallel_dim=None,
-                                           eps=torch.finfo(dtype).tiny)
+        model.spatial = cg_coupled(normal, rhs, cg_iterations)
     return model
