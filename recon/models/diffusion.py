@@ -8,23 +8,26 @@ about in [-1, 1] as in the DDPM papers; :func:`to_model` / :func:`from_model` co
 
 The backbone is deepinv's ``ADMUNet`` (the ADM UNet of EDM) called raw, ``forward_unet(x, t)`` with the time
 step as its noise label: residual blocks with time embedding, self-attention only in the mid-block (which ADMUNet
-always has), widths small enough to train on a CPU. :class:`DiffusionDenoiser` exposes the same network as a
-deepinv ``Denoiser`` D(x, sigma) (x in recon's unit) so that deepinv's DPS and DiffPIR can use it.
+always has), widths small enough to train on a CPU. :class:`DiffusionDenoiser` is the same network as a deepinv
+``Denoiser`` D(x, sigma) (x in recon's unit), so that deepinv's DPS and DiffPIR can use it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from deepinv.models import ADMUNet, Denoiser
 from torch import nn
 
 FORMAT = "recon-diffusion/1"
 GROUPS = 32
 """ADMUNet's GroupNorm groups: every width must be a multiple of it."""
+X0_RANGE = (-1.0, 3.0)
+"""Tweedie's x0 is clipped to this range of the model unit (recon's unit [0, 2]: images are non-negative, their 0.99
+quantile about 1): at large t, x0 divides the network's error by sqrt(abar_t), about 0.006 at t = T-1."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,17 @@ def from_model(z: torch.Tensor) -> torch.Tensor:
     return 0.5 * (z + 1.0)
 
 
+def noised(z: torch.Tensor, abar: torch.Tensor | float, eps: torch.Tensor) -> torch.Tensor:
+    """The forward process: x_t = sqrt(abar_t) z + sqrt(1 - abar_t) eps (``abar`` a number or broadcasting)."""
+    return abar**0.5 * z + (1 - abar) ** 0.5 * eps
+
+
+def tweedie(x_t: torch.Tensor, eps: torch.Tensor, abar: torch.Tensor | float) -> torch.Tensor:
+    """Tweedie's estimate of z from x_t and the predicted eps, x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar),
+    clipped to :data:`X0_RANGE`."""
+    return ((x_t - (1 - abar) ** 0.5 * eps) / abar**0.5).clamp(*X0_RANGE)
+
+
 class EpsilonUNet(nn.Module):
     """eps_theta(x_t, t): x_t (B, C, ny, nx) in the model unit, t (B,) time steps (float, 0 .. T-1) -> (B, C, ny, nx).
 
@@ -75,8 +89,6 @@ class EpsilonUNet(nn.Module):
 
     def __init__(self, config: DiffusionConfig):
         super().__init__()
-        from deepinv.models import ADMUNet
-
         self.config = config
         # img_resolution only names the layers (64x64_block0, ...): fixed so that files do not depend on it
         self.unet = ADMUNet(img_resolution=64, in_channels=config.channels, out_channels=config.channels,
@@ -112,12 +124,6 @@ class EpsilonUNet(nn.Module):
     def __len__(self) -> int:
         return self.config.timesteps
 
-    def x0(self, x_t: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tweedie's estimate (x0, eps) at time step ``t``: x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)."""
-        eps = self(x_t, torch.tensor(float(t)))
-        abar = float(self.abar(t))
-        return (x_t - math.sqrt(1 - abar) * eps) / math.sqrt(abar), eps
-
 
 def build_diffusion(config: DiffusionConfig) -> EpsilonUNet:
     return EpsilonUNet(config)
@@ -139,34 +145,18 @@ def load_diffusion(path: str | Path, device: torch.device | str = "cpu") -> tupl
     return model.float(), config
 
 
-class DiffusionDenoiser:
-    """The diffusion network as a Gaussian denoiser D(x, sigma), x (B, C, ny, nx) in recon's normalised unit and
-    sigma its noise std in that unit: x_t = (2 x - 1) / sqrt(1 + (2 sigma)^2) is the model's input at the time step
-    whose noise-to-signal ratio is 2 sigma, and D returns Tweedie's x0 back in recon's unit. Build a deepinv
-    ``Denoiser`` from it with :func:`deepinv_denoiser`."""
+class DiffusionDenoiser(Denoiser):
+    """The diffusion network as deepinv's Gaussian denoiser D(x, sigma) (for its DPS and DiffPIR): x (B, C, ny, nx)
+    in recon's normalised unit, sigma its noise std in that unit. x_t = (2 x - 1) sqrt(abar) is the model's input at
+    the time step whose noise-to-signal ratio is 2 sigma; D returns Tweedie's x0 back in recon's unit."""
 
     def __init__(self, model: EpsilonUNet):
+        super().__init__()
         self.model = model
 
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, *args, **kwargs) -> torch.Tensor:
         sigma_z = 2 * torch.as_tensor(sigma, dtype=torch.float64, device=x.device).reshape(-1)
         t = self.model.timestep(sigma_z).to(x.dtype).expand(x.shape[0])
         abar = self.model.abar(t).to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
         x_t = to_model(x) * abar.sqrt()
-        eps = self.model(x_t, t)
-        return from_model((x_t - (1 - abar).sqrt() * eps) / abar.sqrt())
-
-
-def deepinv_denoiser(model: EpsilonUNet):
-    """A ``deepinv.models.Denoiser`` wrapping :class:`DiffusionDenoiser` (for DPS, DiffPIR)."""
-    from deepinv.models import Denoiser
-
-    class _Denoiser(Denoiser):
-        def __init__(self):
-            super().__init__()
-            self.inner = DiffusionDenoiser(model)
-
-        def forward(self, x, sigma, *args, **kwargs):
-            return self.inner(x, sigma)
-
-    return _Denoiser()
+        return from_model(tweedie(x_t, self.model(x_t, t), abar))

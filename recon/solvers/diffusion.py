@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from recon.methods import Result, RunContext, get_method, method
+from recon.models.diffusion import from_model, noised, to_model, tweedie
 from recon.params import Param
 from recon.priors import get_prior
 from recon.priors.diffusion import DiffusionPrior, describe_shipped
@@ -54,9 +55,6 @@ DEFAULTS = {
 its data step sees noisy iterates, and the carried v holds the z-differences of earlier, noisier ones; with dds's rho
 0.1 they fed back and the sampler diverged (Colin27, 8 views: -8 dB; 18.5 dB with these)."""
 SCALE_TV_ITERATIONS = 100
-CLIP = (-1.0, 3.0)
-"""Tweedie's x0 is clipped to this range of the model unit (recon's unit [0, 2]: images are non-negative, their
-0.99 quantile about 1): at large t, x0 divides the network's error by sqrt(abar_t) ~ 0.006."""
 
 
 def dz(x: torch.Tensor) -> torch.Tensor:
@@ -117,12 +115,11 @@ class Sampler:
         self.problem, self.params, self.ctx = problem, params, ctx
         self.prior: DiffusionPrior = get_prior(params["prior"], "eps",
                                                **({"weights": params["weights"]} if params["weights"] else {}))
-        initial = problem.initial()
-        self.net = self.prior.load(problem.complex_image, initial.shape[1], problem.device)
+        self.net = self.prior.load(problem.complex_image, problem.x_shape[1], problem.device)
         estimate = quick_tv(problem)
         self.scale = robust_scale(estimate)
-        self.initial = initial / self.scale
         self.estimate = estimate / self.scale
+        """The quick TV estimate in the normalised unit: where ``start`` < 1 begins, and the first phase (MRI)."""
         self.y = problem.y / self.scale
 
     def data_step(self) -> DataStep:
@@ -172,7 +169,8 @@ class Sampler:
         return result
 
     def resolved(self) -> dict:
-        return {k: self.params[k] for k in ("lam", "rho", "gamma") if k in self.params}
+        """The parameters whose defaults depend on the spec, as used."""
+        return {k: self.params[k] for k in ("lam", "rho", "gamma")}
 
 
 def quick_tv(problem: Problem) -> torch.Tensor:
@@ -192,75 +190,53 @@ def time_steps(count: int, timesteps: int, start: float = 1.0) -> list[float]:
 
 def dds_draw(sampler: Sampler, report) -> torch.Tensor:
     """One DDS posterior sample in the normalised unit, problem layout."""
-    params, prior = sampler.params, sampler.prior
+    params, prior, eta = sampler.params, sampler.prior, sampler.params["eta"]
     data = sampler.data_step()
-    _, phase = prior.split(sampler.initial)
     steps = time_steps(params["nfe"], len(sampler.net), params["start"])
-    eta = params["eta"]
-    from recon.models.diffusion import from_model, to_model
-
-    image = prior.split(sampler.estimate)[0]
-    abar = sampler.abar(steps[0])
-    x_t = math.sqrt(abar) * to_model(image) + math.sqrt(1 - abar) * sampler.noise_like(image)
-    for index, t in enumerate(steps):
+    image, phase = prior.split(sampler.estimate)
+    x_t = noised(to_model(image), sampler.abar(steps[0]), sampler.noise_like(image))
+    for t, s in zip(steps, [*steps[1:], None], strict=True):
         eps = sampler.eps(x_t, t)
-        abar = sampler.abar(t)
-        x0 = prior.join(from_model(((x_t - math.sqrt(1 - abar) * eps) / math.sqrt(abar)).clamp(*CLIP)), phase)
-        x = data(x0)
+        x = data(prior.join(from_model(tweedie(x_t, eps, sampler.abar(t))), phase))
         report(t, x, data)
-        if index == len(steps) - 1:
-            return x
-        image, phase = prior.split(x)
-        abar_s = sampler.abar(steps[index + 1])
-        mixed = eta * sampler.noise_like(image) + math.sqrt(1 - eta**2) * eps
-        x_t = math.sqrt(abar_s) * to_model(image) + math.sqrt(1 - abar_s) * mixed
-    raise AssertionError("unreachable")
+        if s is not None:
+            image, phase = prior.split(x)
+            mixed = eta * sampler.noise_like(image) + math.sqrt(1 - eta**2) * eps
+            x_t = noised(to_model(image), sampler.abar(s), mixed)
+    return x
 
 
 def mbir_draw(sampler: Sampler, report) -> torch.Tensor:
     """One DiffusionMBIR posterior sample in the normalised unit, problem layout."""
-    from recon.models.diffusion import from_model, to_model
-
     params, prior = sampler.params, sampler.prior
     data = sampler.data_step()
-    _, phase = prior.split(sampler.initial)
     steps = time_steps(params["nfe"] // 2, len(sampler.net))
-    x_t = sampler.noise_like(prior.split(sampler.initial)[0])
+    image, phase = prior.split(sampler.estimate)
+    x_t = sampler.noise_like(image)
 
-    def consistent(x_t: torch.Tensor, t: float) -> torch.Tensor:
-        """The data step on x_t read as an image, x_t / sqrt(abar_t); the phase of the result kept."""
+    def consistent(x_t: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The data step on x_t read as an image, x_t / sqrt(abar_t), keeping the result's phase: (new x_t, x)."""
         nonlocal phase
         root = math.sqrt(sampler.abar(t))
         x = data(prior.join(from_model(x_t / root), phase))
-        image, phase = prior.split(x)
         report(t, x, data)
+        image, phase = prior.split(x)
         return to_model(image) * root, x
 
-    x = sampler.initial
-    for index, t in enumerate(steps):
-        abar_t = sampler.abar(t)
-        s = steps[index + 1] if index + 1 < len(steps) else None
-        abar_s = sampler.abar(s) if s is not None else 1.0
-        # predictor: the ancestral step t -> s of the respaced DDPM
-        eps = sampler.eps(x_t, t)
-        z0 = ((x_t - math.sqrt(1 - abar_t) * eps) / math.sqrt(abar_t)).clamp(*CLIP)
-        if s is None:
-            x_t = z0
-            x_t, x = consistent(x_t, 0.0)
-            break
+    for t, s in zip(steps[:-1], steps[1:], strict=True):
+        # predictor: the ancestral step t -> s of the respaced DDPM, then the data step
+        abar_t, abar_s = sampler.abar(t), sampler.abar(s)
+        z0 = tweedie(x_t, sampler.eps(x_t, t), abar_t)
         beta = 1 - abar_t / abar_s
-        variance = (1 - abar_s) / (1 - abar_t) * beta
-        mean = (math.sqrt(abar_s) * beta / (1 - abar_t)) * z0 + (
-            math.sqrt(1 - beta) * (1 - abar_s) / (1 - abar_t)) * x_t
-        x_t = mean + math.sqrt(variance) * sampler.noise_like(x_t)
-        x_t, x = consistent(x_t, s)
-        # corrector: one Langevin step at s, step size from the signal-to-noise ratio
+        mean = (math.sqrt(abar_s) * beta * z0 + math.sqrt(1 - beta) * (1 - abar_s) * x_t) / (1 - abar_t)
+        x_t, _ = consistent(mean + math.sqrt((1 - abar_s) / (1 - abar_t) * beta) * sampler.noise_like(x_t), s)
+        # corrector: one Langevin step at s, step size from the signal-to-noise ratio, then the data step
         score = -sampler.eps(x_t, s) / math.sqrt(1 - abar_s)
         noise = sampler.noise_like(x_t)
         ratio = float(torch.linalg.vector_norm(noise)) / max(float(torch.linalg.vector_norm(score)), 1e-30)
         step = 2 * (params["snr"] * ratio) ** 2 * (1 - beta)
-        x_t = x_t + step * score + math.sqrt(2 * step) * noise
-        x_t, x = consistent(x_t, s)
+        x_t, _ = consistent(x_t + step * score + math.sqrt(2 * step) * noise, s)
+    _, x = consistent(tweedie(x_t, sampler.eps(x_t, steps[-1]), sampler.abar(steps[-1])), 0.0)  # ends at x0
     return x
 
 

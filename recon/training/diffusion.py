@@ -7,7 +7,7 @@ them, cheaper per step at the same scale), with random flips and quarter turns; 
 eps||^2 with t uniform in 0 .. T-1 and x_t = sqrt(abar_t) z + sqrt(1 - abar_t) eps, z the slice in the model unit.
 Adam with a cosine learning rate; an exponential moving average (EMA) of the weights is kept and is what gets
 written. Validation, on the last 20 % of every source (never trained on), with the EMA weights: the loss at fixed
-time steps and noise, and the PSNR of Tweedie's x0 (peak 1 in recon's unit) at those steps.
+time steps and noise, and the PSNR of Tweedie's (clipped) x0 (peak 1 in recon's unit) at those steps.
 """
 
 from __future__ import annotations
@@ -29,11 +29,14 @@ from recon.models.diffusion import (
     build_diffusion,
     from_model,
     load_diffusion,
+    noised,
     to_model,
+    tweedie,
     weight_tensors,
 )
 from recon.progress import Progress, silent_progress
 from recon.training.data import PatchDataset, hold_out, load_sources
+from recon.training.denoiser import psnr
 from recon.training.loop import FitConfig, cosine_lr, fit
 from recon.training.weights_files import write_weights_and_card
 
@@ -84,10 +87,9 @@ class WithEMA(nn.Module):
         self.ema.requires_grad_(False)
 
 
-def noised(net: EpsilonUNet, z: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """x_t = sqrt(abar_t) z + sqrt(1 - abar_t) eps, for integer time steps t (B,)."""
-    abar = net.alphas_cumprod[t].to(z.dtype).reshape(-1, *([1] * (z.dim() - 1)))
-    return abar.sqrt() * z + (1 - abar).sqrt() * eps
+def abar_at(net: EpsilonUNet, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """abar at integer time steps t (B,), shaped (B, 1, 1, 1) in ``like``'s dtype."""
+    return net.alphas_cumprod[t].to(like.dtype).reshape(-1, *([1] * (like.dim() - 1)))
 
 
 def validation_set(held: Sequence[np.ndarray], training: DiffusionTraining, device: torch.device):
@@ -103,16 +105,14 @@ def validation_set(held: Sequence[np.ndarray], training: DiffusionTraining, devi
 @torch.no_grad()
 def validate_scores(net: EpsilonUNet, z: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> dict[str, float]:
     """Mean eps loss and x0 PSNR (recon unit, peak 1) per validation time step, and their means."""
-    x_t = noised(net, z, t, eps)
+    abar = abar_at(net, t, z)
+    x_t = noised(z, abar, eps)
     predicted = torch.cat([net(a, b) for a, b in zip(x_t.split(16), t.float().split(16), strict=True)])
-    abar = net.alphas_cumprod[t].to(z.dtype).reshape(-1, 1, 1, 1)
-    x0 = (x_t - (1 - abar).sqrt() * predicted) / abar.sqrt()
     loss = ((predicted - eps) ** 2).flatten(1).mean(1)
-    mse = ((from_model(x0.clamp(-1.5, 2.5)) - from_model(z)) ** 2).flatten(1).mean(1)
-    psnr = -10 * torch.log10(mse.clamp_min(1e-12))
-    scores = {"loss": float(loss.mean()), "psnr_x0": float(psnr.mean())}
+    scores_db = psnr(from_model(tweedie(x_t, predicted, abar)), from_model(z))
+    scores = {"loss": float(loss.mean()), "psnr_x0": float(scores_db.mean())}
     for step in VALIDATION_STEPS:
-        scores[f"psnr_x0_t{step}"] = float(psnr[t == step].mean())
+        scores[f"psnr_x0_t{step}"] = float(scores_db[t == step].mean())
     return scores
 
 
@@ -140,7 +140,7 @@ def train_diffusion(training: DiffusionTraining, *, device: torch.device, checkp
 
     def loss_fn(wrapped: WithEMA, batch, step: int) -> torch.Tensor:
         z, t, eps = batch
-        return ((wrapped.net(noised(wrapped.net, z, t, eps), t.float()) - eps) ** 2).mean()
+        return ((wrapped.net(noised(z, abar_at(wrapped.net, t, z), eps), t.float()) - eps) ** 2).mean()
 
     def after_step(wrapped: WithEMA) -> None:
         wrapped.ema.update_parameters(wrapped.net)
