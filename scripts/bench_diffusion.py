@@ -13,8 +13,9 @@ phantoms, scripts/train_diffusion_weights.py):
 
 Methods: fbp (CT) / adjoint (MRI) and tv (3D TV for CT volumes, 2D for the MRI slices) with their defaults;
 dds and diffusion-mbir with theirs (or ``--set``); deepinv's ``DiffPIR`` and ``DPS`` given the same trained
-network as a deepinv ``Denoiser`` (:func:`recon.models.diffusion.deepinv_denoiser`), slice by slice in batches, on
-the problem normalised as dds sees it (A / ||A||, y / (scale ||A||)). DiffPIR runs ``dds.nfe`` steps by default;
+network as a deepinv ``Denoiser`` (:class:`recon.models.diffusion.DiffusionDenoiser`), slice by slice in
+batches, on the problem normalised as dds sees it (A / ||A||, y / (scale ||A||), the scale from the same quick TV
+estimate; the first version used FBP's, 1.58x too high at 8 views). DiffPIR runs ``dds.nfe`` steps by default;
 DPS (a gradient through the network per step, about 3x the cost of a step) runs a third of them, so that both
 take about dds's time; ``--set dps.nfe=...`` changes that. Scores: PSNR and SSIM of the volume, and PSNR on the
 middle coronal and sagittal planes (z-coherence), network evaluations per slice and wall time. Prints a table,
@@ -75,17 +76,17 @@ def deepinv_solve(problem, name: str, params: dict, noise_std: float, batch: int
     """deepinv's DiffPIR or DPS with the shipped diffusion network, slice batches, normalised problem."""
     import deepinv
 
-    from recon.models.diffusion import deepinv_denoiser
+    from recon.models.diffusion import DiffusionDenoiser
     from recon.priors import get_prior
+    from recon.solvers.diffusion import quick_tv
     from recon.solvers.linalg import operator_sqnorm, robust_scale
 
-    prior = get_prior("diffusion", "eps", **({"weights": params["weights"]} if params.get("weights") else {}))
-    initial = problem.initial()
-    network = prior.load(problem.complex_image, initial.shape[1], problem.device)
     if problem.complex_image:
         raise SystemExit(f"{name}: deepinv's samplers take real images; the MRI prior models magnitudes")
-    denoiser = deepinv_denoiser(network)
-    scale, root = robust_scale(initial), math.sqrt(operator_sqnorm(problem))
+    prior = get_prior("diffusion", "eps", **({"weights": params["weights"]} if params.get("weights") else {}))
+    denoiser = DiffusionDenoiser(prior.load(False, 1, problem.device))
+    initial = problem.initial()
+    scale, root = robust_scale(quick_tv(problem)), math.sqrt(operator_sqnorm(problem))
     sigma = noise_std / (scale * root)
     outputs = []
     for start in range(0, initial.shape[0], batch):
@@ -112,21 +113,23 @@ def deepinv_solve(problem, name: str, params: dict, noise_std: float, batch: int
 def solve(problem, name: str, settings: dict, attrs: dict, device: torch.device) -> tuple[torch.Tensor, int]:
     """(estimate in the problem layout, network evaluations per slice)."""
     if name in DEEPINV:
-        params = {"nfe": settings.get("nfe", (settings.get("dds_nfe", 50) // (3 if name == "dps" else 1)))}
-        params.update({k: v for k, v in settings.items() if k != "dds_nfe"})
-        return deepinv_solve(problem, name, params, attrs["noise_std"], 8), params["nfe"]
+        return deepinv_solve(problem, name, settings, attrs["noise_std"], 8), settings["nfe"]
     method = get_method(name)
-    params = method.parse_params({k: v for k, v in settings.items() if k != "dds_nfe"})
+    params = method.parse_params(settings)
     result = method.solve(problem, params, RunContext(device=device))
     return result.x, params.get("nfe", 0) * params.get("samples", 1)
 
 
 def parse_settings(items: list[str]) -> dict[str, dict]:
+    """``METHOD.PARAM=VALUE`` items as {method: {param: value}}, values read as JSON where they parse."""
     settings: dict[str, dict] = {}
     for item in items:
         key, _, value = item.partition("=")
         name, _, param = key.partition(".")
-        settings.setdefault(name, {})[param] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
+        try:
+            settings.setdefault(name, {})[param] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[name][param] = value
     return settings
 
 
@@ -145,7 +148,9 @@ def run_case(case: str, args, settings: dict[str, dict], device: torch.device) -
     for name in METHODS[spec]:
         if args.methods and name not in args.methods:
             continue
-        own = {**settings.get(name, {}), **({"dds_nfe": dds_nfe} if name in DEEPINV else {})}
+        own = dict(settings.get(name, {}))
+        if name in DEEPINV:  # DiffPIR: dds's steps; DPS (a gradient through the network per step): a third
+            own.setdefault("nfe", dds_nfe // (3 if name == "dps" else 1))
         if name == "tv":
             own.setdefault("dims", 3 if spec == "ct-parallel/1" else 2)
         torch.manual_seed(0)
@@ -158,7 +163,7 @@ def run_case(case: str, args, settings: dict[str, dict], device: torch.device) -
         scores = quality(image, problem.ground_truth)
         row = {"case": case, "method": name, "psnr": scores["psnr"], "ssim": scores.get("ssim"),
                **planes(image, problem.ground_truth), "nfe": nfe, "seconds": elapsed,
-               "settings": {k: v for k, v in own.items() if k != "dds_nfe"}, "shape": list(problem.output_shape),
+               "settings": own, "shape": list(problem.output_shape),
                "device": str(device)}
         rows.append(row)
         print(f"{case:6s} {name:15s} {row['psnr']:6.2f} dB  SSIM {row['ssim']:.3f}  coronal {row['psnr_coronal']:6.2f}"
