@@ -95,9 +95,16 @@ def test_every_path_runs_with_a_tiny_model_and_samples_give_an_uncertainty(probl
     assert torch.allclose(again.x, result.x, atol=1e-3 * float(result.x.abs().max()))
 
 
-def test_weights_for_other_images_are_refused(problem, tmp_path):
+def test_missing_weights_and_weights_for_other_images_are_refused(problem, tmp_path):
     with pytest.raises(UserError, match="weights file not found"):
         run("dds", problem, weights=str(tmp_path / "missing.safetensors"), nfe=2)
+    if problem.complex_image:
+        return  # a 2-channel model fits complex images
+    config = DiffusionConfig(channels=2, width=32, mult=(1, 2))
+    net, card = train_diffusion(DiffusionTraining(("phantom:foam",), config, size=16, batch=2, steps=1), device=CPU)
+    write_diffusion(net, config, tmp_path / "complex.safetensors", card)
+    with pytest.raises(UserError, match="model 2-channel images, the problem has 1"):
+        run("dds", problem, weights=str(tmp_path / "complex.safetensors"), nfe=2)
 
 
 @pytest.fixture(scope="module")
