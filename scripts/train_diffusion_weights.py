@@ -25,17 +25,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from training_data import run_recipes  # noqa: E402
 
-NETWORK = ("--size", "128", "--patch", "64", "--batch", "16", "--width", "32", "--mult", "1,2,2,2", "--blocks", "1",
-           "--lr", "5e-4", "--ema", "0.998")
+NETWORK = ("--size", "128", "--patch", "64", "--batch", "16", "--width", "32", "--mult", "1,2,2,2", "--blocks", "1")
 
 
 def recipes(data: Path) -> dict[str, list[str]]:
     """`recon train diffusion` options per shipped name (without --steps, --device, --out)."""
     return {
         "diffusion-ct": ["--data", str(data / "mni152.npy"), "--data", str(data / "ct-small.npy"),
-                         "--data", "phantom:ellipses", "--data", "phantom:foam", *NETWORK],
+                         "--data", "phantom:ellipses", "--data", "phantom:foam", *NETWORK,
+                         "--lr", "5e-4", "--ema", "0.998"],
         "diffusion-mri": ["--data", str(data / "mni152.npy"), "--init", "recon/weights/diffusion-ct.safetensors",
-                          *NETWORK[:-4], "--lr", "5e-5", "--ema", "0.99"],
+                          *NETWORK, "--lr", "5e-5", "--ema", "0.99"],
     }
 
 
