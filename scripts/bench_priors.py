@@ -8,12 +8,13 @@ Cases (none of these images was seen in training or tuning; see scripts/training
 - ct60 / ct30: pydicom-data's 693_UNCR.dcm head CT slice (HU -> attenuation, 256^2), 60 / 30 parallel views
   over 180 degrees, 1% Gaussian noise;
 - ct-volume: 32 axial slices of the Colin27 head MRI (mricron-data, apt) used as an attenuation map,
-  128^2, 60 views, 1% noise: the slice-wise path on a volume;
+  128^2, 60 views, 1% noise: a volume (pnp-admm's default prox is tri-planar there);
 - mri4x: 4 axial Colin27 slices (256^2), 4 coils, 4x uniform 1D mask with ACS, 1% noise.
 
 Methods: fbp (CT) / adjoint (MRI), cgls, tv, pnp-admm, red, lpn with their defaults, and deepinv's
 ``optim.ADMM`` with a ``PnP`` prior and ``optim.DPIR``, both given the same shipped denoiser, in the same
-process, on the same normalised problem as pnp-admm (A / ||A||, y / s / ||A||, first estimate = FBP/adjoint);
+process, on the same normalised problem as pnp-admm (A / ||A||, y / s / ||A||, first estimate = FBP/adjoint)
+and applied as pnp-admm applies it (tri-planar on the CT volume);
 deepinv's ADMM gets pnp-admm's sigma, rho (stepsize 1/rho) and iteration count, and its own inner CG
 (physics.prox_l2, deepinv's defaults). DPIR gets the noise level of the normalised data. Prints a table
 (PSNR, SSIM, seconds; on CUDA after one untimed warm-up run), writes bench_results/bench_priors.json and a
@@ -88,17 +89,21 @@ def deepinv_solve(problem, name: str, noise_std: float):
     import deepinv
 
     from recon.priors import get_prior
-    from recon.solvers.pnp import resolve, scaled
+    from recon.solvers.pnp import in_planes, resolve, scaled
 
     s = scaled(problem)
     root = math.sqrt(s.weight)
     physics = deepinv.physics.LinearPhysics(A=lambda x: root * problem.physics.A(x),
                                             A_adjoint=lambda y: root * problem.physics.A_adjoint(y))
     prior = get_prior("drunet", "denoise")
+    params = resolve("pnp-admm", problem.spec, {"sigma": None, "rho": None, "planes": None}, problem.x_shape[0])
 
     class Shipped(deepinv.models.Denoiser):
+        """The shipped denoiser as pnp-admm applies it (tri-planar on CT volumes)."""
+
         def forward(self, x, sigma, **kwargs):
-            return prior.denoise(x, float(torch.as_tensor(sigma).flatten()[0]))
+            level = float(torch.as_tensor(sigma).flatten()[0])
+            return in_planes(lambda u: prior.denoise(u, level), x, params["planes"])
 
     y = root * s.y
     with torch.no_grad():
@@ -107,7 +112,6 @@ def deepinv_solve(problem, name: str, noise_std: float):
             model = deepinv.optim.DPIR(sigma=sigma, denoiser=Shipped(), device=y.device)
             x = model(y, physics, init=s.x0)
         else:
-            params = resolve("pnp-admm", problem.spec, {"sigma": None, "rho": None})
             model = deepinv.optim.ADMM(data_fidelity=deepinv.optim.L2(), prior=deepinv.optim.PnP(Shipped()),
                                        stepsize=1.0 / params["rho"], g_param=params["sigma"], max_iter=30,
                                        early_stop=False)

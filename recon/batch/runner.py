@@ -89,7 +89,8 @@ def check_request(request: BatchRequest) -> None:
             raise UserError(f"--slab {request.slab} is not positive", key="--slab", fix="give slices per slab, >= 1")
         if not method.separable(params):
             raise UserError(f"method {method.name!r} couples slices, so slabs would change its result",
-                            key="--slab", fix="leave out --slab (or use a slice-separable method: see recon methods)")
+                            key="--slab", fix="leave out --slab, or use a slice-separable method or setting "
+                            "(e.g. pnp-admm with --set planes=1; see recon methods)")
     if request.resume and request.overwrite:
         raise UserError("--resume and --overwrite contradict each other", key="--resume",
                         fix="--resume keeps finished outputs, --overwrite redoes them: pick one")

@@ -11,11 +11,14 @@ denoisers are trained in, so one set of defaults (rho, sigma, iterations) serves
   u <- u + x - z (scaled ADMM; :func:`pnp_admm` takes any prox, the ``lpn`` method passes the LPN);
 - pnp-pgd: x <- D(x - step w A^T (A x - y), sigma) (proximal gradient with the denoiser as prox); a simple
   baseline: on CT, steps of 1/||A||^2 hardly move its ill-conditioned data term and it falls below FBP;
+  On a volume of at least ``VOLUME_SLICES`` slices pnp-admm's default prox for CT is tri-planar
+  (``planes=3``): the mean of the 2D denoiser over the axial, coronal and sagittal slices, so that the prior
+  ties neighbouring slices (three times the network cost);
 - red: fixed-point RED (Romano, Elad, Milanfar 2017), grad R = lam (x - D(x, sigma)):
   x <- CG[(w A^T A + lam I) x = w A^T y + lam D(x, sigma)].
 
-Slices are independent (a volume is a batch of slices), the CG runs a fixed number of steps and the
-denoiser runs a few slices at a time (:mod:`recon.priors.denoiser`), so memory is a few copies of the
+Slices are independent (a volume is a batch of slices; ``planes=3`` couples them), the CG runs a fixed number of
+steps and the denoiser runs a few slices at a time (:mod:`recon.priors.denoiser`), so memory is a few copies of the
 problem's x and y plus the network's activations for ``CHUNK`` slices. History per iteration: the relative
 fixed-point residual ||x - z|| / ||z|| (ADMM) or change ||x_k - x_{k-1}|| / ||x_k||, and the data term.
 """
@@ -51,6 +54,13 @@ eigenvalues (~1/|frequency|), while MRI's is close to a projection. 30 ADMM iter
 on the tuning images more of either changes the PSNR by under 0.25 dB; 10 CG steps rather than 5 bring
 pnp-admm level with deepinv's ADMM (whose prox_l2 runs CG to convergence) on the benchmark's MRI case
 (40.16 vs 40.18 dB; 5 steps: 39.43)."""
+TRIPLANAR = {("pnp-admm", "ct-parallel/1"): {"sigma": 0.08}}
+"""(method, spec) pairs whose default on volumes is ``planes=3``, with the defaults that change with it. Tuned by
+hand on a training volume (32 MNI152 slices 128^2, 60 views, 1% noise; rho kept): 3D tv 34.48 dB, pnp-admm
+slice-wise at sigma 0.15 / 0.08 33.74 / 35.42, tri-planar at sigma 0.05 / 0.065 / 0.08 / 0.1 / 0.12 35.35 /
+36.01 / 36.04 / 35.71 / 35.29. A volume-wide image scale instead of the per-slice one changed it by 0.01 dB."""
+VOLUME_SLICES = 8
+"""Stacks with fewer slices are taken as separate images (planes 1 by default)."""
 
 ADMM_PARAMS = (
     Param("rho", float, None, "ADMM penalty relative to ||A||^2 (larger: trust the prior more); default by spec",
@@ -123,10 +133,25 @@ def denoiser(params: dict, capability: str = "denoise"):
     return get_prior(params["prior"], capability, **options)
 
 
-def resolve(name: str, spec: str, params: dict) -> dict:
-    """``params`` with the None among sigma/rho/lam replaced by the (method, spec) defaults."""
+def resolve(name: str, spec: str, params: dict, slices: int = 1) -> dict:
+    """``params`` with the None among sigma/rho/lam (and planes, where the method has it) replaced by the
+    defaults for (method, spec) and a stack of ``slices`` slices."""
     defaults = DEFAULTS.get((name, spec), {})
+    if "planes" in params:
+        triplanar = TRIPLANAR.get((name, spec))
+        planes = params["planes"] or (3 if triplanar is not None and slices >= VOLUME_SLICES else 1)
+        defaults = {**defaults, **(triplanar if planes == 3 and triplanar else {}), "planes": planes}
     return {**params, **{k: v for k, v in defaults.items() if params.get(k) is None}}
+
+
+def in_planes(denoise: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, planes: int) -> torch.Tensor:
+    """``denoise`` (a 2D denoiser of slices (S, C, ny, nx)) applied to the volume x (nz, C, ny, nx): on its axial
+    slices (planes 1) or the mean over its axial, coronal and sagittal slices (planes 3)."""
+    if planes == 1:
+        return denoise(x)
+    coronal = denoise(x.transpose(0, 2)).transpose(0, 2)  # (ny, C, nz, nx) slices
+    sagittal = denoise(x.transpose(0, 3)).transpose(0, 3)  # (nx, C, ny, nz) slices
+    return (denoise(x) + coronal + sagittal) / 3
 
 
 def _described(name: str, key: str) -> str:
@@ -134,19 +159,26 @@ def _described(name: str, key: str) -> str:
 
 
 def sigma_param(name: str) -> Param:
+    triplanar = "".join(f", {spec} planes 3 {values['sigma']:g}" for (method_name, spec), values in TRIPLANAR.items()
+                        if method_name == name)
     return Param("sigma", float, None, "denoiser noise level in the normalised unit (image ~ [0, 1]); default "
-                 + _described(name, "sigma"), low=0.0)
+                 + _described(name, "sigma") + triplanar, low=0.0)
+
+
+PLANES = Param("planes", int, None, "1: denoise axial slices (slice-separable); 3: the mean of the denoiser over "
+               "axial, coronal and sagittal slices (3x the network cost); default 3 for CT volumes of "
+               f">= {VOLUME_SLICES} slices, else 1", choices=(1, 3))
 
 
 @method("pnp-admm", family="learned proximal networks", specs=SPECS,
-        params=(sigma_param("pnp-admm"), *ADMM_PARAMS, *DENOISER_PARAMS), prior_capability="denoise",
-        default_prior="drunet", slice_separable=True)
+        params=(sigma_param("pnp-admm"), PLANES, *ADMM_PARAMS, *DENOISER_PARAMS), prior_capability="denoise",
+        default_prior="drunet", slice_separable=lambda params: params["planes"] == 1)
 def pnp_admm_method(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Plug-and-play ADMM: CG data step, then a trained denoiser as the prox."""
-    params = resolve("pnp-admm", problem.spec, params)
-    prior, sigma = denoiser(params), params["sigma"]
-    result = pnp_admm(problem, lambda v: prior.denoise(v, sigma), params, ctx)
-    result.extras["params"]["sigma"] = sigma
+    params = resolve("pnp-admm", problem.spec, params, problem.x_shape[0])
+    prior, sigma, planes = denoiser(params), params["sigma"], params["planes"]
+    result = pnp_admm(problem, lambda v: in_planes(lambda u: prior.denoise(u, sigma), v, planes), params, ctx)
+    result.extras["params"].update(sigma=sigma, planes=planes)
     return result
 
 

@@ -13,6 +13,7 @@ from recon.phantoms import shepp_logan_3d
 from recon.problems import build_problem
 from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
 from recon.solvers.linalg import cg_normal
+from recon.solvers.pnp import DEFAULTS, resolve
 from tests.solvers.helpers import sparse_problem
 
 CPU = torch.device("cpu")
@@ -98,3 +99,27 @@ def test_admm_residual_falls_and_slices_are_independent(problem, measurement_pat
 def test_missing_weights_are_user_errors(problem, tmp_path):
     with pytest.raises(UserError, match="weights file not found"):
         run("red", problem, weights=str(tmp_path / "none.safetensors"))
+
+
+def test_volume_defaults_are_triplanar_for_ct_only():
+    method = get_method("pnp-admm")
+    auto, flat = method.parse_params({}), method.parse_params({"planes": "1"})
+    assert not method.separable(auto) and method.separable(flat)
+    ct_volume = resolve("pnp-admm", "ct-parallel/1", auto, slices=8)
+    assert (ct_volume["planes"], ct_volume["sigma"]) == (3, 0.08)
+    for spec, slices, raw in [("ct-parallel/1", 4, auto), ("ct-parallel/1", 8, flat), ("mri-cartesian/1", 8, auto)]:
+        resolved = resolve("pnp-admm", spec, raw, slices=slices)
+        assert (resolved["planes"], resolved["sigma"]) == (1, DEFAULTS[("pnp-admm", spec)]["sigma"])
+    assert resolve("pnp-admm", "ct-parallel/1", {**auto, "sigma": 0.2}, slices=8)["sigma"] == 0.2
+
+
+def test_triplanar_prior_uses_the_neighbouring_slices(tmp_path):
+    """A 3D Shepp-Logan volume (the middle 16 of 64^3, 15 views, 1% noise): averaging the denoiser over the three
+    orientations beats the slice-wise prior at the same sigma (measured 42.37 vs 40.60 dB)."""
+    datasets, attrs = simulate_ct_parallel(shepp_logan_3d(64, 64)[24:40], 15, noise_std=0.01,
+                                           rng=np.random.default_rng(0))
+    write_measurement(tmp_path / "v.h5", "ct-parallel/1", datasets, attrs)
+    volume = load(tmp_path / "v.h5")
+    scores = {planes: psnr(volume, run("pnp-admm", volume, planes=planes, sigma=0.08, iterations=15).x)
+              for planes in (1, 3)}
+    assert scores[3] > scores[1] + 0.5, scores
