@@ -127,9 +127,10 @@ def parse_settings(items: list[str]) -> dict[str, dict]:
         key, _, value = item.partition("=")
         name, _, param = key.partition(".")
         try:
-            settings.setdefault(name, {})[param] = json.loads(value)
+            parsed = json.loads(value)
         except json.JSONDecodeError:
-            settings[name][param] = value
+            parsed = value
+        settings.setdefault(name, {})[param] = parsed
     return settings
 
 
