@@ -5,10 +5,10 @@
 run ``slice_batch`` slices at a time so that the network's activations stay bounded whatever the volume.
 
 Complex (MRI) images and a 1-channel network: the network models the *magnitude* of the image (the shipped
-``diffusion-mri`` was trained on real magnitude slices) and the solvers keep the phase of the data-consistent
-estimate — the magnitude-prior split recon also uses for radar (``mimo-pnp``). A 2-channel network (``recon train
-diffusion --channels 2``) models (real, imaginary) directly. :meth:`DiffusionPrior.split` / :meth:`join` do the
-conversion, so that solvers see real images in the network's channel count either way.
+``diffusion-mri`` was trained on real magnitude slices) and the solvers give it the phase of their first (quick
+TV) estimate, fixed — the magnitude-prior split recon also uses for radar (``mimo-pnp``). A 2-channel network
+(``recon train diffusion --channels 2``) models (real, imaginary) directly. :meth:`DiffusionPrior.split` /
+:meth:`join` do the conversion, so that solvers see real images in the network's channel count either way.
 
 Weights load offline from ``recon/weights/diffusion-ct.safetensors`` and ``diffusion-mri.safetensors`` (trained by
 scripts/train_diffusion_weights.py; their cards say on what), or from ``weights=W.safetensors``.

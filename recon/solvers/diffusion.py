@@ -119,7 +119,8 @@ class Sampler:
         estimate = quick_tv(problem)
         self.scale = robust_scale(estimate)
         self.estimate = estimate / self.scale
-        """The quick TV estimate in the normalised unit: where ``start`` < 1 begins, and the first phase (MRI)."""
+        """The quick TV estimate in the normalised unit: where ``start`` < 1 begins, and the phase (MRI) that a
+        magnitude model's images are given throughout (see :func:`dds_draw`)."""
         self.y = problem.y / self.scale
 
     def data_step(self) -> DataStep:
@@ -189,7 +190,10 @@ def time_steps(count: int, timesteps: int, start: float = 1.0) -> list[float]:
 
 
 def dds_draw(sampler: Sampler, report) -> torch.Tensor:
-    """One DDS posterior sample in the normalised unit, problem layout."""
+    """One DDS posterior sample in the normalised unit, problem layout. A magnitude model (MRI) gets the phase of
+    the quick TV estimate, kept fixed: taking it from each step's data-consistent x instead let the phase of the
+    unmeasured frequencies turn to noise, whose speckle the model then amplified (mri4x: 15.2 dB at 10 NFE; with
+    the fixed phase 24.7)."""
     params, prior, eta = sampler.params, sampler.prior, sampler.params["eta"]
     data = sampler.data_step()
     steps = time_steps(params["nfe"], len(sampler.net), params["start"])
@@ -200,7 +204,7 @@ def dds_draw(sampler: Sampler, report) -> torch.Tensor:
         x = data(prior.join(from_model(tweedie(x_t, eps, sampler.abar(t))), phase))
         report(t, x, data)
         if s is not None:
-            image, phase = prior.split(x)
+            image, _ = prior.split(x)
             mixed = eta * sampler.noise_like(image) + math.sqrt(1 - eta**2) * eps
             x_t = noised(to_model(image), sampler.abar(s), mixed)
     return x
@@ -215,12 +219,11 @@ def mbir_draw(sampler: Sampler, report) -> torch.Tensor:
     x_t = sampler.noise_like(image)
 
     def consistent(x_t: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """The data step on x_t read as an image, x_t / sqrt(abar_t), keeping the result's phase: (new x_t, x)."""
-        nonlocal phase
+        """The data step on x_t read as an image, x_t / sqrt(abar_t): (new x_t, x)."""
         root = math.sqrt(sampler.abar(t))
         x = data(prior.join(from_model(x_t / root), phase))
         report(t, x, data)
-        image, phase = prior.split(x)
+        image, _ = prior.split(x)
         return to_model(image) * root, x
 
     for t, s in zip(steps[:-1], steps[1:], strict=True):

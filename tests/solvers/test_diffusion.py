@@ -127,3 +127,23 @@ def test_dds_with_the_shipped_prior_beats_fbp_by_a_margin(phantom_ct):
 
     torch.manual_seed(0)
     assert psnr(run("dds", phantom_ct, nfe=20, gamma=0.0)) > psnr(run("fbp", phantom_ct)) + 6.0
+
+
+def test_dds_with_the_shipped_mri_prior_beats_the_adjoint(tmp_path):
+    """One 128^2 Shepp-Logan slice, 4 coils, 4x, 1% noise, 30 NFE: the magnitude model with the quick TV estimate's
+    phase held fixed gives 23.4 dB against the adjoint's 18.4. Taking the phase from each data-consistent step
+    instead fell below the adjoint (here 11.6 dB at 10 NFE) as the phase of the unmeasured frequencies turned to
+    noise."""
+    from recon.metrics import quality
+
+    datasets, attrs = simulate_mri_cartesian(shepp_logan_3d(128, 8)[4:5], 4, 4.0, "uniform1d", noise_std=0.01,
+                                             with_coil_maps=True, rng=np.random.default_rng(0))
+    write_measurement(tmp_path / "mri.h5", "mri-cartesian/1", datasets, attrs)
+    mri = load(tmp_path / "mri.h5")
+
+    def psnr(result):
+        return quality(mri.to_output(result.x)["reconstruction"], mri.ground_truth)["psnr"]
+
+    torch.manual_seed(0)
+    scores = {name: psnr(run(name, mri, **raw)) for name, raw in [("adjoint", {}), ("dds", {"nfe": 30})]}
+    assert scores["dds"] > scores["adjoint"] + 3.0, scores
