@@ -8,12 +8,12 @@ then return s u: the data term has gradient Lipschitz constant 1 and images are 
 denoisers are trained in, so one set of defaults (rho, sigma, iterations) serves CT and MRI. R is implicit:
 
 - pnp-admm: x <- CG[(w A^T A + rho I) x = w A^T y + rho (z - u)]; z <- prox(x + u) = D(x + u, sigma);
-  u <- u + x - z (scaled ADMM; :func:`pnp_admm` takes any prox, the ``lpn`` method passes the LPN);
+  u <- u + x - z (scaled ADMM; :func:`pnp_admm` takes any prox, the ``lpn`` method passes the LPN). On a CT
+  volume of at least ``VOLUME_SLICES`` slices its default prox is tri-planar (``planes=3``, :func:`in_planes`):
+  the mean of the 2D denoiser over the axial, coronal and sagittal slices, so that the prior ties neighbouring
+  slices (three times the network cost);
 - pnp-pgd: x <- D(x - step w A^T (A x - y), sigma) (proximal gradient with the denoiser as prox); a simple
   baseline: on CT, steps of 1/||A||^2 hardly move its ill-conditioned data term and it falls below FBP;
-  On a volume of at least ``VOLUME_SLICES`` slices pnp-admm's default prox for CT is tri-planar
-  (``planes=3``): the mean of the 2D denoiser over the axial, coronal and sagittal slices, so that the prior
-  ties neighbouring slices (three times the network cost);
 - red: fixed-point RED (Romano, Elad, Milanfar 2017), grad R = lam (x - D(x, sigma)):
   x <- CG[(w A^T A + lam I) x = w A^T y + lam D(x, sigma)].
 
@@ -138,9 +138,9 @@ def resolve(name: str, spec: str, params: dict, slices: int = 1) -> dict:
     defaults for (method, spec) and a stack of ``slices`` slices."""
     defaults = DEFAULTS.get((name, spec), {})
     if "planes" in params:
-        triplanar = TRIPLANAR.get((name, spec))
-        planes = params["planes"] or (3 if triplanar is not None and slices >= VOLUME_SLICES else 1)
-        defaults = {**defaults, **(triplanar if planes == 3 and triplanar else {}), "planes": planes}
+        triplanar = TRIPLANAR.get((name, spec), {})
+        planes = params["planes"] or (3 if triplanar and slices >= VOLUME_SLICES else 1)
+        defaults = {**defaults, **(triplanar if planes == 3 else {}), "planes": planes}
     return {**params, **{k: v for k, v in defaults.items() if params.get(k) is None}}
 
 
