@@ -96,7 +96,7 @@ def deepinv_solve(problem, name: str, noise_std: float):
     physics = deepinv.physics.LinearPhysics(A=lambda x: root * problem.physics.A(x),
                                             A_adjoint=lambda y: root * problem.physics.A_adjoint(y))
     prior = get_prior("drunet", "denoise")
-    params = resolve("pnp-admm", problem.spec, {"sigma": None, "rho": None, "planes": None}, problem.x_shape[0])
+    params = resolve("pnp-admm", problem.spec, get_method("pnp-admm").parse_params({}), problem.x_shape[0])
 
     class Shipped(deepinv.models.Denoiser):
         """The shipped denoiser as pnp-admm applies it (tri-planar on CT volumes)."""
@@ -113,8 +113,8 @@ def deepinv_solve(problem, name: str, noise_std: float):
             x = model(y, physics, init=s.x0)
         else:
             model = deepinv.optim.ADMM(data_fidelity=deepinv.optim.L2(), prior=deepinv.optim.PnP(Shipped()),
-                                       stepsize=1.0 / params["rho"], g_param=params["sigma"], max_iter=30,
-                                       early_stop=False)
+                                       stepsize=1.0 / params["rho"], g_param=params["sigma"],
+                                       max_iter=params["iterations"], early_stop=False)
             x = model(y, physics, init=(s.x0, torch.zeros_like(s.x0)))  # (x, scaled dual u)
     return x * s.scale
 
