@@ -7,7 +7,7 @@ diffusion step on the whole volume, its variables (v, u) carried from step to st
     x <- CG[(w A^T A + rho Dz^T Dz + mu I) x = w A^T y + rho Dz^T (v - u) + mu x0]    M steps started at x0
     v <- soft(Dz x + u, lam / rho);   u <- u + Dz x - v
 
-in the normalised unit (the problem divided by a robust scale of its first estimate, w = 1/||A||^2). mu = 0 is DDS's
+in the normalised unit (the problem divided by a robust scale of a quick TV estimate, w = 1/||A||^2). mu = 0 is DDS's
 noiseless form — M conjugate-gradient steps from x0 stay in the Krylov subspace around it — and mu = 1/gamma its
 proximal form (I + gamma N) x = x0 + gamma b for noisy data, the default of both methods: with TV_z the noiseless form
 diverged here (Colin27 at 8 views: 8.2 dB; 18.0 without TV_z, 18.75 in the proximal form with it). A single slice,
@@ -118,9 +118,11 @@ class Sampler:
         self.net = self.prior.load(problem.complex_image, problem.x_shape[1], problem.device)
         estimate = quick_tv(problem)
         self.scale = robust_scale(estimate)
-        self.estimate = estimate / self.scale
-        """The quick TV estimate in the normalised unit: where ``start`` < 1 begins, and the phase (MRI) that a
-        magnitude model's images are given throughout (see :func:`dds_draw`)."""
+        self.estimate, self.phase = self.prior.split(estimate / self.scale)
+        """The quick TV estimate in the normalised unit as the network models it (where ``start`` < 1 begins), and
+        its phase when that is a magnitude (a 1-channel model on MRI; else None). The phase stays fixed: taking it
+        from each step's data-consistent x instead let the phase of the unmeasured frequencies turn to noise, whose
+        speckle the model then amplified (mri4x dds: 15.2 dB at 10 NFE; with the fixed phase 24.7)."""
         self.y = problem.y / self.scale
 
     def data_step(self) -> DataStep:
@@ -131,6 +133,14 @@ class Sampler:
 
     def eps(self, x_t: torch.Tensor, t: float) -> torch.Tensor:
         return self.prior.eps(x_t, t, self.params["slice_batch"])
+
+    def network_image(self, x: torch.Tensor) -> torch.Tensor:
+        """x in the problem layout -> the image the network models (the magnitude for a 1-channel model on MRI)."""
+        return self.prior.split(x)[0]
+
+    def with_phase(self, image: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`network_image`, with the fixed :attr:`phase`."""
+        return self.prior.join(image, self.phase)
 
     def abar(self, t: float) -> float:
         return float(self.net.abar(t))
@@ -190,21 +200,18 @@ def time_steps(count: int, timesteps: int, start: float = 1.0) -> list[float]:
 
 
 def dds_draw(sampler: Sampler, report) -> torch.Tensor:
-    """One DDS posterior sample in the normalised unit, problem layout. A magnitude model (MRI) gets the phase of
-    the quick TV estimate, kept fixed: taking it from each step's data-consistent x instead let the phase of the
-    unmeasured frequencies turn to noise, whose speckle the model then amplified (mri4x: 15.2 dB at 10 NFE; with
-    the fixed phase 24.7)."""
-    params, prior, eta = sampler.params, sampler.prior, sampler.params["eta"]
+    """One DDS posterior sample in the normalised unit, problem layout."""
+    params, eta = sampler.params, sampler.params["eta"]
     data = sampler.data_step()
     steps = time_steps(params["nfe"], len(sampler.net), params["start"])
-    image, phase = prior.split(sampler.estimate)
+    image = sampler.estimate
     x_t = noised(to_model(image), sampler.abar(steps[0]), sampler.noise_like(image))
     for t, s in zip(steps, [*steps[1:], None], strict=True):
         eps = sampler.eps(x_t, t)
-        x = data(prior.join(from_model(tweedie(x_t, eps, sampler.abar(t))), phase))
+        x = data(sampler.with_phase(from_model(tweedie(x_t, eps, sampler.abar(t)))))
         report(t, x, data)
         if s is not None:
-            image, _ = prior.split(x)
+            image = sampler.network_image(x)
             mixed = eta * sampler.noise_like(image) + math.sqrt(1 - eta**2) * eps
             x_t = noised(to_model(image), sampler.abar(s), mixed)
     return x
@@ -212,19 +219,17 @@ def dds_draw(sampler: Sampler, report) -> torch.Tensor:
 
 def mbir_draw(sampler: Sampler, report) -> torch.Tensor:
     """One DiffusionMBIR posterior sample in the normalised unit, problem layout."""
-    params, prior = sampler.params, sampler.prior
+    params = sampler.params
     data = sampler.data_step()
     steps = time_steps(params["nfe"] // 2, len(sampler.net))
-    image, phase = prior.split(sampler.estimate)
-    x_t = sampler.noise_like(image)
+    x_t = sampler.noise_like(sampler.estimate)
 
     def consistent(x_t: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
         """The data step on x_t read as an image, x_t / sqrt(abar_t): (new x_t, x)."""
         root = math.sqrt(sampler.abar(t))
-        x = data(prior.join(from_model(x_t / root), phase))
+        x = data(sampler.with_phase(from_model(x_t / root)))
         report(t, x, data)
-        image, _ = prior.split(x)
-        return to_model(image) * root, x
+        return to_model(sampler.network_image(x)) * root, x
 
     for t, s in zip(steps[:-1], steps[1:], strict=True):
         # predictor: the ancestral step t -> s of the respaced DDPM, then the data step
