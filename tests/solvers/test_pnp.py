@@ -13,7 +13,7 @@ from recon.phantoms import shepp_logan_3d
 from recon.problems import build_problem
 from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
 from recon.solvers.linalg import cg_normal
-from recon.solvers.pnp import DEFAULTS, resolve
+from recon.solvers.pnp import DEFAULTS, TRIPLANAR, resolve
 from tests.solvers.helpers import sparse_problem
 
 CPU = torch.device("cpu")
@@ -106,7 +106,7 @@ def test_volume_defaults_are_triplanar_for_ct_only():
     auto, flat = method.parse_params({}), method.parse_params({"planes": "1"})
     assert not method.separable(auto) and method.separable(flat)
     ct_volume = resolve("pnp-admm", "ct-parallel/1", auto, slices=8)
-    assert (ct_volume["planes"], ct_volume["sigma"]) == (3, 0.08)
+    assert (ct_volume["planes"], ct_volume["sigma"]) == (3, TRIPLANAR[("pnp-admm", "ct-parallel/1")]["sigma"])
     for spec, slices, raw in [("ct-parallel/1", 4, auto), ("ct-parallel/1", 8, flat), ("mri-cartesian/1", 8, auto)]:
         resolved = resolve("pnp-admm", spec, raw, slices=slices)
         assert (resolved["planes"], resolved["sigma"]) == (1, DEFAULTS[("pnp-admm", spec)]["sigma"])
@@ -123,3 +123,4 @@ def test_triplanar_prior_uses_the_neighbouring_slices(tmp_path):
     scores = {planes: psnr(volume, run("pnp-admm", volume, planes=planes, sigma=0.08, iterations=15).x)
               for planes in (1, 3)}
     assert scores[3] > scores[1] + 0.5, scores
+    assert run("pnp-admm", volume, iterations=1).extras["params"]["planes"] == 3  # the default on this volume
