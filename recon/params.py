@@ -78,3 +78,15 @@ def parse_assignments(assignments: list[str]) -> dict[str, str]:
                             fix="write --set iterations=100")
         result[key.strip()] = value.strip()
     return result
+
+
+def fill_defaults(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with each None among ``defaults``' keys replaced by its default: the parameters declared with
+    default None because theirs depends on the method, the spec or the data."""
+    return {**params, **{k: v for k, v in defaults.items() if params.get(k) is None}}
+
+
+def describe_spec_defaults(defaults: Mapping[tuple[str, str], Mapping[str, Any]], name: str, key: str,
+                           specs: tuple[str, ...]) -> str:
+    """Help text of a per-spec default, "spec value, spec value", from a {(method, spec): {key: value}} table."""
+    return ", ".join(f"{spec} {defaults[(name, spec)][key]:g}" for spec in specs)

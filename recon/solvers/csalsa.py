@@ -41,7 +41,7 @@ import torch
 
 from recon.errors import UserError
 from recon.methods import Result, RunContext, method
-from recon.params import Param
+from recon.params import Param, fill_defaults
 from recon.problem import RADAR_SPECS, Problem
 from recon.solvers.linalg import cg_normal, operator_sqnorm
 
@@ -170,7 +170,7 @@ def _csalsa(problem: Problem, prox, params: dict, ctx: RunContext, name: str) ->
 
 def resolve(name: str, params: dict) -> dict:
     """``params`` with the None among kappa/lam/sigma/iterations replaced by the method's defaults."""
-    return {**params, **{k: v for k, v in DEFAULTS[name].items() if params.get(k) is None}}
+    return fill_defaults(params, DEFAULTS[name])
 
 
 @method("l1", family="radar", specs=RADAR_SPECS, params=(

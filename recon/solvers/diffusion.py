@@ -38,7 +38,7 @@ import torch
 
 from recon.methods import Result, RunContext, get_method, method
 from recon.models.diffusion import from_model, noised, to_model, tweedie
-from recon.params import Param
+from recon.params import Param, describe_spec_defaults, fill_defaults
 from recon.priors import get_prior
 from recon.priors.diffusion import DiffusionPrior, describe_shipped
 from recon.problem import Problem
@@ -113,8 +113,10 @@ class DataStep:
 class Sampler:
     """What both methods share: the prior in the problem's layout, the scale, the schedule and the bookkeeping."""
 
-    def __init__(self, problem: Problem, params: dict, ctx: RunContext):
-        self.problem, self.params, self.ctx = problem, params, ctx
+    def __init__(self, name: str, problem: Problem, params: dict, ctx: RunContext):
+        self.name, self.problem, self.ctx = name, problem, ctx
+        self.spec_defaults = DEFAULTS[(name, problem.spec)]
+        self.params = params = fill_defaults(params, self.spec_defaults)
         self.prior: DiffusionPrior = get_prior(params["prior"], "eps",
                                                **({"weights": params["weights"]} if params["weights"] else {}))
         self.net = self.prior.load(problem.complex_image, problem.x_shape[1], problem.device)
@@ -153,13 +155,13 @@ class Sampler:
         seed gives the same samples on any device."""
         return torch.randn(image.shape, dtype=image.dtype).to(image.device)
 
-    def run(self, name: str, steps: int, draw: Callable[[Callable[..., None]], torch.Tensor]) -> Result:
+    def run(self, steps: int, draw: Callable[[Callable[..., None]], torch.Tensor]) -> Result:
         """``samples`` draws of ``draw(report)`` (each reports ``steps`` times), their mean and spread, scaled back."""
         count = self.params["samples"]
         history: dict[str, list[float]] = {"t": [], "data": [], "change": []}
         previous: list[torch.Tensor] = []  # the draw's last x0', for the change
         draws = []
-        with self.ctx.progress(name, steps * count) as step:
+        with self.ctx.progress(self.name, steps * count) as step:
 
             def report(t: float, x: torch.Tensor, data: DataStep) -> None:
                 change = float(torch.linalg.vector_norm(x - previous[0]) / torch.linalg.vector_norm(x).clamp_min(
@@ -183,7 +185,7 @@ class Sampler:
 
     def resolved(self) -> dict:
         """The parameters whose defaults depend on the spec, as used."""
-        return {k: self.params[k] for k in ("lam", "rho", "gamma", "eta", "start") if k in self.params}
+        return {k: self.params[k] for k in self.spec_defaults}
 
 
 def quick_tv(problem: Problem) -> torch.Tensor:
@@ -250,20 +252,20 @@ def mbir_draw(sampler: Sampler, report) -> torch.Tensor:
     return x
 
 
-def spec_defaults(name: str, key: str) -> str:
-    """The defaults of parameter ``key`` of method ``name`` per spec, for its help text."""
-    return ", ".join(f"{spec} {DEFAULTS[(name, spec)][key]}" for spec in SPECS)
+def default_help(name: str, key: str) -> str:
+    """The per-spec defaults of method ``name``'s ``key``, for its help text."""
+    return describe_spec_defaults(DEFAULTS, name, key, SPECS)
 
 
 def shared_params(name: str, nfe: int) -> tuple[Param, ...]:
     return (
         Param("nfe", int, nfe, "network evaluations per slice", low=2, high=100000),
         Param("cg_iterations", int, 5, "CG steps of the data step (M)", low=1, high=1000),
-        Param("lam", float, None, f"TV_z weight (0: slices independent); default {spec_defaults(name, 'lam')}",
+        Param("lam", float, None, f"TV_z weight (0: slices independent); default {default_help(name, 'lam')}",
               low=0.0),
-        Param("rho", float, None, f"ADMM penalty of TV_z; default {spec_defaults(name, 'rho')}", low=1e-8),
+        Param("rho", float, None, f"ADMM penalty of TV_z; default {default_help(name, 'rho')}", low=1e-8),
         Param("gamma", float, None, "proximal weight of the data step, (I + gamma N) x = x0 + gamma b; 0: the "
-              f"noiseless form N x = b from x0 (unstable with TV_z here); default {spec_defaults(name, 'gamma')}",
+              f"noiseless form N x = b from x0 (unstable with TV_z here); default {default_help(name, 'gamma')}",
               low=0.0),
         Param("slice_batch", int, 8, "slices per network call (bounds memory)", low=1, high=100000),
         Param("samples", int, 1, "posterior samples: K > 1 writes their mean and the per-voxel std as "
@@ -273,23 +275,18 @@ def shared_params(name: str, nfe: int) -> tuple[Param, ...]:
     )
 
 
-def resolve(name: str, spec: str, params: dict) -> dict:
-    defaults = DEFAULTS[(name, spec)]
-    return {**params, **{k: v for k, v in defaults.items() if params.get(k) is None}}
-
-
 @method("dds", family="diffusion", specs=SPECS, params=(
     *shared_params("dds", 50),
     Param("eta", float, None, "share of fresh noise in each DDIM step (0: deterministic); default "
-          f"{spec_defaults('dds', 'eta')}", low=0.0, high=1.0),
+          f"{default_help('dds', 'eta')}", low=0.0, high=1.0),
     Param("start", float, None, "start at this fraction of the schedule: 1 from pure noise; below 1 from a quick TV "
-          f"estimate noised to that level (fewer steps cover the rest); default {spec_defaults('dds', 'start')}",
+          f"estimate noised to that level (fewer steps cover the rest); default {default_help('dds', 'start')}",
           low=0.01, high=1.0)),
     prior_capability="eps", default_prior="diffusion")
 def dds(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Decomposed diffusion sampler: DDIM steps with Tweedie denoising and CG data consistency (+ TV_z in 3D)."""
-    sampler = Sampler(problem, resolve("dds", problem.spec, params), ctx)
-    return sampler.run("dds", params["nfe"], lambda report: dds_draw(sampler, report))
+    sampler = Sampler("dds", problem, params, ctx)
+    return sampler.run(params["nfe"], lambda report: dds_draw(sampler, report))
 
 
 @method("diffusion-mbir", family="diffusion", specs=SPECS, params=(
@@ -298,6 +295,6 @@ def dds(problem: Problem, params: dict, ctx: RunContext) -> Result:
     prior_capability="eps", default_prior="diffusion")
 def diffusion_mbir(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """DiffusionMBIR: predictor-corrector diffusion per slice with an ADMM-TV_z data step carried across steps."""
-    sampler = Sampler(problem, resolve("diffusion-mbir", problem.spec, params), ctx)
+    sampler = Sampler("diffusion-mbir", problem, params, ctx)
     reports = 2 * (params["nfe"] // 2) - 1
-    return sampler.run("diffusion-mbir", reports, lambda report: mbir_draw(sampler, report))
+    return sampler.run(reports, lambda report: mbir_draw(sampler, report))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from recon.methods import Result, RunContext, method
-from recon.params import Param
+from recon.params import Param, describe_spec_defaults, fill_defaults
 from recon.priors import get_prior
 from recon.priors.denoiser import describe_shipped
 from recon.problem import Problem
@@ -141,7 +141,7 @@ def resolve(name: str, spec: str, params: dict, slices: int = 1) -> dict:
         triplanar = TRIPLANAR.get((name, spec), {})
         planes = params["planes"] or (3 if triplanar and slices >= VOLUME_SLICES else 1)
         defaults = {**defaults, **(triplanar if planes == 3 else {}), "planes": planes}
-    return {**params, **{k: v for k, v in defaults.items() if params.get(k) is None}}
+    return fill_defaults(params, defaults)
 
 
 def in_planes(denoise: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, planes: int) -> torch.Tensor:
@@ -154,15 +154,16 @@ def in_planes(denoise: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, 
     return (denoise(x) + coronal + sagittal) / 3
 
 
-def _described(name: str, key: str) -> str:
-    return ", ".join(f"{spec} {DEFAULTS[(name, spec)][key]:g}" for spec in SPECS)
+def default_help(name: str, key: str) -> str:
+    """The per-spec defaults of method ``name``'s ``key``, for its help text."""
+    return describe_spec_defaults(DEFAULTS, name, key, SPECS)
 
 
 def sigma_param(name: str) -> Param:
     triplanar = "".join(f", {spec} planes 3 {values['sigma']:g}" for (method_name, spec), values in TRIPLANAR.items()
                         if method_name == name)
     return Param("sigma", float, None, "denoiser noise level in the normalised unit (image ~ [0, 1]); default "
-                 + _described(name, "sigma") + triplanar, low=0.0)
+                 + default_help(name, "sigma") + triplanar, low=0.0)
 
 
 PLANES = Param("planes", int, None, "1: denoise axial slices (slice-separable); 3: the mean of the denoiser over "
@@ -208,8 +209,8 @@ def pnp_pgd(problem: Problem, params: dict, ctx: RunContext) -> Result:
 
 @method("red", family="learned proximal networks", specs=SPECS, params=(
     sigma_param("red"),
-    Param("lam", float, None, "RED weight relative to ||A||^2 (larger: smoother); default " + _described("red", "lam"),
-          low=1e-8),
+    Param("lam", float, None, "RED weight relative to ||A||^2 (larger: smoother); default "
+          + default_help("red", "lam"), low=1e-8),
     Param("iterations", int, 30, "fixed-point iterations", low=1, high=100000),
     Param("cg_iterations", int, 5, "CG steps per iteration (warm started)", low=1, high=1000),
     *DENOISER_PARAMS), prior_capability="grad", default_prior="drunet", slice_separable=True)
