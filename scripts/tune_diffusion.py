@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +25,15 @@ import torch
 from skimage.transform import resize
 
 from recon.io.measurement import MeasurementFile, write_measurement
-from recon.methods import RunContext, get_method
-from recon.metrics import quality
 from recon.problems import build_problem
 from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "build" / "training-data" / "mni152.npy"
+sys.path.insert(0, str(ROOT / "scripts"))
+from training_data import DEFAULT_OUT  # noqa: E402
+from tune_pnp import score  # noqa: E402
+
+DATA = DEFAULT_OUT / "mni152.npy"
 CASES = ("ct8", "mri4x")
 TRIES = ({}, {"eta": 0.5}, {"eta": 1.0}, {"gamma": 3.0}, {"gamma": 30.0}, {"gamma": 100.0}, {"cg_iterations": 10},
          {"cg_iterations": 20}, {"lam": 0.0}, {"lam": 0.01}, {"start": 0.7}, {"start": 0.5}, {"nfe": 100})
@@ -56,16 +58,6 @@ def simulate(case: str):
                                                       noise_std=0.01, rng=rng)
 
 
-def score(problem, name: str, raw: dict, device: torch.device) -> tuple[float, float]:
-    """(PSNR in dB, seconds) of method ``name`` with ``raw`` parameters, seed 0."""
-    method = get_method(name)
-    torch.manual_seed(0)
-    began = time.perf_counter()
-    x = method.solve(problem, method.parse_params(raw), RunContext(device=device)).x
-    elapsed = time.perf_counter() - began
-    return quality(problem.to_output(x)["reconstruction"], problem.ground_truth)["psnr"], elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=CASES)
@@ -82,8 +74,7 @@ def main() -> None:
     table = json.loads(args.out.read_text()) if args.out.exists() else []
     for case in args.cases:
         path = folder / f"{case}.h5"
-        if not path.exists():
-            write_measurement(path, *simulate(case), overwrite=True)
+        write_measurement(path, *simulate(case), overwrite=True)
         with MeasurementFile(path) as measurement:
             problem = build_problem(measurement, None, device)
         tv = score(problem, "tv", {"dims": 3 if case == "ct8" else 2}, device)[0]

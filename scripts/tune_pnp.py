@@ -64,8 +64,9 @@ def problems(spec: str, folder: Path, images: np.ndarray, device: torch.device):
 
 
 def score(problem, name: str, raw: dict, device: torch.device) -> tuple[float, float]:
-    """(PSNR in dB, seconds) of method ``name`` with ``raw`` parameters."""
+    """(PSNR in dB, seconds) of method ``name`` with ``raw`` parameters, torch seeded with 0 (for samplers)."""
     method = get_method(name)
+    torch.manual_seed(0)
     began = time.perf_counter()
     x = method.solve(problem, method.parse_params(raw), RunContext(device=device)).x
     if device.type == "cuda":
