@@ -86,7 +86,7 @@ def fill_defaults(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dic
     return {**params, **{k: v for k, v in defaults.items() if params.get(k) is None}}
 
 
-def describe_spec_defaults(defaults: Mapping[tuple[str, str], Mapping[str, Any]], name: str, key: str,
-                           specs: tuple[str, ...]) -> str:
-    """Help text of a per-spec default, "spec value, spec value", from a {(method, spec): {key: value}} table."""
-    return ", ".join(f"{spec} {defaults[(name, spec)][key]:g}" for spec in specs)
+def describe_spec_defaults(defaults: Mapping[tuple[str, str], Mapping[str, Any]], name: str, key: str) -> str:
+    """Help text of method ``name``'s per-spec default ``key``, "spec value, spec value", from a
+    {(method, spec): {key: value}} table (specs in the table's order)."""
+    return ", ".join(f"{spec} {values[key]:g}" for (method, spec), values in defaults.items() if method == name)

@@ -252,21 +252,17 @@ def mbir_draw(sampler: Sampler, report) -> torch.Tensor:
     return x
 
 
-def default_help(name: str, key: str) -> str:
-    """The per-spec defaults of method ``name``'s ``key``, for its help text."""
-    return describe_spec_defaults(DEFAULTS, name, key, SPECS)
-
-
 def shared_params(name: str, nfe: int) -> tuple[Param, ...]:
+    def default(key: str) -> str:
+        return describe_spec_defaults(DEFAULTS, name, key)
+
     return (
         Param("nfe", int, nfe, "network evaluations per slice", low=2, high=100000),
         Param("cg_iterations", int, 5, "CG steps of the data step (M)", low=1, high=1000),
-        Param("lam", float, None, f"TV_z weight (0: slices independent); default {default_help(name, 'lam')}",
-              low=0.0),
-        Param("rho", float, None, f"ADMM penalty of TV_z; default {default_help(name, 'rho')}", low=1e-8),
+        Param("lam", float, None, f"TV_z weight (0: slices independent); default {default('lam')}", low=0.0),
+        Param("rho", float, None, f"ADMM penalty of TV_z; default {default('rho')}", low=1e-8),
         Param("gamma", float, None, "proximal weight of the data step, (I + gamma N) x = x0 + gamma b; 0: the "
-              f"noiseless form N x = b from x0 (unstable with TV_z here); default {default_help(name, 'gamma')}",
-              low=0.0),
+              f"noiseless form N x = b from x0 (unstable with TV_z here); default {default('gamma')}", low=0.0),
         Param("slice_batch", int, 8, "slices per network call (bounds memory)", low=1, high=100000),
         Param("samples", int, 1, "posterior samples: K > 1 writes their mean and the per-voxel std as "
               "'uncertainty'", low=1, high=1000),
@@ -278,10 +274,10 @@ def shared_params(name: str, nfe: int) -> tuple[Param, ...]:
 @method("dds", family="diffusion", specs=SPECS, params=(
     *shared_params("dds", 50),
     Param("eta", float, None, "share of fresh noise in each DDIM step (0: deterministic); default "
-          f"{default_help('dds', 'eta')}", low=0.0, high=1.0),
+          + describe_spec_defaults(DEFAULTS, "dds", "eta"), low=0.0, high=1.0),
     Param("start", float, None, "start at this fraction of the schedule: 1 from pure noise; below 1 from a quick TV "
-          f"estimate noised to that level (fewer steps cover the rest); default {default_help('dds', 'start')}",
-          low=0.01, high=1.0)),
+          "estimate noised to that level (fewer steps cover the rest); default "
+          + describe_spec_defaults(DEFAULTS, "dds", "start"), low=0.01, high=1.0)),
     prior_capability="eps", default_prior="diffusion")
 def dds(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Decomposed diffusion sampler: DDIM steps with Tweedie denoising and CG data consistency (+ TV_z in 3D)."""

@@ -154,16 +154,11 @@ def in_planes(denoise: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, 
     return (denoise(x) + coronal + sagittal) / 3
 
 
-def default_help(name: str, key: str) -> str:
-    """The per-spec defaults of method ``name``'s ``key``, for its help text."""
-    return describe_spec_defaults(DEFAULTS, name, key, SPECS)
-
-
 def sigma_param(name: str) -> Param:
     triplanar = "".join(f", {spec} planes 3 {values['sigma']:g}" for (method_name, spec), values in TRIPLANAR.items()
                         if method_name == name)
     return Param("sigma", float, None, "denoiser noise level in the normalised unit (image ~ [0, 1]); default "
-                 + default_help(name, "sigma") + triplanar, low=0.0)
+                 + describe_spec_defaults(DEFAULTS, name, "sigma") + triplanar, low=0.0)
 
 
 PLANES = Param("planes", int, None, "1: denoise axial slices (slice-separable); 3: the mean of the denoiser over "
@@ -210,7 +205,7 @@ def pnp_pgd(problem: Problem, params: dict, ctx: RunContext) -> Result:
 @method("red", family="learned proximal networks", specs=SPECS, params=(
     sigma_param("red"),
     Param("lam", float, None, "RED weight relative to ||A||^2 (larger: smoother); default "
-          + default_help("red", "lam"), low=1e-8),
+          + describe_spec_defaults(DEFAULTS, "red", "lam"), low=1e-8),
     Param("iterations", int, 30, "fixed-point iterations", low=1, high=100000),
     Param("cg_iterations", int, 5, "CG steps per iteration (warm started)", low=1, high=1000),
     *DENOISER_PARAMS), prior_capability="grad", default_prior="drunet", slice_separable=True)
