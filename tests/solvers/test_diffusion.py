@@ -144,10 +144,9 @@ def test_dds_with_the_shipped_mri_prior_beats_the_adjoint_and_its_mri_defaults_b
     def psnr(result):
         return quality(mri.to_output(result.x)["reconstruction"], mri.ground_truth)["psnr"]
 
-    ct_defaults = {key: DEFAULTS[("dds", "ct-parallel/1")][key] for key in ("eta", "gamma", "start")}
     scores = {}
     for label, name, raw in [("adjoint", "adjoint", {}), ("dds", "dds", {"nfe": 30}),
-                             ("dds, CT defaults", "dds", {"nfe": 30, **ct_defaults})]:
+                             ("dds, CT defaults", "dds", {"nfe": 30, **DEFAULTS[("dds", "ct-parallel/1")]})]:
         torch.manual_seed(0)
         scores[label] = psnr(run(name, mri, **raw))
     assert scores["dds, CT defaults"] > scores["adjoint"] + 3.0, scores
