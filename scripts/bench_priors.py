@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -62,14 +63,19 @@ def head_ct() -> np.ndarray:
 def colin27(slices: np.ndarray, size: int) -> np.ndarray:
     """Axial Colin27 slices (0.5 mm template; index along its z) resized to size^2, scaled to 0.99 quantile 1."""
     import nibabel
-    from skimage.transform import resize
 
     if not COLIN27.exists():
         raise SystemExit(f"{COLIN27} is missing: apt-get install mricron-data")
     volume = np.asanyarray(nibabel.load(COLIN27).dataobj)
-    images = np.stack([resize(volume[:, :, k].T[::-1].astype(np.float32), (size, size), anti_aliasing=True)
-                       for k in slices])
-    return (images / np.quantile(images, 0.99)).astype(np.float32)
+    return scaled_stack((volume[:, :, k].T[::-1] for k in slices), size)
+
+
+def scaled_stack(images: Iterable[np.ndarray], size: int) -> np.ndarray:
+    """(n, size, size) float32: 2D ``images`` resized (antialiased), the stack scaled to its 0.99 quantile 1."""
+    from skimage.transform import resize
+
+    stack = np.stack([resize(image.astype(np.float32), (size, size), anti_aliasing=True) for image in images])
+    return (stack / np.quantile(stack, 0.99)).astype(np.float32)
 
 
 def simulate(case: str):

@@ -22,16 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skimage.transform import resize
 
-from recon.io.measurement import MeasurementFile, write_measurement
-from recon.problems import build_problem
 from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+from bench_priors import scaled_stack  # noqa: E402
 from training_data import DEFAULT_OUT  # noqa: E402
-from tune_pnp import score  # noqa: E402
+from tune_pnp import measured_problem, score  # noqa: E402
 
 DATA = DEFAULT_OUT / "mni152.npy"
 CASES = ("ct8", "mri4x")
@@ -44,9 +42,7 @@ def mni152(slices: np.ndarray, size: int = 128) -> np.ndarray:
     """(len(slices), size, size) float32: MNI152 axial slices resized, the volume scaled to 0.99 quantile 1."""
     if not DATA.exists():
         raise SystemExit(f"{DATA} is missing: run scripts/training_data.py")
-    volume = np.load(DATA)
-    images = np.stack([resize(volume[k].astype(np.float32), (size, size), anti_aliasing=True) for k in slices])
-    return (images / np.quantile(images, 0.99)).astype(np.float32)
+    return scaled_stack(np.load(DATA)[slices], size)
 
 
 def simulate(case: str):
@@ -73,10 +69,7 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     table = json.loads(args.out.read_text()) if args.out.exists() else []
     for case in args.cases:
-        path = folder / f"{case}.h5"
-        write_measurement(path, *simulate(case), overwrite=True)
-        with MeasurementFile(path) as measurement:
-            problem = build_problem(measurement, None, device)
+        problem = measured_problem(folder / f"{case}.h5", *simulate(case), device)
         tv = score(problem, "tv", {"dims": 3 if case == "ct8" else 2}, device)[0]
         print(f"{case}: tv {tv:.2f} dB", flush=True)
         for raw in args.tries or TRIES:

@@ -57,10 +57,15 @@ def problems(spec: str, folder: Path, images: np.ndarray, device: torch.device):
         cases = {"4x": simulate_mri_cartesian(images, 4, 4.0, "uniform1d", noise_std=0.01, with_coil_maps=True,
                                               rng=rng)}
     for name, (datasets, attrs) in cases.items():
-        path = folder / f"{spec.split('/')[0]}-{name.replace(' ', '')}.h5"
-        write_measurement(path, spec, datasets, attrs, overwrite=True)
-        with MeasurementFile(path) as measurement:
-            yield name, build_problem(measurement, None, device)
+        yield name, measured_problem(folder / f"{spec.split('/')[0]}-{name.replace(' ', '')}.h5", spec, datasets,
+                                     attrs, device)
+
+
+def measured_problem(path: Path, spec: str, datasets: dict, attrs: dict, device: torch.device):
+    """The problem of a simulated measurement written to ``path`` (replaced) and read back, as the CLI reads it."""
+    write_measurement(path, spec, datasets, attrs, overwrite=True)
+    with MeasurementFile(path) as measurement:
+        return build_problem(measurement, None, device)
 
 
 def score(problem, name: str, raw: dict, device: torch.device) -> tuple[float, float]:
