@@ -10,7 +10,8 @@ it cannot serve here. Cases as in scripts/bench_diffusion.py: ct8, 16 slices 2 m
 parallel views, 1% noise; mri4x, 8 slices 10 mm apart (55..125), 8 coils, 4x uniform 1D mask with ACS, 1%
 noise. Each setting (``--try``, a JSON object of dds parameters; default: one-at-a-time variations around the
 current defaults, :data:`TRIES`) runs with seed 0 beside tv (3D on ct8, 2D on mri4x). Prints PSNR and time per
-setting; writes bench_results/tune_diffusion.json (rewritten after every run, so a cut run keeps its rows).
+setting; appends the rows to bench_results/tune_diffusion.json (rewritten after every run, so a cut run keeps
+its rows and earlier runs stay in the file).
 """
 
 from __future__ import annotations
