@@ -113,15 +113,18 @@ def deepinv_solve(problem, name: str, params: dict, noise_std: float, batch: int
 
 
 def solve(problem, name: str, settings: dict, attrs: dict, device: torch.device) -> tuple[torch.Tensor, int]:
-    """(estimate in the problem layout, network evaluations per slice)."""
+    """(estimate in the problem layout, network evaluations per slice: nfe x samples for the diffusion
+    methods, one per iteration and plane for a method with a learned prior, none for the others)."""
     if name in DEEPINV:
         return deepinv_solve(problem, name, settings, attrs["noise_std"], 8), settings["nfe"]
     method = get_method(name)
     params = method.parse_params(settings)
     result = method.solve(problem, params, RunContext(device=device))
-    if name == "pnp-admm":
-        return result.x, params["iterations"] * result.extras["params"]["planes"]
-    return result.x, params.get("nfe", 0) * params.get("samples", 1)
+    if "nfe" in params:  # diffusion samplers
+        return result.x, params["nfe"] * params["samples"]
+    if method.prior_capability is None:
+        return result.x, 0
+    return result.x, params["iterations"] * result.extras["params"].get("planes", 1)  # a denoiser per iteration
 
 
 def parse_settings(items: list[str]) -> dict[str, dict]:
