@@ -155,10 +155,10 @@ def in_planes(denoise: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, 
 
 
 def sigma_param(name: str) -> Param:
-    triplanar = "".join(f", {spec} planes 3 {values['sigma']:g}" for (method_name, spec), values in TRIPLANAR.items()
-                        if method_name == name)
-    return Param("sigma", float, None, "denoiser noise level in the normalised unit (image ~ [0, 1]); default "
-                 + describe_spec_defaults(DEFAULTS, name, "sigma") + triplanar, low=0.0)
+    triplanar = describe_spec_defaults(TRIPLANAR, name, "sigma")
+    default = describe_spec_defaults(DEFAULTS, name, "sigma") + (f"; with planes 3: {triplanar}" if triplanar else "")
+    return Param("sigma", float, None, f"denoiser noise level in the normalised unit (image ~ [0, 1]); default "
+                 f"{default}", low=0.0)
 
 
 PLANES = Param("planes", int, None, "1: denoise axial slices (slice-separable); 3: the mean of the denoiser over "
