@@ -62,11 +62,24 @@ def methods() -> None:
     console.print(weights)
 
 
-@app.command()
-def info(file: Annotated[Path, typer.Argument(help="An HDF5 file written by or for recon.")]) -> None:
-    """Validate FILE against its spec; print its datasets, attributes and every problem found."""
-    from recon.io.specs import describe_file, validate_file
+_READ_HELP = "Reader option key=value of a foreign layout (repeatable), e.g. acceleration=4, coils=8."
 
+
+@app.command()
+def info(
+    file: Annotated[Path, typer.Argument(help="An HDF5 file written by or for recon, or in a layout recon reads.")],
+    read: Annotated[list[str] | None, typer.Option("--read", help=_READ_HELP)] = None,
+) -> None:
+    """Validate FILE against its spec; print its datasets, attributes and every problem found. A file in a foreign
+    layout (fastMRI, ISMRMRD): the layout and how it is read as a recon spec."""
+    from recon.io.layouts import detect_layout, open_measurement
+    from recon.io.specs import describe_file, validate_file
+    from recon.params import parse_assignments
+
+    if detect_layout(file) is not None:
+        with open_measurement(file, **parse_assignments(read or [])) as measurement:
+            print(measurement.describe())
+        return
     report = validate_file(file)
     print(describe_file(file, report))
     if report.problems:
@@ -251,6 +264,7 @@ def reconstruct(
     method: Annotated[str | None, typer.Option("--method", "-m", help="Method name (see `recon methods`).")] = None,
     prior: Annotated[str | None, typer.Option(help="Prior for methods that take one.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Method parameter key=value (repeatable).")] = None,
+    read: Annotated[list[str] | None, typer.Option("--read", help=_READ_HELP)] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with method, prior, params, device, seed.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file [FILE.METHOD.h5].")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N [auto].")] = None,
@@ -269,7 +283,8 @@ def reconstruct(
     if method is None:
         raise UserError("no method given", key="--method", fix="add --method NAME (see `recon methods`)")
     params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
-    request = Request(input=file, method=method, output=out, params=params, prior=prior or settings.get("prior"),
+    request = Request(input=file, method=method, output=out, params=params, read=parse_assignments(read or []),
+                      prior=prior or settings.get("prior"),
                       device=device or settings.get("device", "auto"), slices=slices,
                       seed=seed if seed is not None else settings.get("seed", 0), overwrite=overwrite,
                       command=_command_line())

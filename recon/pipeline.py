@@ -19,7 +19,7 @@ import torch
 
 import recon
 from recon.device import resolve_device
-from recon.io.measurement import MeasurementFile
+from recon.io.layouts import open_measurement
 from recon.io.reconstruction import check_output_path, write_reconstruction
 from recon.methods import RunContext, get_method
 from recon.metrics import quality
@@ -36,6 +36,8 @@ class Request:
     method: str
     output: Path | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    read: dict[str, Any] = field(default_factory=dict)
+    """Reader options of a foreign layout (``--read key=value``)."""
     prior: str | None = None
     device: str = "auto"
     slices: str | None = None
@@ -91,7 +93,7 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     not be saved fails before it computes.
     """
     method = get_method(request.method)
-    with MeasurementFile(request.input) as measurement:
+    with open_measurement(request.input, **request.read) as measurement:
         method.check_spec(measurement.spec.id, path=str(request.input))
         params = method.parse_params(request.params, prior=request.prior)
         if output is not None:
@@ -100,6 +102,7 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
         slices = measurement.check_slice_range(request.slices) if request.slices else None
         seed_everything(request.seed)
         problem = build_problem(measurement, slices, device)
+        provenance = getattr(measurement, "provenance", None)
 
     ctx = RunContext(device=device, progress=progress)
     start = time.perf_counter()
@@ -112,7 +115,7 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     params.update(result.extras.get("params", {}))
     datasets = problem.to_output(result.x)
     image = datasets.pop("reconstruction")
-    datasets.update(result.extras.get("datasets", {}))
+    datasets.update({key: problem.crop_output(value) for key, value in result.extras.get("datasets", {}).items()})
     metrics = {}
     if problem.ground_truth is not None:
         metrics = quality(*scored_pair(problem.spec, image, problem.ground_truth),
@@ -125,6 +128,10 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
         "elapsed_s": elapsed, "seed": request.seed, "axes": ",".join(problem.axes), **metrics,
         **result.extras.get("attrs", {}),
     }
+    if provenance is not None:
+        attrs["provenance"] = provenance
+    if "coil_maps" in problem.extras:
+        attrs["coil_maps"] = problem.extras["coil_maps"]
     if problem.voxel_size is not None:
         attrs.update(voxel_size=list(problem.voxel_size), unit=problem.unit)
     history = {name: np.asarray(values) for name, values in result.history.items()}

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from deepinv.physics import LinearPhysics
 
+from recon.physics.masks import centre_slice
+
 DYNAMIC_SPECS = ("ct-dynamic/1", "mri-dynamic/1")
 """Specs whose batch axis is time (frames) rather than z."""
 RADAR_SPECS = ("mimo-nearfield/1",)
@@ -38,6 +40,9 @@ class Problem:
     voxel_size: tuple[float, ...] | None = None
     """Size of an output voxel along each output axis, in ``unit``; None: 1 pixel."""
     unit: str | None = None
+    crop: tuple[int, int] | None = None
+    """Centred (rows, columns) window of each output image that is written and scored (an MRI reconstruction field
+    of view smaller than the k-space grid); None: the whole ``output_shape``."""
     extras: dict = field(default_factory=dict)
     """Values derived once and shared by the steps of a run, e.g. the cached ||A||^2."""
 
@@ -62,15 +67,21 @@ class Problem:
 
     def to_output(self, x: torch.Tensor) -> dict[str, np.ndarray]:
         """The arrays to write: ``reconstruction`` (complex64 for radar, the magnitude for MRI) and, for MRI,
-        ``complex``."""
+        ``complex``; cropped to ``crop``."""
         x = x.detach().cpu()
         if self.complex_image:
             values = torch.complex(x[:, 0], x[:, 1]).numpy().astype(np.complex64, copy=False)
-            values = values.reshape(self.output_shape)
+            values = self.crop_output(values.reshape(self.output_shape))
             if self.spec in RADAR_SPECS:
                 return {"reconstruction": values}
             return {"reconstruction": np.abs(values), "complex": values}  # |complex64| is float32
-        return {"reconstruction": x.numpy().astype(np.float32, copy=False).reshape(self.output_shape)}
+        return {"reconstruction": self.crop_output(x.numpy().astype(np.float32, copy=False).reshape(self.output_shape))}
+
+    def crop_output(self, array: np.ndarray) -> np.ndarray:
+        """The centred ``crop`` window of the last two axes of an output-shaped ``array`` (unchanged without crop)."""
+        if self.crop is None:
+            return array
+        return array[..., centre_slice(array.shape[-2], self.crop[0]), centre_slice(array.shape[-1], self.crop[1])]
 
 
 def per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

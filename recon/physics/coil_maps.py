@@ -4,8 +4,11 @@ Maps are complex (C, ny, nx) or (B, C, ny, nx), normalised so that sum_c |S_c|^2
 for estimates). K-space is laid out as in ``recon.physics.mri``: centred orthonormal 2D FFT, DC at
 (ny // 2, nx // 2).
 
-Written here because deepinv's birdcage maps and ESPIRiT estimate (``MultiCoilMRI.simulate_birdcage_csm``,
-``MultiCoilMRI.estimate_coil_maps``) need sigpy, which recon does not depend on.
+Two estimators, both from the fully sampled centre of k-space: the low-resolution ratio
+(:func:`estimate_coil_maps`) and ESPIRiT (:mod:`recon.physics.espirit`); :func:`calibrate` chooses between them
+(``auto``) and says what it did. Written here because deepinv's birdcage maps and ESPIRiT estimate
+(``MultiCoilMRI.simulate_birdcage_csm``, ``MultiCoilMRI.estimate_coil_maps``) need sigpy, which recon does not
+depend on.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ import torch
 from deepinv.utils.mixins import MRIMixin
 
 from recon.errors import UserError
+from recon.physics.espirit import EspiritSettings, espirit_maps
 from recon.physics.masks import centre_slice
+
+ESTIMATORS = ("auto", "espirit", "ratio")
+MIN_ESPIRIT_KERNEL = 3
 
 
 def synthetic_coil_maps(n_coils: int, shape: tuple[int, int],
@@ -82,6 +89,36 @@ def estimate_coil_maps(kspace: torch.Tensor, acs: int | None = None, mask: torch
     rss = torch.sqrt((low.abs() ** 2).sum(dim=1, keepdim=True))
     inside = rss > threshold * rss.amax(dim=(-2, -1), keepdim=True)
     return torch.where(inside, low / torch.where(inside, rss, 1.0), 0.0)
+
+
+def calibrate(kspace: torch.Tensor, mask: torch.Tensor, estimator: str = "auto") -> tuple[torch.Tensor, dict]:
+    """Coil maps (B, C, H, W) from k-space ``kspace`` (B, 2, C, H, W) real or (B, C, H, W) complex sampled at
+    ``mask`` (H, W) or (B, H, W), and the record of how they were made (estimator, calibration block, settings).
+
+    ESPIRiT's kernel is at most half the calibration block's shorter side (6 from a 12-line block up, 3 at least):
+    a kernel as wide as the block leaves one patch per row and no redundancy to find the coils' subspace.
+    ``auto`` takes ESPIRiT when such a kernel fits, else the ratio.
+    """
+    if estimator not in ESTIMATORS:
+        raise UserError(f"unknown coil map estimator {estimator!r}", key="--read coil_maps",
+                        fix=f"use one of {', '.join(ESTIMATORS)}")
+    k = kspace if kspace.is_complex() else MRIMixin.to_torch_complex(kspace)
+    sampled = (torch.as_tensor(mask).reshape(-1, *k.shape[-2:]) != 0).all(dim=0)
+    block = calibration_size(sampled.cpu().numpy())
+    settings = EspiritSettings(kernel=min(EspiritSettings.kernel, min(block) // 2))
+    use_espirit = estimator == "espirit" or estimator == "auto" and settings.kernel >= MIN_ESPIRIT_KERNEL
+    record = {"estimator": "espirit" if use_espirit else "ratio", "chosen_by": estimator,
+              "calibration": list(block)}
+    if not use_espirit:
+        return estimate_coil_maps(k, mask=sampled), record
+    if settings.kernel < MIN_ESPIRIT_KERNEL:
+        raise UserError(f"the fully sampled centre ({block[0]} x {block[1]}) is too small for ESPIRiT (it needs "
+                        f"{2 * MIN_ESPIRIT_KERNEL} x {2 * MIN_ESPIRIT_KERNEL})", key="--read coil_maps",
+                        fix="use --read coil_maps=ratio, or sample a larger central block")
+    maps, _ = espirit_maps(k, block, settings)
+    record.update(kernel=settings.kernel, threshold=settings.threshold, crop=settings.crop,
+                  calibration_used=[min(n, settings.max_calibration) for n in block])
+    return maps, record
 
 
 def calibration_size(sampled: np.ndarray) -> tuple[int, int]:
