@@ -1,4 +1,4 @@
-"""Shared fixtures: a temporary working folder and a marker that skips CUDA tests without a GPU."""
+"""Shared fixtures: a temporary working folder, one torch thread, and a marker that skips CUDA tests without a GPU."""
 
 import pytest
 import torch
@@ -11,3 +11,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def one_thread():
+    """Small FFTs run faster on one thread, and far faster when other processes load the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -13,6 +13,7 @@ from recon.physics.masks import make_mask
 from recon.physics.mri import CartesianMRI, image_to_tensor
 
 N, COILS, ACS = 128, 8, 24
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_synthetic_maps_are_normalised_smooth_and_seeded():
@@ -30,15 +31,6 @@ def test_calibration_size_is_detected():
     hy, hx = calibration_size(make_mask("poisson2d", (64, 64), 4, acs=12, rng=rng) > 0)
     assert hy >= 12 and hx >= 12
     assert calibration_size(np.zeros((8, 8), bool)) == (0, 0)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small FFTs run faster on one thread, and far faster when other processes load the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -6,20 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from recon.pipeline import Request, compute
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "twix_gre_2coil.h5"
 READ = {"acceleration": "4", "center_fraction": "0.1"}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def psnr(method: str, **read: str) -> float:
