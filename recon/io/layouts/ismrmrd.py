@@ -1,4 +1,5 @@
-"""ISMRMRD HDF5 raw data (Cartesian 2D), read through the ``ismrmrd`` package.
+"""ISMRMRD HDF5 raw data (Cartesian 2D): the header through the ``ismrmrd`` package, the acquisitions with h5py in
+the package's record layout (one selection per slice range rather than one ``read_acquisition`` call per line).
 
 The layout (ISMRMRD, Inati et al. MRM 77:411, 2017): a group (``/dataset`` by convention) holding ``xml``, the XML
 header (encodedSpace / reconSpace matrix sizes and fields of view, encoding limits, trajectory), and ``data``, one
@@ -75,30 +76,31 @@ class IsmrmrdFile(CartesianKSpaceFile):
             raise UserError("reading ISMRMRD files needs the ismrmrd package", path=path,
                             fix="pip install ismrmrd") from None
         options = parse_options(options, _OPTIONS, path, _INTEGERS)
-        group, heads = self._headers(path, options.get("dataset"))
-        self._dataset = ismrmrd.Dataset(str(path), group, mode="r")
+        group = self._group(path, options.get("dataset"))
+        with ismrmrd.Dataset(str(path), group, mode="r") as dataset:
+            geometry = EncodingGeometry.from_xml(dataset.read_xml_header(), path)
+        self._check_geometry(geometry, path)
+        file = h5py.File(path, "r")
         try:
-            geometry = EncodingGeometry.from_xml(self._dataset.read_xml_header(), path)
-            self._check_geometry(geometry, path)
-            self._index(heads, geometry, options, path)
+            self._records = file[group]["data"]
+            self._index(self._records.fields("head")[:], geometry, options, path)
             source = (f"/{group}/data: {len(self._acquisitions)} imaging acquisitions of {self._n_coils} channels "
                       f"on a {geometry.encoded[0]} x {geometry.encoded[1]} encoded grid (readout, "
                       f"kspace_encode_step_1), {self._n_slices} slice(s)" + self._skipped_note)
-            self._setup(path, None, geometry, self._n_slices, self._n_coils, options, source)
+            self._setup(path, file, geometry, self._n_slices, self._n_coils, options, source)
         except BaseException:
-            self._dataset.close()
+            file.close()
             raise
 
     @staticmethod
-    def _headers(path: str | Path, chosen: str | None) -> tuple[str, np.ndarray]:
-        """The ISMRMRD group to read and the headers of all its acquisitions (without their samples)."""
+    def _group(path: str | Path, chosen: str | None) -> str:
+        """The ISMRMRD group to read: ``chosen``, or the only one."""
         with h5py.File(path, "r") as file:
             groups = _groups(file)
-            if chosen is not None and chosen not in groups or chosen is None and len(groups) != 1:
-                raise UserError(f"holds the ISMRMRD datasets {groups}", path=path, key="--read dataset",
-                                fix=f"choose one with --read dataset={groups[0]}")
-            group = chosen or groups[0]
-            return group, file[group]["data"].fields("head")[:]
+        if chosen is not None and chosen not in groups or chosen is None and len(groups) != 1:
+            raise UserError(f"holds the ISMRMRD datasets {groups}", path=path, key="--read dataset",
+                            fix=f"choose one with --read dataset={groups[0]}")
+        return chosen or groups[0]
 
     @staticmethod
     def _check_geometry(geometry: EncodingGeometry, path: str | Path) -> None:
@@ -163,10 +165,15 @@ class IsmrmrdFile(CartesianKSpaceFile):
         return acquired[:1] if bool((acquired == acquired[:1]).all()) else acquired
 
     def _raw_kspace(self, start: int, stop: int) -> np.ndarray:
+        """The acquisitions of slices start:stop placed on the grid. Their samples are read in one h5py selection
+        of the ``data`` field (stored as ismrmrd's ``Dataset.read_acquisition`` reads them: float32 pairs,
+        channels x samples), some 50 times faster than one ``read_acquisition`` call per line."""
         kspace = np.zeros((stop - start, self._n_coils, *self._grid), np.complex64)
         counts = np.zeros((stop - start, 1, *self._grid), np.int32)
-        for i in np.flatnonzero((self._slice >= start) & (self._slice < stop)):
-            data = self._dataset.read_acquisition(int(self._acquisitions[i])).data
+        chosen = np.flatnonzero((self._slice >= start) & (self._slice < stop))
+        records = self._records.fields("data")[self._acquisitions[chosen]] if len(chosen) else []
+        for i, samples in zip(chosen, records, strict=True):
+            data = samples.view(np.complex64).reshape(self._n_coils, -1)
             if self._reverse[i]:
                 data = data[:, ::-1]
             first, (low, high) = self._first_row[i], self._keep[i]
@@ -174,6 +181,3 @@ class IsmrmrdFile(CartesianKSpaceFile):
             kspace[where] += data[:, low:high]
             counts[where] += 1
         return (kspace / np.maximum(counts, 1)).astype(np.complex64)
-
-    def close(self) -> None:
-        self._dataset.close()
