@@ -5,7 +5,7 @@ of one measured value (for complex data E|n|^2 = std^2, split evenly between the
 ``recon simulate`` adds it), and ``sq_norms`` the expected squared norm of the noise of each slice's
 measurements, what the discrepancy principle (:mod:`recon.parameter_choice`) compares residuals with.
 ``recon simulate --noise-std r`` adds noise of std r * RMS(noiseless measurements) (ct-dynamic: r * max);
-:func:`relative_std` turns an absolute std back into that relative figure.
+:func:`relative_noise` turns an absolute level back into that relative figure.
 
 Estimators, per spec (measured accuracy in docs/guides/parameters-from-data.md):
 
@@ -160,8 +160,9 @@ def _low_eigenvalues(matrix: np.ndarray) -> float:
 
 def calibration_noise_std(kspace: np.ndarray, sampled: np.ndarray) -> float | None:
     """Complex noise std from the null space of the calibration matrix of k-space (S, C, ny, nx) whose fully
-    sampled centre (``sampled`` (S, ny, nx) bool) is found per slice; None with one coil or no calibration block of
-    at least 2 k x 2 k. Pure-noise reference: the same matrix of unit complex white noise (a fixed seed)."""
+    sampled centre (``sampled`` (S, ny, nx) bool) is found per slice; None with one coil or a calibration block of
+    fewer k x k patches than twice the matrix's columns. Pure-noise reference: the same matrix of unit complex
+    white noise (a fixed seed)."""
     from recon.physics.coil_maps import calibration_size, centre_slice
 
     n_slices, coils, ny, nx = kspace.shape
@@ -172,7 +173,7 @@ def calibration_noise_std(kspace: np.ndarray, sampled: np.ndarray) -> float | No
     data, reference = 0.0, 0.0
     for s in range(n_slices):
         hy, hx = calibration_size(sampled[s])
-        if min(hy, hx) < 2 * k:
+        if (hy - k + 1) * (hx - k + 1) < 2 * coils * k * k:  # fewer patches than twice the columns: no bulk
             return None
         block = kspace[s][:, centre_slice(ny, hy), centre_slice(nx, hx)].astype(np.complex128)
         noise = (rng.standard_normal(block.shape) + 1j * rng.standard_normal(block.shape)) / math.sqrt(2)
@@ -216,13 +217,11 @@ def kspace_noise_std(kspace: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, 
     return per_coil, " and ".join(sorted(how))
 
 
-def relative_std(measurements: np.ndarray, std: float, relative_to: str = "rms") -> float:
-    """The ``--noise-std`` of ``recon simulate`` that an absolute ``std`` corresponds to: std / RMS of the noiseless
-    measurements, that RMS taken as sqrt(mean |y|^2 - std^2) (``relative_to="max"``: std / max |y|, ct-dynamic)."""
-    values = np.abs(np.asarray(measurements))
-    if relative_to == "max":
-        return std / float(values.max())
-    return std / math.sqrt(max(float(np.mean(values**2)) - std**2, 1e-300))
+def relative_noise(measurements_norm: float, noise_norm: float) -> float:
+    """The ``--noise-std`` of ``recon simulate`` a noise level corresponds to: ||noise|| / ||noiseless measurements||
+    (= std / RMS), the latter taken as sqrt(||y||^2 - ||noise||^2). (ct-dynamic's ``--noise-std`` is relative to
+    the largest value instead: std / max |y|.)"""
+    return noise_norm / math.sqrt(max(measurements_norm**2 - noise_norm**2, 1e-300))
 
 
 def _from_file(std: float, counts: np.ndarray) -> NoiseEstimate:
