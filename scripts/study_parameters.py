@@ -12,7 +12,7 @@ physical. Cases (``--cases``, names as listed by ``--list``):
 
 - CT (ct-parallel): 693_UNCR and Colin27 slice 80 at 30, 60, 120 views over 180 degrees, Gaussian noise of 0.3 %,
   1 %, 3 % (``recon simulate --noise-std``) or Poisson counts of I0 = POISSON_PHOTONS per bin (``--photons``);
-  ``ct-uncr-100-lowdose``: the issue's low-dose case (100 views, I0 = LOWDOSE_PHOTONS);
+  ``ct-uncr-100-lowdose``: the issue's low-dose case (100 views, I0 = LOWDOSE_PHOTONS; ``lowdose1000``: I0 1e3);
 - MRI (mri-cartesian): Colin27 slice 100, 8 coils (true maps stored), 4x and 8x uniform 1D masks, 0.3 / 1 / 3 %.
 
 Files are written without ``noise_std`` (Poisson files keep ``photons``), so every rule runs on the estimated noise
@@ -28,7 +28,8 @@ level, as it would on a user's file. Per case and method, with every other param
   sqrt(2) (cgls: on a geometric grid of iteration counts).
 
 Writes bench_results/study_parameters.json (one row per case and method, rewritten after each) and prints the
-tables. Timings are 1 torch thread (``--threads``), on whatever else the machine runs.
+tables. Timings are 1 torch thread (``--threads``), on whatever else the machine runs. ``--reuse`` keeps the
+solves of an earlier run (a change of tau then costs only the solves at new values).
 """
 
 from __future__ import annotations
@@ -47,7 +48,15 @@ from recon.io.measurement import MeasurementFile, write_measurement
 from recon.methods import RunContext, get_method
 from recon.metrics import quality
 from recon.noise import estimate_noise, poisson_photons, relative_noise
-from recon.parameter_choice import TAU, discrepancy_search, discrepancy_stop, golden_search, mc_sure, noise_scaled
+from recon.parameter_choice import (
+    SEARCH_START_EXPONENT,
+    TAU,
+    discrepancy_search,
+    discrepancy_stop,
+    golden_search,
+    mc_sure,
+    noise_scaled,
+)
 from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +95,7 @@ def case_list() -> list[Case]:
     cases = [Case(f"ct-{image}-{views}-{level}", "ct-parallel/1", image, views, level)
              for image in ("uncr", "colin") for views in (30, 60, 120) for level in CT_LEVELS]
     cases.append(Case("ct-uncr-100-lowdose", "ct-parallel/1", "uncr", 100, "lowdose"))
+    cases.append(Case("ct-uncr-100-lowdose1000", "ct-parallel/1", "uncr", 100, "lowdose1000"))
     cases += [Case(f"mri-colin-{r}x-{level}", "mri-cartesian/1", "colin", r, level) for r in (4, 8) for level in
               MRI_LEVELS]
     # calibration of the rules' constants on a training image (pydicom's CT_small), never the study's images
@@ -137,8 +147,8 @@ def simulate(case: Case, size: int) -> tuple[dict, dict]:
     if case.spec == "ct-parallel/1":
         image = {"uncr": head_ct, "colin": lambda n: colin27(80, n) * WATER_PER_MM * UNCR_PIXEL_MM / n,
                  "small": lambda n: ct_small(n) * WATER_PER_MM * CT_SMALL_MM / n}[case.image](size)
-        if case.level in ("poisson", "lowdose"):
-            photons = POISSON_PHOTONS if case.level == "poisson" else LOWDOSE_PHOTONS
+        if case.level.startswith(("poisson", "lowdose")):
+            photons = {"poisson": POISSON_PHOTONS, "lowdose": LOWDOSE_PHOTONS, "lowdose1000": 1e3}[case.level]
             return simulate_ct_parallel(image, case.views_or_acceleration, photons=photons, rng=rng)
         return simulate_ct_parallel(image, case.views_or_acceleration, noise_std=CT_LEVELS[case.level], rng=rng)
     image = colin27(100, size) if case.image == "colin" else ct_small(size) / np.quantile(ct_small(size), 0.99)
@@ -259,13 +269,14 @@ def run_cgls(evaluate: Evaluator, noise, tau: float) -> dict:
             "oracle": best}
 
 
-def run_search(evaluate: Evaluator, noise, tau: float) -> dict:
-    """A discrepancy search from the default (full solves), then the oracle."""
+def run_search(evaluate: Evaluator, noise, relative: float, tau: float) -> dict:
+    """A discrepancy search from the noise-scaled default (full solves), then the oracle; ``relative``: the
+    relative noise level of the estimate."""
     low, high = BOUNDS[evaluate.parameter]
-    before = set(evaluate.results)
+    start = noise_scaled(evaluate.default(), relative, SEARCH_START_EXPONENT)
     choice = discrepancy_search(lambda v, warm: (None, evaluate(v)["residual"], None), tau * noise.norm,
-                                evaluate.default(), low=low, high=high, max_evaluations=8)
-    spent = sum(evaluate.results[v]["seconds"] for v in evaluate.results if v not in before)
+                                start, low=low, high=high, max_evaluations=8)
+    spent = sum(evaluate(value)["seconds"] for value, _ in choice.evaluations)  # each a full solve
     auto = {**evaluate(choice.value), "rule": f"discrepancy search, tau {tau}",
             "evaluations": len(choice.evaluations), "prototype_seconds": spent}
     return {"auto": auto, "oracle": oracle(evaluate)}
@@ -291,8 +302,11 @@ def run_sure(evaluate: Evaluator, noise) -> dict:
             "prototype_seconds": time.perf_counter() - began}
 
 
-def run_method(case: Case, name: str, problem, noise, true_norm: float, relative: float, sure: bool) -> dict:
+def run_method(case: Case, name: str, problem, noise, true_norm: float, relative: float, sure: bool,
+               known: list[dict] = ()) -> dict:
+    """One row of the study; ``known``: solves of an earlier run (value, psnr, residual, seconds) to reuse."""
     evaluate = Evaluator(problem, name)
+    evaluate.results.update({r["value"]: r for r in known})
     default = evaluate(evaluate.default())
     if name == "cgls":
         found = run_cgls(evaluate, noise, TAU["cgls"])
@@ -300,13 +314,14 @@ def run_method(case: Case, name: str, problem, noise, true_norm: float, relative
         from recon.parameter_choice import NOISE_EXPONENT
 
         level = relative_noise(float(torch.linalg.vector_norm(problem.y)), noise.norm)
-        value = noise_scaled(evaluate.default(), level, NOISE_EXPONENT["dds"])
+        value = noise_scaled(evaluate.default(), level, NOISE_EXPONENT["dds"])  # from the estimate, as a user's
         auto = evaluate(value)
         found = {"auto": {**auto, "rule": f"noise-scaled default, exponent {NOISE_EXPONENT['dds']}",
                           "evaluations": 1, "prototype_seconds": auto["seconds"], "integrated_solves": 1.0},
                  "oracle": oracle(evaluate)}
     else:
-        found = run_search(evaluate, noise, TAU[name])
+        found = run_search(evaluate, noise, relative_noise(float(torch.linalg.vector_norm(problem.y)), noise.norm),
+                           TAU[name])
     row = {"case": case.name, "spec": case.spec, "method": name, "parameter": evaluate.parameter,
            "default": default, **found, "noise_std_estimated": noise.std, "noise_source": noise.source,
            "noise_norm_estimated": noise.norm, "relative_noise": relative,
@@ -402,13 +417,14 @@ def tables(rows: list[dict]) -> str:
                      f"{best['value']:.3g}: {best['psnr']:.2f} | "
                      f"{auto['psnr'] - best['psnr']:+.2f} | {auto['psnr'] - default['psnr']:+.2f} | "
                      f"{auto['evaluations']} | {auto['time_ratio']:.1f} | {r['oracle_discrepancy_ratio']:.3f} |")
-    lines += ["", "| method | cases | auto within 1 dB of oracle | auto >= default - 0.3 dB | mean auto - oracle | "
-              "mean auto - default | median evaluations |", "|---|---|---|---|---|---|---|"]
-    for method in dict.fromkeys(r["method"] for r in rows):
-        mine = [r for r in rows if r["method"] == method]
+    lines += ["", "| method | images | cases | auto within 1 dB of oracle | auto >= default - 0.3 dB | "
+              "mean auto - oracle | mean auto - default | median evaluations |", "|---|---|---|---|---|---|---|---|"]
+    groups = dict.fromkeys((r["method"], "training" if r["case"].startswith("train-") else "study") for r in rows)
+    for method, images in groups:
+        mine = [r for r in rows if r["method"] == method and r["case"].startswith("train-") == (images == "training")]
         gap = [r["auto"]["psnr"] - r["oracle"]["psnr"] for r in mine]
         gain = [r["auto"]["psnr"] - r["default"]["psnr"] for r in mine]
-        lines.append(f"| {method} | {len(mine)} | {sum(g >= -1 for g in gap)}/{len(mine)} | "
+        lines.append(f"| {method} | {images} | {len(mine)} | {sum(g >= -1 for g in gap)}/{len(mine)} | "
                      f"{sum(g >= -0.3 for g in gain)}/{len(mine)} | {np.mean(gap):+.2f} | {np.mean(gain):+.2f} | "
                      f"{np.median([r['auto']['evaluations'] for r in mine]):g} |")
     return "\n".join(lines)
@@ -428,6 +444,8 @@ def main() -> None:
     parser.add_argument("--cases", nargs="*", help="case names or prefixes (default: all; see --list)")
     parser.add_argument("--methods", nargs="*", default=list(PARAMETER), choices=list(PARAMETER))
     parser.add_argument("--sure", action="store_true", help="also MC-SURE for pnp-admm, pnp-pgd, red, lpn")
+    parser.add_argument("--reuse", action="store_true", help="reuse the solves of earlier runs in --out (after a "
+                        "change of the rules' constants only the new values are solved; times are the earlier ones)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 64^2, two cases, tv and cgls")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
@@ -460,8 +478,10 @@ def main() -> None:
         args.out.with_name("tv_warm_start.json").write_text(json.dumps({"settings": settings, "rows": rows}) + "\n")
         return
     previous = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
-    if args.part == "table":
-        print(tables(previous))
+    if args.part == "table":  # every methods run's JSON beside --out (runs in parallel write their own --out)
+        rows = {(r["case"], r["method"]): r for path in sorted(args.out.parent.glob(args.out.stem + "*.json"))
+                if not path.stem.endswith("_quick") for r in json.loads(path.read_text())["rows"]}
+        print(tables(sorted(rows.values(), key=lambda r: (r["case"].startswith("train-"), r["case"]))))
         return
     chosen = [c for c in cases if not c.name.startswith("train-")]
     if args.cases:  # in the order given
@@ -472,7 +492,9 @@ def main() -> None:
               f"relative noise {100 * relative:.2f} %", flush=True)
         for name in args.methods:
             if name in ("cgls",) or case.spec in get_method(name).specs:
-                row = run_method(case, name, problem, noise, true_norm, relative, args.sure)
+                known = [e for r in previous if (r["case"], r["method"]) == (case.name, name) and args.reuse
+                         for e in r["evaluated"]]
+                row = run_method(case, name, problem, noise, true_norm, relative, args.sure, known)
                 row["noise_norm_true"] = true_norm
                 previous = [r for r in previous if (r["case"], r["method"]) != (case.name, name)] + [row]
                 args.out.write_text(json.dumps({"settings": settings, "rows": previous}, indent=1) + "\n")
