@@ -35,7 +35,7 @@ def test_discrepancy_search_finds_the_morozov_value(tikhonov):
         return f"x({lam:.3g})", residual(lam), lam  # the state is the value it was solved at
 
     choice = discrepancy_search(solve, noise_norm, start=1e-6, rtol=0.01)
-    assert choice.residual == pytest.approx(noise_norm, rel=0.01)
+    assert choice.residual == pytest.approx(noise_norm, rel=0.01) and choice.reached
     assert choice.x == f"x({choice.value:.3g})"
     assert [v for v, _ in choice.evaluations] == [lam for lam, _ in calls]
     assert len(calls) <= 12
@@ -54,6 +54,7 @@ def test_discrepancy_search_stops_at_the_bounds_when_the_target_is_out_of_reach(
     choice = discrepancy_search(lambda lam, warm: (None, residual(lam), None), 1e6 * noise_norm, start=1.0,
                                 high=1e3)
     assert choice.value == 1e3  # the most regularised value allowed, the closest it could get
+    assert not choice.reached and choice.record()["reached"] is False
     assert len(choice.evaluations) <= 12
 
 
