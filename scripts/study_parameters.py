@@ -1,6 +1,7 @@
 """Study: parameters chosen from the data (recon.parameter_choice) against today's fixed defaults and the oracle.
 
     .venv/bin/python scripts/study_parameters.py accuracy                  # noise estimators: known vs estimated
+    .venv/bin/python scripts/study_parameters.py accuracy --reuse          # its table again, from the JSON
     .venv/bin/python scripts/study_parameters.py methods [--cases ...] [--methods ...] [--quick]
     .venv/bin/python scripts/study_parameters.py table                     # the markdown tables from the JSON
 
@@ -440,10 +441,15 @@ def tables(rows: list[dict]) -> str:
 
 
 def accuracy_table(rows: list[dict]) -> str:
-    lines = ["| spec | image | setting | level | known | estimated | estimated / known |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['spec']} | {r['image']} | {r['setting']} | {r['level']} | {r['known']:.4g} | {r['estimated']:.4g} "
-              f"| {r['ratio']:.3f} |" for r in rows]
+    """Estimated / known, one row per spec, image and setting, one column per noise level (Gaussian: relative std;
+    Poisson: the photon count I0 estimated from the data alone)."""
+    levels = list(dict.fromkeys(r["level"] for r in rows))
+    settings = list(dict.fromkeys((r["spec"], r["image"], r["setting"]) for r in rows))
+    ratio = {(r["spec"], r["image"], r["setting"], r["level"]): r["ratio"] for r in rows}
+    lines = ["| spec | image | setting | " + " | ".join(levels) + " |", "|---|---|---|" + "---|" * len(levels)]
+    for key in settings:
+        cells = [f"{ratio[(*key, level)]:.3f}" if (*key, level) in ratio else "" for level in levels]
+        lines.append("| " + " | ".join(key) + " | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -477,6 +483,9 @@ def main() -> None:
                 "poisson_photons": POISSON_PHOTONS,
                 "lowdose_photons": LOWDOSE_PHOTONS, "torch": torch.__version__}
     if args.part == "accuracy":
+        if args.reuse:  # print the table of the last run
+            print(accuracy_table(json.loads(args.out.with_name("noise_accuracy.json").read_text())["rows"]))
+            return
         rows = accuracy(size, folder)
         out = args.out.with_name("noise_accuracy.json")
         out.write_text(json.dumps({"settings": settings, "rows": rows}, indent=1) + "\n")

@@ -10,6 +10,7 @@ from recon.io.measurement import MeasurementFile, write_measurement
 from recon.noise import estimate_noise, poisson_photons, relative_noise
 from recon.phantoms import shepp_logan_3d
 from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
+from tests.cli.conftest import run_cli
 
 LEVELS = (0.001, 0.003, 0.01, 0.03, 0.1)
 """Relative noise (``recon simulate --noise-std``) from 0.1 % to 10 %."""
@@ -70,6 +71,26 @@ def test_poisson_photons_and_noise_norm(tmp_path, photons):
 def test_poisson_refuses_line_integrals_that_starve_the_detector():
     with pytest.raises(UserError, match="under one photon"):
         simulate_ct_parallel(shepp_logan_3d(64)[32], 30, photons=1e4)  # values ~1 per pixel: no photons left
+
+
+def test_simulate_photons_from_the_command_line(tmp_path):
+    """`recon simulate --photons` writes a post-log sinogram whose noise model the file states; with --noise-std
+    too, or with line integrals that starve the detector, it exits 2 with one line."""
+    volume = tmp_path / "head.npy"
+    np.save(volume, shepp_logan_3d(64)[32] * 0.04)
+    out = tmp_path / "lowdose.h5"
+    result = run_cli("simulate", "ct-parallel", "--volume", volume, "--views", "30", "--photons", "5000", "--out", out)
+    assert result.returncode == 0, result.stderr
+    with MeasurementFile(out) as measurement:
+        assert (measurement.attrs["noise_model"], measurement.attrs["photons"]) == ("poisson", 5000.0)
+        assert estimate_noise(measurement).source == "file"
+    both = run_cli("simulate", "ct-parallel", "--volume", volume, "--photons", "5000", "--noise-std", "0.01", "--out",
+                   tmp_path / "both.h5")
+    starved = run_cli("simulate", "ct-parallel", "--phantom", "shepp-logan-3d", "--photons", "1e4", "--out",
+                      tmp_path / "starved.h5")
+    for refused in (both, starved):
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--photons" in refused.stderr
+    assert not (tmp_path / "both.h5").exists() and not (tmp_path / "starved.h5").exists()
 
 
 def test_the_files_noise_std_is_used_as_stated(tmp_path, phantom):
