@@ -126,7 +126,7 @@ def _given(value, default):
 
 
 _SIMULATE_OPTIONS = {
-    "ct-parallel": {"volume", "key", "phantom", "size", "views", "angle_range", "noise_std", "n_det"},
+    "ct-parallel": {"volume", "key", "phantom", "size", "views", "angle_range", "noise_std", "photons", "n_det"},
     "mri-cartesian": {"volume", "key", "phantom", "size", "coils", "acceleration", "mask", "acs", "noise_std",
                       "with_coil_maps"},
     "ct-dynamic": {"volume", "key", "phantom", "size", "frames", "views_per_frame", "order", "angle_range",
@@ -168,6 +168,9 @@ def simulate(
     noise_std: Annotated[float | None, typer.Option(help="Noise std relative to the measurements' RMS; for "
                                                          "ct-dynamic relative to the sinogram's maximum (0.005 = "
                                                          "the paper's 0.5 %) [0].")] = None,
+    photons: Annotated[float | None, typer.Option(help="CT: low-dose Poisson noise, I0 photons per detector bin "
+                                                       "(the volume in attenuation per pixel); not with --noise-std.")
+                       ] = None,
     m: Annotated[int | None, typer.Option("--m", help="Sparse: measurements per signal [75].")] = None,
     n: Annotated[int | None, typer.Option("--n", help="Sparse: signal length [150].")] = None,
     k: Annotated[int | None, typer.Option("--k", help="Sparse: nonzeros per signal [12].")] = None,
@@ -206,8 +209,11 @@ def simulate(
     rng = np.random.default_rng(seed)
     if spec == "ct-parallel":
         data = _load_input_volume(volume, key, phantom, size)
+        if photons is not None and noise_std is not None:
+            raise UserError("--photons and --noise-std both set the noise", key="--photons",
+                            fix="give one: --photons for Poisson counts, --noise-std for Gaussian noise")
         datasets, attrs = sim.simulate_ct_parallel(data, views or 60, angle_range or math.pi, noise_std or 0.0,
-                                                   n_det=n_det, rng=rng)
+                                                   n_det=n_det, rng=rng, photons=photons)
     elif spec == "mri-cartesian":
         data = _load_input_volume(volume, key, phantom, size)
         datasets, attrs = sim.simulate_mri_cartesian(data, coils or 8, acceleration or 4.0, mask or "uniform1d",

@@ -40,8 +40,14 @@ def _relative_noise(clean: np.ndarray, noise_std: float, rng: np.random.Generato
 
 
 def simulate_ct_parallel(volume: np.ndarray, views: int, angle_range: float = math.pi, noise_std: float = 0.0,
-                         n_det: int | None = None, rng: np.random.Generator | None = None) -> Measurement:
-    """Parallel-beam sinograms of ``volume`` (ny, nx) or (nz, ny, nx) at ``views`` angles over [0, angle_range)."""
+                         n_det: int | None = None, rng: np.random.Generator | None = None,
+                         photons: float | None = None) -> Measurement:
+    """Parallel-beam sinograms of ``volume`` (ny, nx) or (nz, ny, nx) at ``views`` angles over [0, angle_range).
+
+    ``photons`` = I0 (low-dose CT): counts ~ Poisson(I0 exp(-p)) for the noiseless line integrals p, which must
+    then be dimensionless (``volume`` in attenuation per pixel), and the post-log sinogram log(I0 / max(counts, 1))
+    is written with attributes ``noise_model`` "poisson" and ``photons`` instead of ``noise_std``.
+    """
     from recon.physics.ct import ParallelBeamCT
 
     rng = rng or np.random.default_rng(0)
@@ -52,12 +58,36 @@ def simulate_ct_parallel(volume: np.ndarray, views: int, angle_range: float = ma
     stack = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32)).reshape(-1, 1, *volume.shape[-2:])
     with torch.no_grad():
         clean = physics.A(stack)[:, 0].numpy()
-    sinogram, sigma = _relative_noise(clean, noise_std, rng)
+    if photons is not None:
+        sinogram, noise_attrs = _poisson_post_log(clean, photons, rng), {"noise_model": "poisson", "photons": photons}
+    else:
+        sinogram, sigma = _relative_noise(clean, noise_std, rng)
+        noise_attrs = {"noise_std": sigma}
     sinogram = sinogram.reshape(*volume.shape[:-2], *sinogram.shape[-2:])
     datasets = {"sinogram": sinogram.astype(np.float32), "angles": angles,
                 "ground_truth": volume.astype(np.float32)}
-    attrs = {"image_shape": list(volume.shape), "det_spacing": 1.0, "noise_std": sigma}
+    attrs = {"image_shape": list(volume.shape), "det_spacing": 1.0, **noise_attrs}
     return datasets, attrs
+
+
+STARVED_SHARE = 0.01
+"""Most readings a low-dose simulation may leave under one expected photon."""
+
+
+def _poisson_post_log(line_integrals: np.ndarray, photons: float, rng: np.random.Generator) -> np.ndarray:
+    """log(I0 / max(counts, 1)), counts ~ Poisson(I0 exp(-p)); UserError when more than STARVED_SHARE of the
+    readings expect under one photon (line integrals not in attenuation per pixel, or too few photons)."""
+    if not photons > 0:
+        raise UserError(f"{photons} photons asked for", key="--photons", fix="use a positive count, e.g. 1e4")
+    expected = photons * np.exp(-np.asarray(line_integrals, dtype=np.float64))
+    starved = float(np.mean(expected < 1))
+    if starved > STARVED_SHARE:
+        raise UserError(f"{100 * starved:.1f} % of the readings expect under one photon (line integrals up to "
+                        f"{float(np.max(line_integrals)):.3g})", key="--photons",
+                        fix="give the volume in attenuation per pixel (water: 0.019 per mm times the pixel size "
+                            "in mm) or raise --photons")
+    counts = rng.poisson(expected)
+    return np.log(photons / np.maximum(counts, 1)).astype(np.float32)
 
 
 def simulate_mri_cartesian(volume: np.ndarray, coils: int, acceleration: float, mask_kind: str = "uniform1d",
