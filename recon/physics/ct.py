@@ -40,7 +40,12 @@ from deepinv.physics import LinearPhysics
 
 from recon.errors import UserError
 from recon.physics import FBP_FILTERS
+from recon.physics.joseph import JosephFunction, JosephPlan, estimated_matrix_bytes
 from recon.physics.registry import register_example
+
+STORED_MATRIX_MAX_BYTES = 2**30
+"""Largest stored matrix pair that ``projector="auto"`` builds (see :func:`choose_projector` and the CT projector
+guide for the measurements behind it)."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +57,19 @@ class ParallelGeometry:
     angles: tuple[float, ...]
     n_det: int
     det_spacing: float
+    det_offset: float = 0.0
 
     @property
     def n_views(self) -> int:
         return len(self.angles)
 
+    def bin_positions(self) -> np.ndarray:
+        """``s`` of each detector bin centre (n_det,), in image pixels (see the module docstring)."""
+        return (np.arange(self.n_det) - (self.n_det - 1) / 2 - self.det_offset) * self.det_spacing
+
     @classmethod
     def checked(cls, image_shape: tuple[int, int], angles: np.ndarray, n_det: int | None,
-                det_spacing: float) -> ParallelGeometry:
+                det_spacing: float, det_offset: float = 0.0) -> ParallelGeometry:
         """The geometry of ``angles`` (radians, flattened in C order), checked; ``n_det`` defaults to
         ``ceil(sqrt(2) * max(ny, nx))``, which covers the image diagonal. Raises ValueError."""
         ny, nx = (int(n) for n in image_shape)
@@ -69,7 +79,9 @@ class ParallelGeometry:
         if min(ny, nx, n_det) < 1 or det_spacing <= 0:
             raise ValueError("need a positive image shape, n_det and det_spacing, "
                              f"got {image_shape}, {n_det}, {det_spacing}")
-        return cls(ny, nx, tuple(angles.ravel().tolist()), n_det, float(det_spacing))
+        if not math.isfinite(det_offset):
+            raise ValueError(f"det_offset must be a finite number of detector bins, got {det_offset}")
+        return cls(ny, nx, tuple(angles.ravel().tolist()), n_det, float(det_spacing), float(det_offset))
 
 
 def as_radians(angles: Sequence[float] | np.ndarray | torch.Tensor) -> np.ndarray:
@@ -79,7 +91,7 @@ def as_radians(angles: Sequence[float] | np.ndarray | torch.Tensor) -> np.ndarra
 
 def _joseph_view(theta: float, g: ParallelGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Entries of one view's rows: (entries per row (n_det,), column indices, weights), row by row."""
-    s = (np.arange(g.n_det) - (g.n_det - 1) / 2) * g.det_spacing
+    s = g.bin_positions()
     cos, sin = math.cos(theta), math.sin(theta)
     if abs(cos) >= abs(sin):  # ray closer to the y axis: one sample per row, interpolate along x
         y = (g.ny - 1) / 2 - np.arange(g.ny)
@@ -210,49 +222,84 @@ def filter_projections(y: torch.Tensor, filter: str, det_spacing: float) -> torc
 
 
 class JosephProjector(LinearPhysics):
-    """What the parallel-beam operators share: the checked geometry and the Joseph matrix pair, copied per device
-    and dtype on first use. Subclasses name the axes of ``angles`` in ``angle_layout`` and build their pair in
-    ``matrices()``.
+    """What the parallel-beam operators share: the checked geometry and its projector, either the stored Joseph
+    matrix pair (copied per device and dtype on first use) or, where the subclass offers it, the matrix-free
+    :class:`~recon.physics.joseph.JosephPlan`. Subclasses name the axes of ``angles`` in ``angle_layout``, list
+    the projectors they implement in ``projectors`` and build their pair in ``matrices()``.
 
     :param image_shape: ``(ny, nx)`` in pixels.
     :param angles: view angles in radians, shaped as ``angle_layout`` says, any order and spacing.
     :param n_det: detector bins; default ``ceil(sqrt(2) * max(ny, nx))`` covers the image diagonal.
-    :param det_spacing: detector bin spacing in pixels.
+    :param det_spacing: detector bin width in image pixels.
+    :param det_offset: where the rotation axis projects on the detector, in bins from the detector centre
+        (positive: towards higher bin indices); see the module docstring.
+    :param projector: ``"stored"``, ``"matrix-free"`` or ``"auto"`` (:func:`choose_projector`).
     :param device: device of the matrix copy prepared now; other devices are converted on first use.
     :param dtype: dtype of the matrix copy prepared now (float32 or float64).
     :param kwargs: passed to ``deepinv.physics.LinearPhysics`` (noise_model, max_iter, ...).
     """
 
     angle_layout: tuple[str, ...] = ("n_views",)
+    projectors: tuple[str, ...] = ("stored",)
 
     def __init__(self, image_shape: tuple[int, int], angles: Sequence | np.ndarray | torch.Tensor,
-                 n_det: int | None = None, det_spacing: float = 1.0, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32, **kwargs):
+                 n_det: int | None = None, det_spacing: float = 1.0, det_offset: float = 0.0,
+                 projector: str = "auto", device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                 **kwargs):
         ny, nx = (int(n) for n in image_shape)
         kwargs.setdefault("img_size", (1, ny, nx))
         super().__init__(device=device, **kwargs)
         angles = as_radians(angles)
         if angles.ndim != len(self.angle_layout):
             raise ValueError(f"angles must be ({', '.join(self.angle_layout)}), got shape {angles.shape}")
-        self.geometry = ParallelGeometry.checked((ny, nx), angles, n_det, det_spacing)
+        self.geometry = ParallelGeometry.checked((ny, nx), angles, n_det, det_spacing, det_offset)
         self.image_shape = (ny, nx)
         self.angles = torch.from_numpy(angles)
         self.n_det = self.geometry.n_det
         self.det_spacing = self.geometry.det_spacing
-        self._matrices = _MatrixCopies(self.matrices())
-        self._matrices.get(self._device_holder.device, dtype)
+        self.det_offset = self.geometry.det_offset
+        if projector not in ("auto", *self.projectors):
+            raise ValueError(f"projector must be one of auto, {', '.join(self.projectors)}; got {projector!r}")
+        self.plan = JosephPlan(self.geometry) if "matrix-free" in self.projectors else None
+        self.projector = choose_projector(self.plan) if projector == "auto" else projector
+        if self.projector == "stored":
+            self._matrices = _MatrixCopies(self.matrices())
+            self._matrices.get(self._device_holder.device, dtype)
 
     def matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The CPU float32 CSR pair (A, A^T) of this operator."""
         raise NotImplementedError
 
 
+def choose_projector(plan: JosephPlan | None) -> str:
+    """``"stored"`` when the matrix pair of ``plan``'s geometry takes at most ``STORED_MATRIX_MAX_BYTES`` and a
+    quarter of the memory available now, else ``"matrix-free"`` (always ``"stored"`` without a plan)."""
+    if plan is None:
+        return "stored"
+    size = estimated_matrix_bytes(plan)
+    return "stored" if size <= min(STORED_MATRIX_MAX_BYTES, available_memory() // 4) else "matrix-free"
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (``MemAvailable`` on Linux; elsewhere, unbounded)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2**62
+
+
 class ParallelBeamCT(JosephProjector):
     """2D parallel-beam CT, applied slice by slice to any leading dims (see the module docstring); parameters as
-    :class:`JosephProjector`, ``angles`` 1D.
+    :class:`JosephProjector`, ``angles`` 1D. Both projectors give the same values (to float rounding).
 
     ``A``: ``(..., ny, nx) -> (..., n_views, n_det)``; ``A_adjoint`` is its exact transpose.
     """
+
+    projectors = ("stored", "matrix-free")
 
     def matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
         return system_matrices(self.geometry)
@@ -267,6 +314,9 @@ class ParallelBeamCT(JosephProjector):
             raise ValueError(f"expected (..., {in_shape[0]}, {in_shape[1]}), got {tuple(t.shape)}")
         if not t.is_floating_point():
             raise TypeError(f"CT needs a real floating tensor, got {t.dtype}")
+        if self.projector == "matrix-free":
+            out = JosephFunction.apply(t.reshape(-1, *in_shape).contiguous(), self.plan, transpose)
+            return out.reshape(*t.shape[:-2], *out_shape)
         matrix, matrix_t = self._matrices.get(t.device, t.dtype)
         if transpose:
             matrix, matrix_t = matrix_t, matrix
