@@ -1,34 +1,48 @@
-"""Parallel-beam CT: a sparse Joseph projector with an exact adjoint, and filtered back-projection.
+"""Parallel-beam CT: a Joseph projector with an exact adjoint, stored or matrix-free, and filtered back-projection.
 
-Geometry (all lengths in pixels, the pixel size is 1):
+Geometry (all lengths in image pixels, the pixel size is 1):
 
 - Images are ``(..., ny, nx)``; row ``i``, column ``j`` is the pixel centred at
-  ``x = j - (nx - 1) / 2`` and ``y = (ny - 1) / 2 - i`` (x to the right, y up, origin at the image centre).
+  ``x = j - (nx - 1) / 2`` and ``y = (ny - 1) / 2 - i`` (x to the right, y up, origin at the image centre, which
+  is the rotation axis).
 - View ``v`` at angle ``theta`` (radians, counter-clockwise from the x axis) measures line integrals along
-  the rays ``x cos(theta) + y sin(theta) = s``. Detector bin ``k`` sits at ``s = (k - (n_det - 1) / 2) *
-  det_spacing``, so the detector is centred on the rotation axis (the image centre).
+  the rays ``x cos(theta) + y sin(theta) = s``. Detector bin ``k`` sits at
+  ``s = (k - (n_det - 1) / 2 - det_offset) * det_spacing``: ``det_spacing`` is the bin width in image pixels and
+  ``det_offset`` (in bins, default 0) is where the rotation axis projects, counted from the detector centre, so
+  positive values mean the axis falls on a higher bin index (a centre of rotation ``c`` in bin coordinates, as
+  beamline files give it, is ``det_offset = c - (n_det - 1) / 2``).
 - Sinograms are ``(..., n_views, n_det)``. They match ``skimage.transform.radon(image,
   theta=degrees(angles), circle=False).T`` on the bins both grids share (for odd image sizes exactly,
-  where skimage's rotation centre is the image centre).
+  where skimage's rotation centre is the image centre), and ASTRA's ``linear`` projector with the same angles.
 
 The projector is Joseph's ray-driven method with linear interpolation (ASTRA's ``linear`` projector): each
 ray takes one sample per row (or column, whichever axis it is closer to), interpolates linearly between
 the two neighbouring pixels and weights by the path length per step, ``1 / |cos|`` (or ``1 / |sin|``).
-It is stored as a CSR matrix ``A`` (rows ``view * n_det + bin``, columns ``i * nx + j``) together with the
-CSR of its transpose, so forward and adjoint are both one CSR times dense product over all leading dims.
+Two implementations give the same values (to float rounding):
 
-Memory bound: ``nnz <= 2 * n_views * n_det * max(ny, nx)`` (about ``2 * n_views * ny * nx / det_spacing``
-in practice); each of the two matrices takes ``8 * nnz`` bytes in float32 with int32 indices (e.g. 256^2
-pixels, 60 views: nnz = 7.1e6, 113 MB for the pair), and each copy made for another device or dtype adds
-``8 * nnz`` (float32) or ``12 * nnz`` (float64) bytes per matrix. A call on ``B`` columns (the product of
-the leading dims) also needs about twice its input plus twice its output, so callers bound memory by
-chunking slices into the leading dims.
+- ``"stored"``: a CSR matrix ``A`` (rows ``view * n_det + bin``, columns ``i * nx + j``) together with the CSR of
+  its transpose, so forward and adjoint are both one CSR times dense product over all leading dims. Fastest
+  per call on CPU, but it must be built (about 90 ns per non-zero, once per process) and held.
+- ``"matrix-free"``: :class:`recon.physics.joseph.JosephPlan`, the same samples computed on the fly in bounded
+  chunks; memory ``O(n_views * (n_det + ny + nx))``, slower per call on CPU (see that module).
+
+``projector="auto"`` stores the matrix when the pair takes at most ``STORED_MATRIX_MAX_BYTES`` (and a quarter of
+the available memory), else goes matrix-free.
+
+Memory bound of the stored pair: ``nnz <= 2 * n_views * n_det * max(ny, nx)`` (about ``2 * n_views * ny * nx /
+det_spacing`` in practice); each of the two matrices takes ``8 * nnz`` bytes in float32 with int32 indices (e.g.
+256^2 pixels, 60 views: nnz = 7.1e6, 113 MB for the pair; 512^2, 720 views: 6 GB), and each copy made for
+another device or dtype adds ``8 * nnz`` (float32) or ``12 * nnz`` (float64) bytes per matrix. A call on ``B``
+columns (the product of the leading dims) also needs about twice its input plus twice its output, so callers
+bound memory by chunking slices into the leading dims.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +56,8 @@ from recon.errors import UserError
 from recon.physics import FBP_FILTERS
 from recon.physics.joseph import JosephFunction, JosephPlan, estimated_matrix_bytes
 from recon.physics.registry import register_example
+
+LOGGER = logging.getLogger(__name__)
 
 STORED_MATRIX_MAX_BYTES = 2**30
 """Largest stored matrix pair that ``projector="auto"`` builds (see :func:`choose_projector` and the CT projector
@@ -137,8 +153,20 @@ def csr_pair(matrix: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
 
 @functools.lru_cache(maxsize=8)
 def system_matrices(geometry: ParallelGeometry) -> tuple[torch.Tensor, torch.Tensor]:
-    """Joseph system matrix ``A`` (n_views * n_det, ny * nx) and ``A^T``, both CPU float32 CSR, cached."""
-    return csr_pair(joseph_matrix(geometry))
+    """Joseph system matrix ``A`` (n_views * n_det, ny * nx) and ``A^T``, both CPU float32 CSR, cached in this
+    process. A build that will take long (about 90 ns per non-zero on one core) says so on the ``recon.physics.ct``
+    logger: INFO from 64 MB, WARNING above ``STORED_MATRIX_MAX_BYTES``."""
+    size = estimated_matrix_bytes(JosephPlan(geometry))
+    if size >= 2**26:
+        level = logging.WARNING if size > STORED_MATRIX_MAX_BYTES else logging.INFO
+        LOGGER.log(level, "building the stored CT matrix (%d views of %dx%d, about %.1f GB, about %.0f s); "
+                   "projector='matrix-free' stores nothing", geometry.n_views, geometry.ny, geometry.nx,
+                   size / 1e9, size / 16 * 90e-9)
+    start = time.perf_counter()
+    pair = csr_pair(joseph_matrix(geometry))
+    if size >= 2**26:
+        LOGGER.log(level, "built the stored CT matrix in %.1f s", time.perf_counter() - start)
+    return pair
 
 
 class _SparseMatmul(torch.autograd.Function):
@@ -210,15 +238,27 @@ def fourier_filter(size: int, name: str) -> np.ndarray:
     return response
 
 
+FILTER_CHUNK_BYTES = 64 * 2**20
+"""Working memory of one batch of detector rows in :func:`filter_projections` (padded rows and their spectra)."""
+
+
 def filter_projections(y: torch.Tensor, filter: str, det_spacing: float) -> torch.Tensor:
-    """Projections (..., n_det) convolved with the FBP filter ``filter`` along the detector (zero-padded)."""
+    """Projections (..., n_det) convolved with the FBP filter ``filter`` along the detector (zero-padded).
+
+    All rows (slices x views) go through ``torch.fft.rfft`` together, in batches of ``FILTER_CHUNK_BYTES``.
+    """
     n_det = y.shape[-1]
     size = max(64, 2 ** math.ceil(math.log2(2 * n_det)))
     # continuous convolution over s = detector spacing times the discrete one, hence / det_spacing
     response = fourier_filter(size, filter)[: size // 2 + 1] / det_spacing
     response = torch.as_tensor(response, dtype=y.dtype, device=y.device)
-    spectrum = torch.fft.rfft(y, n=size, dim=-1) * response
-    return torch.fft.irfft(spectrum, n=size, dim=-1)[..., :n_det]
+    rows = y.reshape(-1, n_det)
+    filtered = torch.empty_like(rows)
+    batch = max(1, FILTER_CHUNK_BYTES // (2 * size * y.element_size()))
+    for start in range(0, rows.shape[0], batch):
+        spectrum = torch.fft.rfft(rows[start:start + batch], n=size, dim=-1) * response
+        filtered[start:start + batch] = torch.fft.irfft(spectrum, n=size, dim=-1)[:, :n_det]
+    return filtered.reshape(y.shape)
 
 
 class JosephProjector(LinearPhysics):
@@ -354,3 +394,10 @@ def _example_2d(device: torch.device, dtype: torch.dtype) -> tuple[ParallelBeamC
 def _example_3d(device: torch.device, dtype: torch.dtype) -> tuple[ParallelBeamCT, tuple[int, ...]]:
     angles = np.linspace(0, np.pi, 20, endpoint=False)
     return ParallelBeamCT((32, 32), angles, device=device, dtype=dtype), (1, 1, 4, 32, 32)
+
+
+@register_example("ct-parallel-matrix-free")
+def _example_matrix_free(device: torch.device, dtype: torch.dtype) -> tuple[ParallelBeamCT, tuple[int, ...]]:
+    angles = np.random.default_rng(0).uniform(0, 2 * np.pi, 19)
+    return ParallelBeamCT((28, 36), angles, det_spacing=0.8, det_offset=1.5, projector="matrix-free", device=device,
+                          dtype=dtype), (2, 1, 28, 36)
