@@ -15,19 +15,19 @@ row). Its backward with respect to the input (``grid_sampler_2d_backward``) is t
 adjoint share the same sampling positions and weights.
 
 What is stored: per view, ``b`` for each row (``O(n_views * (ny + nx))``) and, per (view, bin) pair inside the
-view's footprint on the detector, its ``a k`` and output index (``O(n_views * n_det)``): about 24 bytes * (n_views
-* n_det + n_views * max(ny, nx)), 25 MB at 720 views of 512^2. Nothing grows with views x pixels: the sampling
+view's footprint on the detector, its ``a k``, weight and output index (``O(n_views * n_det)``): 31 MB at 720 views
+of 512^2 (18 MB of float64 plan plus 13 MB per device and dtype used). Nothing grows with views x pixels: the sampling
 grid of one chunk of (view, bin) pairs is built, used and dropped; a chunk holds ``rows x pairs`` grid points of 8
 bytes plus ``rows x pairs x slices`` samples of 4 bytes, sized to ``chunk_bytes``.
 
-Why ``grid_sample`` (measured on 2 CPU cores, 256^2, 64 views, single thread CPU time): it fuses index and weight
-computation, gather and interpolation; the same Joseph samples written as separate torch ops (floor, frac,
-index_select, lerp, sum) take 2-3x longer, building a CSR chunk per call and multiplying it (to reuse the
-sparse product) 10x longer, ``torch.compile`` of the gather 1.5x longer after a 2-minute compilation, and a
-prefix-sum formulation over rows sorted by their fractional offset stalls on per-row shifted windows, which torch
-can only gather element by element. On CPU the stored matrix stays 3-10x faster per call (it streams
-precomputed weights), which is why :class:`~recon.physics.ct.ParallelBeamCT` keeps it for small geometries; on
-CUDA ``grid_sample`` is the native texture-style kernel.
+Why ``grid_sample`` (measured on 2 CPU cores, 256^2, 64 views, one slice, single-thread CPU time; the CT
+projector guide has the table): it fuses index and weight computation, gather and interpolation (25 ms). The same
+samples as separate torch ops (floor, frac, index_select, lerp, sum) take 2.6x longer, a CSR chunk built per call
+and multiplied 18x longer, ``torch.compile`` of the gather about as long after a 2-minute compilation that needs a
+C++ compiler, and a prefix-sum formulation over rows sorted by their fractional offset stalls on per-row shifted
+windows, which torch can only gather element by element. On CPU the stored matrix stays 4-16x faster per call
+(it streams precomputed weights: 9 ms here), which is why :class:`~recon.physics.ct.ParallelBeamCT` keeps it for
+small geometries; on CUDA ``grid_sample`` is a native texture-style kernel.
 """
 
 from __future__ import annotations
