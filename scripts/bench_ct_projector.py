@@ -247,18 +247,18 @@ def main() -> None:
         worker(args)
         return
     load = Path("/proc/loadavg").read_text().split()[:3]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     records = []
     for case in map(parse_case, args.cases.split(",")):
         for variant in args.variants.split(","):
             records.append(run_case(case, variant, args))
             print(f"done {records[-1]['case']} {variant}", file=sys.stderr)
+            summary = {"threads": args.threads, "repeats": args.repeats, "cpu_count": os.cpu_count(),
+                       "load_before": load, "load_now": Path("/proc/loadavg").read_text().split()[:3],
+                       "results": records}
+            args.out.write_text(json.dumps(summary, indent=2) + "\n")  # after every row: a stopped run keeps its rows
     print_table(records)
-    load_after = Path("/proc/loadavg").read_text().split()[:3]
-    print(f"\nthreads {args.threads}; load average before {' '.join(load)}, after {' '.join(load_after)}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"threads": args.threads, "repeats": args.repeats, "load_before": load,
-                                    "load_after": load_after, "cpu_count": os.cpu_count(),
-                                    "results": records}, indent=2) + "\n")
+    print(f"\nthreads {args.threads}; load average before {' '.join(load)}, after {' '.join(summary['load_now'])}")
     print(f"wrote {args.out}")
 
 
