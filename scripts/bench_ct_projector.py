@@ -196,7 +196,8 @@ def run_case(case: tuple[int, int], variant: str, args: argparse.Namespace) -> d
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        return {**record, "skipped": f"failed: {done.stderr.strip().splitlines()[-1]}"}
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return {**record, "skipped": f"failed: {last}"}
     record.update(json.loads(done.stdout.strip().splitlines()[-1]), wall_s=time.perf_counter() - start)
     return record
 
