@@ -1,34 +1,48 @@
-"""Parallel-beam CT: a sparse Joseph projector with an exact adjoint, and filtered back-projection.
+"""Parallel-beam CT: a Joseph projector with an exact adjoint, stored or matrix-free, and filtered back-projection.
 
-Geometry (all lengths in pixels, the pixel size is 1):
+Geometry (all lengths in image pixels, the pixel size is 1):
 
 - Images are ``(..., ny, nx)``; row ``i``, column ``j`` is the pixel centred at
-  ``x = j - (nx - 1) / 2`` and ``y = (ny - 1) / 2 - i`` (x to the right, y up, origin at the image centre).
+  ``x = j - (nx - 1) / 2`` and ``y = (ny - 1) / 2 - i`` (x to the right, y up, origin at the image centre, which
+  is the rotation axis).
 - View ``v`` at angle ``theta`` (radians, counter-clockwise from the x axis) measures line integrals along
-  the rays ``x cos(theta) + y sin(theta) = s``. Detector bin ``k`` sits at ``s = (k - (n_det - 1) / 2) *
-  det_spacing``, so the detector is centred on the rotation axis (the image centre).
+  the rays ``x cos(theta) + y sin(theta) = s``. Detector bin ``k`` sits at
+  ``s = (k - (n_det - 1) / 2 - det_offset) * det_spacing``: ``det_spacing`` is the bin width in image pixels and
+  ``det_offset`` (in bins, default 0) is where the rotation axis projects, counted from the detector centre, so
+  positive values mean the axis falls on a higher bin index (a centre of rotation ``c`` in bin coordinates, as
+  beamline files give it, is ``det_offset = c - (n_det - 1) / 2``).
 - Sinograms are ``(..., n_views, n_det)``. They match ``skimage.transform.radon(image,
   theta=degrees(angles), circle=False).T`` on the bins both grids share (for odd image sizes exactly,
-  where skimage's rotation centre is the image centre).
+  where skimage's rotation centre is the image centre), and ASTRA's ``linear`` projector with the same angles.
 
 The projector is Joseph's ray-driven method with linear interpolation (ASTRA's ``linear`` projector): each
 ray takes one sample per row (or column, whichever axis it is closer to), interpolates linearly between
 the two neighbouring pixels and weights by the path length per step, ``1 / |cos|`` (or ``1 / |sin|``).
-It is stored as a CSR matrix ``A`` (rows ``view * n_det + bin``, columns ``i * nx + j``) together with the
-CSR of its transpose, so forward and adjoint are both one CSR times dense product over all leading dims.
+Two implementations give the same values (to float rounding):
 
-Memory bound: ``nnz <= 2 * n_views * n_det * max(ny, nx)`` (about ``2 * n_views * ny * nx / det_spacing``
-in practice); each of the two matrices takes ``8 * nnz`` bytes in float32 with int32 indices (e.g. 256^2
-pixels, 60 views: nnz = 7.1e6, 113 MB for the pair), and each copy made for another device or dtype adds
-``8 * nnz`` (float32) or ``12 * nnz`` (float64) bytes per matrix. A call on ``B`` columns (the product of
-the leading dims) also needs about twice its input plus twice its output, so callers bound memory by
-chunking slices into the leading dims.
+- ``"stored"``: a CSR matrix ``A`` (rows ``view * n_det + bin``, columns ``i * nx + j``) together with the CSR of
+  its transpose, so forward and adjoint are both one CSR times dense product over all leading dims. Fastest
+  per call on CPU, but it must be built (about 90 ns per non-zero, once per process) and held.
+- ``"matrix-free"``: :class:`recon.physics.joseph.JosephPlan`, the same samples computed on the fly in bounded
+  chunks; memory ``O(n_views * (n_det + ny + nx))``, slower per call on CPU (see that module).
+
+``projector="auto"`` stores the matrix when the pair takes at most ``STORED_MATRIX_MAX_BYTES`` (and a quarter of
+the available memory), else goes matrix-free.
+
+Memory bound of the stored pair: ``nnz <= 2 * n_views * n_det * max(ny, nx)`` (about ``2 * n_views * ny * nx /
+det_spacing`` in practice); each of the two matrices takes ``8 * nnz`` bytes in float32 with int32 indices (e.g.
+256^2 pixels, 60 views: nnz = 7.1e6, 113 MB for the pair; 512^2, 720 views: 6 GB), and each copy made for
+another device or dtype adds ``8 * nnz`` (float32) or ``12 * nnz`` (float64) bytes per matrix. A call on ``B``
+columns (the product of the leading dims) also needs about twice its input plus twice its output, so callers
+bound memory by chunking slices into the leading dims.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,7 +54,14 @@ from deepinv.physics import LinearPhysics
 
 from recon.errors import UserError
 from recon.physics import FBP_FILTERS
+from recon.physics.joseph import JosephFunction, JosephPlan, estimated_matrix_bytes
 from recon.physics.registry import register_example
+
+LOGGER = logging.getLogger(__name__)
+
+STORED_MATRIX_MAX_BYTES = 2**30
+"""Largest stored matrix pair that ``projector="auto"`` builds (see :func:`choose_projector` and the CT projector
+guide for the measurements behind it)."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +73,19 @@ class ParallelGeometry:
     angles: tuple[float, ...]
     n_det: int
     det_spacing: float
+    det_offset: float = 0.0
 
     @property
     def n_views(self) -> int:
         return len(self.angles)
 
+    def bin_positions(self) -> np.ndarray:
+        """``s`` of each detector bin centre (n_det,), in image pixels (see the module docstring)."""
+        return (np.arange(self.n_det) - (self.n_det - 1) / 2 - self.det_offset) * self.det_spacing
+
     @classmethod
     def checked(cls, image_shape: tuple[int, int], angles: np.ndarray, n_det: int | None,
-                det_spacing: float) -> ParallelGeometry:
+                det_spacing: float, det_offset: float = 0.0) -> ParallelGeometry:
         """The geometry of ``angles`` (radians, flattened in C order), checked; ``n_det`` defaults to
         ``ceil(sqrt(2) * max(ny, nx))``, which covers the image diagonal. Raises ValueError."""
         ny, nx = (int(n) for n in image_shape)
@@ -69,7 +95,9 @@ class ParallelGeometry:
         if min(ny, nx, n_det) < 1 or det_spacing <= 0:
             raise ValueError("need a positive image shape, n_det and det_spacing, "
                              f"got {image_shape}, {n_det}, {det_spacing}")
-        return cls(ny, nx, tuple(angles.ravel().tolist()), n_det, float(det_spacing))
+        if not math.isfinite(det_offset):
+            raise ValueError(f"det_offset must be a finite number of detector bins, got {det_offset}")
+        return cls(ny, nx, tuple(angles.ravel().tolist()), n_det, float(det_spacing), float(det_offset))
 
 
 def as_radians(angles: Sequence[float] | np.ndarray | torch.Tensor) -> np.ndarray:
@@ -79,7 +107,7 @@ def as_radians(angles: Sequence[float] | np.ndarray | torch.Tensor) -> np.ndarra
 
 def _joseph_view(theta: float, g: ParallelGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Entries of one view's rows: (entries per row (n_det,), column indices, weights), row by row."""
-    s = (np.arange(g.n_det) - (g.n_det - 1) / 2) * g.det_spacing
+    s = g.bin_positions()
     cos, sin = math.cos(theta), math.sin(theta)
     if abs(cos) >= abs(sin):  # ray closer to the y axis: one sample per row, interpolate along x
         y = (g.ny - 1) / 2 - np.arange(g.ny)
@@ -125,8 +153,20 @@ def csr_pair(matrix: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
 
 @functools.lru_cache(maxsize=8)
 def system_matrices(geometry: ParallelGeometry) -> tuple[torch.Tensor, torch.Tensor]:
-    """Joseph system matrix ``A`` (n_views * n_det, ny * nx) and ``A^T``, both CPU float32 CSR, cached."""
-    return csr_pair(joseph_matrix(geometry))
+    """Joseph system matrix ``A`` (n_views * n_det, ny * nx) and ``A^T``, both CPU float32 CSR, cached in this
+    process. A build that will take long (about 90 ns per non-zero on one core) says so on the ``recon.physics.ct``
+    logger: INFO from 64 MB, WARNING above ``STORED_MATRIX_MAX_BYTES``."""
+    size = estimated_matrix_bytes(JosephPlan(geometry))
+    if size >= 2**26:
+        level = logging.WARNING if size > STORED_MATRIX_MAX_BYTES else logging.INFO
+        LOGGER.log(level, "building the stored CT matrix (%d views of %dx%d, about %.1f GB, about %.0f s); "
+                   "projector='matrix-free' stores nothing", geometry.n_views, geometry.ny, geometry.nx,
+                   size / 1e9, size / 16 * 90e-9)
+    start = time.perf_counter()
+    pair = csr_pair(joseph_matrix(geometry))
+    if size >= 2**26:
+        LOGGER.log(level, "built the stored CT matrix in %.1f s", time.perf_counter() - start)
+    return pair
 
 
 class _SparseMatmul(torch.autograd.Function):
@@ -198,61 +238,108 @@ def fourier_filter(size: int, name: str) -> np.ndarray:
     return response
 
 
+FILTER_CHUNK_BYTES = 64 * 2**20
+"""Working memory of one batch of detector rows in :func:`filter_projections` (padded rows and their spectra)."""
+
+
 def filter_projections(y: torch.Tensor, filter: str, det_spacing: float) -> torch.Tensor:
-    """Projections (..., n_det) convolved with the FBP filter ``filter`` along the detector (zero-padded)."""
+    """Projections (..., n_det) convolved with the FBP filter ``filter`` along the detector (zero-padded).
+
+    All rows (slices x views) go through ``torch.fft.rfft`` together, in batches of ``FILTER_CHUNK_BYTES``.
+    """
     n_det = y.shape[-1]
     size = max(64, 2 ** math.ceil(math.log2(2 * n_det)))
     # continuous convolution over s = detector spacing times the discrete one, hence / det_spacing
     response = fourier_filter(size, filter)[: size // 2 + 1] / det_spacing
     response = torch.as_tensor(response, dtype=y.dtype, device=y.device)
-    spectrum = torch.fft.rfft(y, n=size, dim=-1) * response
-    return torch.fft.irfft(spectrum, n=size, dim=-1)[..., :n_det]
+    rows = y.reshape(-1, n_det)
+    filtered = torch.empty_like(rows)
+    batch = max(1, FILTER_CHUNK_BYTES // (2 * size * y.element_size()))
+    for start in range(0, rows.shape[0], batch):
+        spectrum = torch.fft.rfft(rows[start:start + batch], n=size, dim=-1) * response
+        filtered[start:start + batch] = torch.fft.irfft(spectrum, n=size, dim=-1)[:, :n_det]
+    return filtered.reshape(y.shape)
 
 
 class JosephProjector(LinearPhysics):
-    """What the parallel-beam operators share: the checked geometry and the Joseph matrix pair, copied per device
-    and dtype on first use. Subclasses name the axes of ``angles`` in ``angle_layout`` and build their pair in
-    ``matrices()``.
+    """What the parallel-beam operators share: the checked geometry and its projector, either the stored Joseph
+    matrix pair (copied per device and dtype on first use) or, where the subclass offers it, the matrix-free
+    :class:`~recon.physics.joseph.JosephPlan`. Subclasses name the axes of ``angles`` in ``angle_layout``, list
+    the projectors they implement in ``projectors`` and build their pair in ``matrices()``.
 
     :param image_shape: ``(ny, nx)`` in pixels.
     :param angles: view angles in radians, shaped as ``angle_layout`` says, any order and spacing.
     :param n_det: detector bins; default ``ceil(sqrt(2) * max(ny, nx))`` covers the image diagonal.
-    :param det_spacing: detector bin spacing in pixels.
+    :param det_spacing: detector bin width in image pixels.
+    :param det_offset: where the rotation axis projects on the detector, in bins from the detector centre
+        (positive: towards higher bin indices); see the module docstring.
+    :param projector: ``"stored"``, ``"matrix-free"`` or ``"auto"`` (:func:`choose_projector`).
     :param device: device of the matrix copy prepared now; other devices are converted on first use.
     :param dtype: dtype of the matrix copy prepared now (float32 or float64).
     :param kwargs: passed to ``deepinv.physics.LinearPhysics`` (noise_model, max_iter, ...).
     """
 
     angle_layout: tuple[str, ...] = ("n_views",)
+    projectors: tuple[str, ...] = ("stored",)
 
     def __init__(self, image_shape: tuple[int, int], angles: Sequence | np.ndarray | torch.Tensor,
-                 n_det: int | None = None, det_spacing: float = 1.0, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32, **kwargs):
+                 n_det: int | None = None, det_spacing: float = 1.0, det_offset: float = 0.0,
+                 projector: str = "auto", device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                 **kwargs):
         ny, nx = (int(n) for n in image_shape)
         kwargs.setdefault("img_size", (1, ny, nx))
         super().__init__(device=device, **kwargs)
         angles = as_radians(angles)
         if angles.ndim != len(self.angle_layout):
             raise ValueError(f"angles must be ({', '.join(self.angle_layout)}), got shape {angles.shape}")
-        self.geometry = ParallelGeometry.checked((ny, nx), angles, n_det, det_spacing)
+        self.geometry = ParallelGeometry.checked((ny, nx), angles, n_det, det_spacing, det_offset)
         self.image_shape = (ny, nx)
         self.angles = torch.from_numpy(angles)
         self.n_det = self.geometry.n_det
         self.det_spacing = self.geometry.det_spacing
-        self._matrices = _MatrixCopies(self.matrices())
-        self._matrices.get(self._device_holder.device, dtype)
+        self.det_offset = self.geometry.det_offset
+        if projector not in ("auto", *self.projectors):
+            raise ValueError(f"projector must be one of auto, {', '.join(self.projectors)}; got {projector!r}")
+        self.plan = JosephPlan(self.geometry) if "matrix-free" in self.projectors else None
+        self.projector = choose_projector(self.plan) if projector == "auto" else projector
+        if self.projector == "stored":
+            self._matrices = _MatrixCopies(self.matrices())
+            self._matrices.get(self._device_holder.device, dtype)
 
     def matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The CPU float32 CSR pair (A, A^T) of this operator."""
         raise NotImplementedError
 
 
+def choose_projector(plan: JosephPlan | None) -> str:
+    """``"stored"`` when the matrix pair of ``plan``'s geometry takes at most ``STORED_MATRIX_MAX_BYTES`` and a
+    quarter of the memory available now, else ``"matrix-free"`` (always ``"stored"`` without a plan)."""
+    if plan is None:
+        return "stored"
+    size = estimated_matrix_bytes(plan)
+    return "stored" if size <= min(STORED_MATRIX_MAX_BYTES, available_memory() // 4) else "matrix-free"
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (``MemAvailable`` on Linux; elsewhere, unbounded)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2**62
+
+
 class ParallelBeamCT(JosephProjector):
     """2D parallel-beam CT, applied slice by slice to any leading dims (see the module docstring); parameters as
-    :class:`JosephProjector`, ``angles`` 1D.
+    :class:`JosephProjector`, ``angles`` 1D. Both projectors give the same values (to float rounding).
 
     ``A``: ``(..., ny, nx) -> (..., n_views, n_det)``; ``A_adjoint`` is its exact transpose.
     """
+
+    projectors = ("stored", "matrix-free")
 
     def matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
         return system_matrices(self.geometry)
@@ -267,6 +354,9 @@ class ParallelBeamCT(JosephProjector):
             raise ValueError(f"expected (..., {in_shape[0]}, {in_shape[1]}), got {tuple(t.shape)}")
         if not t.is_floating_point():
             raise TypeError(f"CT needs a real floating tensor, got {t.dtype}")
+        if self.projector == "matrix-free":
+            out = JosephFunction.apply(t.reshape(-1, *in_shape).contiguous(), self.plan, transpose)
+            return out.reshape(*t.shape[:-2], *out_shape)
         matrix, matrix_t = self._matrices.get(t.device, t.dtype)
         if transpose:
             matrix, matrix_t = matrix_t, matrix
@@ -304,3 +394,10 @@ def _example_2d(device: torch.device, dtype: torch.dtype) -> tuple[ParallelBeamC
 def _example_3d(device: torch.device, dtype: torch.dtype) -> tuple[ParallelBeamCT, tuple[int, ...]]:
     angles = np.linspace(0, np.pi, 20, endpoint=False)
     return ParallelBeamCT((32, 32), angles, device=device, dtype=dtype), (1, 1, 4, 32, 32)
+
+
+@register_example("ct-parallel-matrix-free")
+def _example_matrix_free(device: torch.device, dtype: torch.dtype) -> tuple[ParallelBeamCT, tuple[int, ...]]:
+    angles = np.random.default_rng(0).uniform(0, 2 * np.pi, 19)
+    return ParallelBeamCT((28, 36), angles, det_spacing=0.8, det_offset=1.5, projector="matrix-free", device=device,
+                          dtype=dtype), (2, 1, 28, 36)

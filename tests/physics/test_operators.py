@@ -28,7 +28,8 @@ def adjoint_error(physics, x_shape, dtype, device, samples=3) -> float:
 
 
 def test_the_registry_covers_every_operator_family():
-    assert {"ct-parallel-2d", "ct-parallel-3d", "ct-dynamic", "mri-singlecoil", "mri-multicoil", "sparse-linear",
+    assert {"ct-parallel-2d", "ct-parallel-3d", "ct-parallel-matrix-free", "ct-dynamic", "mri-singlecoil",
+            "mri-multicoil", "sparse-linear",
             "mimo-nearfield"} <= set(NAMES)
 
 
