@@ -139,10 +139,10 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     datasets = problem.to_output(result.x)
     image = datasets.pop("reconstruction")
     datasets.update(result.extras.get("datasets", {}))
-    metrics, notes = {}, {}
+    metrics, note = {}, None
     if problem.ground_truth is not None:
-        metrics, notes = _finite_metrics(quality(*scored_pair(problem.spec, image, problem.ground_truth),
-                                                 images=problem.spec != "sparse-linear/1"))
+        metrics, note = finite_metrics(quality(*scored_pair(problem.spec, image, problem.ground_truth),
+                                               images=problem.spec != "sparse-linear/1"))
         datasets["ground_truth"] = problem.ground_truth.reshape(image.shape)
     source = str(request.input) + (f" slices {request.slices}" if request.slices else "")
     attrs = {
@@ -151,8 +151,8 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
         "elapsed_s": elapsed, "seed": request.seed, "axes": ",".join(problem.axes), **metrics,
         **result.extras.get("attrs", {}),
     }
-    if notes:
-        attrs["metrics_note"] = "; ".join(f"{name} not recorded: {why}" for name, why in notes.items())
+    if note:
+        attrs["metrics_note"] = note
     if problem.voxel_size is not None:
         attrs.update(voxel_size=list(problem.voxel_size), unit=problem.unit)
     history = {name: np.asarray(values) for name, values in result.history.items()}
@@ -193,13 +193,13 @@ def _check_finite(x: torch.Tensor, method: str, raw: dict[str, Any], params: dic
                             f"{cause}; nothing was written; fix: {fix}")
 
 
-def _finite_metrics(scores: dict[str, float]) -> tuple[dict[str, float], dict[str, str]]:
-    """The finite quality scores, and for each other one why it is left out."""
+def finite_metrics(scores: dict[str, float]) -> tuple[dict[str, float], str | None]:
+    """The finite quality scores, and the ``metrics_note`` saying why the others are left out (None if none is)."""
     metrics = {k: v for k, v in scores.items() if math.isfinite(v)}
-    notes = {k: "infinite: the reconstruction equals the ground truth" if v == math.inf and k == "psnr" else
-             f"not finite ({v}): the errors overflow float32 arithmetic" for k, v in scores.items()
-             if not math.isfinite(v)}
-    return metrics, notes
+    notes = [f"{k} not recorded: " + ("infinite: the reconstruction equals the ground truth" if v == math.inf and
+                                      k == "psnr" else f"not finite ({v}): the errors overflow float32 arithmetic")
+             for k, v in scores.items() if not math.isfinite(v)]
+    return metrics, "; ".join(notes) or None
 
 
 def reconstruct(request: Request, progress: Progress = silent_progress) -> Summary:

@@ -1,6 +1,6 @@
 """Fuzz the recon CLI with mutated measurement files and print a table of outcomes.
 
-Each case writes a tiny valid file of one of the six measurement specs, mutates it (tests/cli/mutations.py:
+Each case writes a tiny valid file of one of the six measurement specs, mutates it (tests/cli/fuzzing.py:
 dtypes, shapes, NaN/Inf, extreme values, missing keys, wrong attributes, soft/external/dangling/self links,
 h5py.Empty, corrupted gzip chunks, huge declared datasets, truncated or damaged files), then runs
 ``recon reconstruct`` and ``recon info`` on it through the CLI's entry point (``recon.cli.main`` in this
@@ -16,14 +16,9 @@ traceback, within the time limit. Prints a markdown table per spec and mutation 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
-import io
 import json
 import os
 import resource
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,103 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "io")]
 
-import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tests.cli.mutations import SPECS, make_case  # noqa: E402
-
-RECON = str(Path(sys.executable).with_name("recon"))
-INPUTS = {"in.h5", "sibling.h5"}
-
-
-class CaseTimeout(BaseException):
-    """Raised by the alarm in a case that runs too long (not an Exception, so the CLI does not catch it)."""
-
-
-def _alarm(signum, frame):
-    raise CaseTimeout
-
-
-def run_in_process(args: list[str], timeout: float) -> tuple[int, str, str]:
-    from recon.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(args)
-    except CaseTimeout:
-        code = -1
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    return code, out.getvalue(), err.getvalue()
-
-
-def run_subprocess(args: list[str], timeout: float) -> tuple[int, str, str]:
-    try:
-        done = subprocess.run([RECON, *args], capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return -1, "", ""
-    return done.returncode, done.stdout, done.stderr
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
-
-
-def _finite_output(path: Path) -> bool:
-    try:
-        with h5py.File(path, "r") as f:
-            return bool(np.isfinite(f["reconstruction"][()]).all())
-    except (OSError, KeyError):
-        return False
-
-
-def check_case(case, via_subprocess: bool, timeout: float) -> dict:
-    """Run reconstruct and info on ``case`` and return the outcome with every broken promise listed."""
-    run = run_subprocess if via_subprocess else run_in_process
-    folder = case.path.parent
-    before = {p.name for p in folder.iterdir()}
-    digest = _digest(case.path)
-    out = folder / "out.h5"
-    start = time.perf_counter()
-    code, _, stderr = run(["reconstruct", str(case.path), "--method", case.method, "--out", str(out)], timeout)
-    seconds = time.perf_counter() - start
-    lines = stderr.strip().splitlines()
-    broken = []
-    if code not in (0, 2):
-        broken.append(f"exit {code}")
-    if code == 2 and (len(lines) != 1 or not lines[0].startswith("error: ")):
-        broken.append(f"{len(lines)} stderr lines")
-    if "Traceback" in stderr:
-        broken.append("traceback")
-    if code == 0 and not _finite_output(out):
-        broken.append("output missing or not finite")
-    left = sorted({p.name for p in folder.iterdir()} - before - ({"out.h5"} if code == 0 else set()))
-    if left:
-        broken.append(f"left behind: {left}")
-    if _digest(case.path) != digest:
-        broken.append("input changed")
-    start = time.perf_counter()
-    info_code, _, info_err = run(["info", str(case.path)], timeout)
-    info_seconds = time.perf_counter() - start
-    if info_code not in (0, 2):
-        broken.append(f"info exit {info_code}")
-    if "Traceback" in info_err or "internal error" in info_err:
-        broken.append("info traceback")
-    return {"spec": case.spec, "mutation": case.mutation, "detail": case.detail, "method": case.method,
-            "subprocess": via_subprocess, "exit": code, "seconds": round(seconds, 3), "info_exit": info_code,
-            "info_seconds": round(info_seconds, 3), "traceback": "Traceback" in stderr + info_err,
-            "left_behind": left, "stderr": lines[-1] if lines else "", "broken": broken}
+from tests.cli.fuzzing import SPECS, check_case, make_case  # noqa: E402
 
 
 def table(results: list[dict], by: str) -> str:
-    rows = [f"| {by} | cases | exit 0 | exit 2 | exit 1 | other | tracebacks | files left | broken | info 0/2 |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [f"| {by} | cases | exit 0 | exit 2 | exit 1 | other | tracebacks | files left | broken | info 0/2 | "
+            "slowest s (reconstruct / info) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     groups = sorted({r[by] for r in results})
     for name in [*groups, "all"]:
         chosen = [r for r in results if name in ("all", r[by])]
@@ -139,7 +45,8 @@ def table(results: list[dict], by: str) -> str:
         rows.append(f"| {'**all**' if name == 'all' else name} | {len(chosen)} | {exits[0]} | {exits[2]} | "
                     f"{exits[1]} | {other} | {sum(r['traceback'] for r in chosen)} | "
                     f"{sum(bool(r['left_behind']) for r in chosen)} | {sum(bool(r['broken']) for r in chosen)} | "
-                    f"{info[0]}/{info[2]} |")
+                    f"{info[0]}/{info[2]} | {max(r['seconds'] for r in chosen):.2f} / "
+                    f"{max(r['info_seconds'] for r in chosen):.2f} |")
     return "\n".join(rows)
 
 

@@ -33,6 +33,7 @@ from recon.batch.units import (
     slab_ranges,
 )
 from recon.errors import UserError
+from recon.io.atomic import same_file
 from recon.io.specs import validate_file
 from recon.pipeline import Request, check_seed
 
@@ -133,6 +134,11 @@ def run_batch(request: BatchRequest, show_progress: bool = True) -> list[UnitRec
     gpu = resolve_device(request.device).type == "cuda"
     units = plan_units(request, files, threads=1)
     finals = list(dict.fromkeys(unit.final or unit.output for unit in units))
+    for final in finals:
+        source = next((path for path in files if same_file(final, path)), None)
+        if source is not None:
+            raise UserError(f"the output {final} of one unit is the input {source} (or a link to it)", key="--out-dir",
+                            fix="choose an --out-dir that holds no inputs named like outputs (NAME.METHOD.h5)")
     if not request.resume and not request.overwrite:
         existing = [path for path in finals if path.exists()]
         if existing:
@@ -236,8 +242,7 @@ def _merge(units: list[Unit], records: dict[str, UnitRecord], request: BatchRequ
             continue
         start = time.perf_counter()
         try:
-            metrics = merge_slabs([unit.output for unit in slabs], final, str(slabs[0].input),
-                                  overwrite=request.overwrite)
+            metrics = merge_slabs([unit.output for unit in slabs], final, slabs[0].input, overwrite=request.overwrite)
         except (UserError, OSError, ValueError) as error:
             merged.append(UnitRecord(name, str(slabs[0].input), str(final), "failed", error=str(error)))
             continue

@@ -120,7 +120,13 @@ def check_output_path(path: str | Path, overwrite: bool = False, protect: Iterab
     folder. Stale temporary files of this output (see :func:`stale_temp_files`) are reported as a
     StaleTempWarning, and removed with ``overwrite``.
     """
-    path = Path(path)
+    path = _check_writable(Path(path), overwrite, protect)
+    _handle_stale(path, overwrite)
+    return path
+
+
+def _check_writable(path: Path, overwrite: bool, protect: Iterable[str | Path]) -> Path:
+    """:func:`check_output_path` without the stale files."""
     folder = path.parent
     name_bytes, name_max = len(os.fsencode(path.name)), _name_max(folder)
     if name_bytes > name_max:
@@ -135,7 +141,6 @@ def check_output_path(path: str | Path, overwrite: bool = False, protect: Iterab
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"the output folder {folder} is not writable", path=path,
                         fix="choose a folder you can write to")
-    _handle_stale(path, overwrite)
     return path
 
 
@@ -184,7 +189,7 @@ def _interrupts_held() -> Iterator[None]:
         yield
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
     if received:
         raise KeyboardInterrupt
 
@@ -236,9 +241,11 @@ def atomic_output(path: str | Path, overwrite: bool = False, protect: Iterable[s
     """Yield a new, empty temporary file beside ``path``; when the block ends without error, it is synced and
     takes the name ``path`` (see the module's rules; an output that appeared meanwhile raises UserError unless
     ``overwrite``). On any exception, KeyboardInterrupt included, it is removed and ``path`` is left as it was.
+    Stale temporary files are not looked at here: callers check the output with :func:`check_output_path`
+    before they compute.
     """
     protect = list(protect)
-    path = check_output_path(path, overwrite, protect)
+    path = _check_writable(Path(path), overwrite, protect)
     prefix = _temp_prefix(path)
     while True:
         tmp = path.parent / f"{prefix}{secrets.token_hex(_RANDOM_HEX // 2)}{_SUFFIX}"

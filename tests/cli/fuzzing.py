@@ -1,4 +1,4 @@
-"""Mutated measurement files for fuzzing the CLI (tests/cli/test_fuzz.py and scripts/fuzz_cli.py).
+"""Fuzzing the CLI with mutated measurement files (tests/cli/test_fuzz.py and scripts/fuzz_cli.py).
 
 ``make_case(spec, rng, folder)`` writes a tiny valid file of ``spec`` (tests/io/make_files.py) as
 ``folder/in.h5`` and applies one mutation drawn from ``rng``: a dtype or shape change, NaN/Inf, extreme or zero
@@ -6,12 +6,21 @@ values, a missing key, a wrong attribute, a soft/external/dangling/self link, an
 corrupted gzip chunk, a huge declared dataset with no data, a truncated or damaged file. It returns a
 :class:`Case`: the file, the mutation's name and details, and a method of recon that takes the spec.
 
-A mutated file may still be valid (a cast that keeps the values, an extra dataset): the contract under test
-is "exit 0 with a finite output, or exit 2 with one line", whatever the file holds.
+``check_case(case, via_subprocess)`` runs ``recon reconstruct`` and ``recon info`` on it and lists every
+broken promise. A mutated file may still be valid (a cast that keeps the values, an extra dataset): the
+contract is "exit 0 with a finite output, or exit 2 with one line; never exit 1, never a traceback, no file
+left behind, the input unchanged", whatever the file holds; ``info`` exits 0 or 2.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,3 +309,92 @@ def make_case(spec: str, rng: np.random.Generator, folder: Path, mutation: str |
     for edit in ctx.after:
         edit(path)
     return Case(spec, name, detail, path, _pick(rng, METHODS[spec]))
+
+
+class CaseTimeout(BaseException):
+    """Raised by the alarm in a case that runs too long (not an Exception, so the CLI does not catch it)."""
+
+
+def _alarm(signum, frame):
+    raise CaseTimeout
+
+
+def run_in_process(args: list[str], timeout: float | None = None) -> tuple[int, str, str]:
+    """``recon ARGS`` through :func:`recon.cli.main` in this process: (exit code, stdout, stderr); -1 on timeout
+    (an alarm: only where nothing else uses SIGALRM, e.g. not under pytest-timeout)."""
+    from recon.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    if timeout:
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(args)
+    except CaseTimeout:
+        code = -1
+    finally:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_subprocess(args: list[str], timeout: float | None = None) -> tuple[int, str, str]:
+    """``recon ARGS`` through the console script: (exit code, stdout, stderr); -1 on timeout."""
+    recon = str(Path(sys.executable).with_name("recon"))
+    try:
+        done = subprocess.run([recon, *args], capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return -1, "", ""
+    return done.returncode, done.stdout, done.stderr
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+def _finite_output(path: Path) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            return bool(np.isfinite(f["reconstruction"][()]).all())
+    except (OSError, KeyError):
+        return False
+
+
+def check_case(case: Case, via_subprocess: bool = False, timeout: float | None = None) -> dict:
+    """Run ``reconstruct`` and ``info`` on ``case``; the outcome, with every broken promise under ``broken``."""
+    run = run_subprocess if via_subprocess else run_in_process
+    folder = case.path.parent
+    before = {p.name for p in folder.iterdir()}
+    digest = _digest(case.path)
+    out = folder / "out.h5"
+    start = time.perf_counter()
+    code, _, stderr = run(["reconstruct", str(case.path), "--method", case.method, "--out", str(out)], timeout)
+    seconds = time.perf_counter() - start
+    lines = stderr.strip().splitlines()
+    broken = []
+    if code not in (0, 2):
+        broken.append(f"exit {code}")
+    if code == 2 and (len(lines) != 1 or not lines[0].startswith("error: ")):
+        broken.append(f"{len(lines)} stderr lines")
+    if "Traceback" in stderr:
+        broken.append("traceback")
+    if code == 0 and not _finite_output(out):
+        broken.append("output missing or not finite")
+    left = sorted({p.name for p in folder.iterdir()} - before - ({"out.h5"} if code == 0 else set()))
+    if left:
+        broken.append(f"left behind: {left}")
+    if _digest(case.path) != digest:
+        broken.append("input changed")
+    start = time.perf_counter()
+    info_code, _, info_err = run(["info", str(case.path)], timeout)
+    info_seconds = time.perf_counter() - start
+    if info_code not in (0, 2):
+        broken.append(f"info exit {info_code}")
+    if "Traceback" in info_err or "internal error" in info_err:
+        broken.append("info traceback")
+    return {"spec": case.spec, "mutation": case.mutation, "detail": case.detail, "method": case.method,
+            "subprocess": via_subprocess, "exit": code, "seconds": round(seconds, 3), "info_exit": info_code,
+            "info_seconds": round(info_seconds, 3), "traceback": "Traceback" in stderr + info_err,
+            "left_behind": left, "stderr": lines[-1] if lines else "", "broken": broken}
