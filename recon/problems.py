@@ -27,6 +27,10 @@ MAGNITUDE_RANGE = (1e-12, 1e10)
 """Range of the largest magnitude of a measured array (unless it is all zero). recon computes in float32: sums of
 squares over large problems overflow above it and lose precision below it. Scaling the data by a constant scales
 the reconstruction (for methods whose weights are relative), so data outside is refused with that fix."""
+RADAR_MAX_METRES = 1e6
+RADAR_MAX_FREQUENCY = 1e15
+"""Radar geometry beyond these (positions and grid in metres, frequencies in Hz: 1e15 Hz is ultraviolet light) is
+refused: float32 phases k R and spreading 1/R^2 overflow, and no near-field radar works there."""
 Builder = Callable[[MeasurementFile, slice | None, torch.device, torch.dtype], Problem]
 _BUILDERS: dict[str, Builder] = {}
 
@@ -53,14 +57,16 @@ def _no_information(measurement: MeasurementFile, key: str, what: str, fix: str)
                      key=key, fix=fix)
 
 
-def _check_scale(measurement: MeasurementFile, key: str, values: np.ndarray) -> None:
-    """UserError when the largest magnitude of ``values`` (unless all zero) is outside MAGNITUDE_RANGE."""
+def _check_scale(measurement: MeasurementFile, key: str, values: np.ndarray,
+                 bounds: tuple[float, float] = MAGNITUDE_RANGE) -> None:
+    """UserError when the largest magnitude of ``values`` (unless all zero) is outside ``bounds``."""
     peak = float(np.abs(values).max())
-    low, high = MAGNITUDE_RANGE
+    low, high = bounds
     if peak and not low <= peak <= high:
+        fix = ("rescale the data by a constant (the reconstruction scales with it)" if bounds == MAGNITUDE_RANGE
+               else "check the unit (metres, Hz)")
         raise UserError(f"values reach {peak:.3g} in magnitude, outside {low:g} to {high:g} where recon's float32 "
-                        "arithmetic is safe", path=measurement.path, key=key,
-                        fix="rescale the data by a constant (the reconstruction scales with it)")
+                        "arithmetic is safe", path=measurement.path, key=key, fix=fix)
 
 
 def _check_detector(measurement: MeasurementFile, sinogram: np.ndarray, image_shape: tuple[int, int]) -> None:
@@ -195,8 +201,12 @@ def _mimo_nearfield(measurement: MeasurementFile, slices: slice | None, device: 
     from recon.physics.mimo import NearFieldMIMO, RadarGeometry
 
     attrs = measurement.attrs
-    geometry = RadarGeometry(measurement.read("frequencies"), measurement.read("tx_positions"),
-                             measurement.read("rx_positions"), tuple(attrs["grid_min"]), tuple(attrs["grid_max"]),
+    frequencies, tx, rx = (measurement.read(key) for key in ("frequencies", "tx_positions", "rx_positions"))
+    geometry_values = {"frequencies": frequencies, "tx_positions": tx, "rx_positions": rx,
+                       "grid_min": np.asarray(attrs["grid_min"]), "grid_max": np.asarray(attrs["grid_max"])}
+    for key, values in geometry_values.items():
+        _check_scale(measurement, key, values, (0.0, RADAR_MAX_FREQUENCY if key == "frequencies" else RADAR_MAX_METRES))
+    geometry = RadarGeometry(frequencies, tx, rx, tuple(attrs["grid_min"]), tuple(attrs["grid_max"]),
                              tuple(attrs["grid_shape"]))
     physics = NearFieldMIMO(geometry, device=device, dtype=dtype)
     measured = measurement.read("measurements")

@@ -5,8 +5,12 @@ Both run :func:`recon.batch.units.run_unit` in separate processes with ``threads
 (cores / workers by default, so workers do not oversubscribe the cores). A worker that dies surfaces as
 :class:`~recon.batch.units.WorkerLost` from :meth:`result` for the unit it ran; the runner resubmits that
 unit while it has run at most ``--retries`` times (its attempt log counts the runs). On a LocalCluster,
-Dask's own rescheduling after a worker death (``distributed.scheduler.allowed-failures``) is set to
-``--retries`` so that both paths stop a unit that keeps killing its worker after ``--retries + 1`` runs.
+Dask's own rescheduling after a worker death is turned off (``distributed.scheduler.allowed-failures`` 0:
+a task on a dead worker fails at once with KilledWorker), so that the runner's count is the only one, as on
+the local pool. Dask counts a death against every task assigned to the worker, started or queued, and
+counts per task key, which a resubmission renews: with its rescheduling on, one kill could fail a unit that
+never started and a unit could run (allowed-failures + 1) times per resubmission. A remote scheduler keeps
+its own setting.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ class DaskCluster:
     """A dask.distributed client: ``local:N`` starts a LocalCluster on loopback, anything else is the address
     of a running scheduler (``tcp://host:8786``, or a SLURMCluster's ``scheduler_address``)."""
 
-    def __init__(self, scheduler: str, threads: int, gpu_resources: int = 0, retries: int = 2):
+    def __init__(self, scheduler: str, threads: int, gpu_resources: int = 0):
         try:
             import dask
             from distributed import Client, LocalCluster
@@ -39,7 +43,7 @@ class DaskCluster:
         if scheduler.startswith("local"):
             workers = int(scheduler.partition(":")[2])
             resources = {"GPU": 1} if gpu_resources else None
-            with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # the runner retries
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                              host="127.0.0.1", dashboard_address="127.0.0.1:0", resources=resources,
                                              env={"OMP_NUM_THREADS": str(threads)})
@@ -69,7 +73,9 @@ class DaskCluster:
         try:
             return future.result()
         except (KilledWorker, OSError) as error:
-            raise WorkerLost(f"{error.__class__.__name__}: {error}") from None
+            raise WorkerLost(f"{error.__class__.__name__}: {error}".split(". ")[0]) from None
+        finally:
+            future.release()  # the worker may drop the result now (else a later death makes Dask recompute it)
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
@@ -98,11 +104,10 @@ def check_scheduler(scheduler: str | None) -> None:
                         fix="give local:2 for a LocalCluster, or tcp://host:8786 for a running scheduler")
 
 
-def make_executor(workers: int | None, scheduler: str | None, gpu: bool, threads: int | None = None,
-                  retries: int = 2) -> tuple[LocalPool | DaskCluster, int]:
+def make_executor(workers: int | None, scheduler: str | None, gpu: bool,
+                  threads: int | None = None) -> tuple[LocalPool | DaskCluster, int]:
     """The executor for ``--workers``/``--scheduler`` and the torch threads each of its units uses: ``threads``
-    when given, else cores / workers on this machine (0 = torch's default, for workers of a remote scheduler).
-    ``retries``: Dask's rescheduling after a worker death on a LocalCluster."""
+    when given, else cores / workers on this machine (0 = torch's default, for workers of a remote scheduler)."""
     cores = os.cpu_count() or 1
     if threads is not None and threads < 1:
         raise UserError(f"--threads {threads} is not positive", key="--threads", fix="use 1 or more")
@@ -116,5 +121,5 @@ def make_executor(workers: int | None, scheduler: str | None, gpu: bool, threads
     if scheduler.startswith("local"):
         n = _positive_int(scheduler.partition(":")[2] or str(cores), "--scheduler local:N")
         threads = threads or max(1, cores // n)
-        return DaskCluster(f"local:{n}", threads, gpu_resources=int(gpu), retries=retries), threads
+        return DaskCluster(f"local:{n}", threads, gpu_resources=int(gpu)), threads
     return DaskCluster(scheduler, 0), threads or 0

@@ -154,7 +154,7 @@ def run_batch(request: BatchRequest, show_progress: bool = True) -> list[UnitRec
         else:
             todo.append(unit)
 
-    executor, threads = make_executor(request.workers, request.scheduler, gpu, request.threads, request.retries)
+    executor, threads = make_executor(request.workers, request.scheduler, gpu, request.threads)
     attempts_dir = request.out_dir / ATTEMPTS_DIR
     shutil.rmtree(attempts_dir, ignore_errors=True)
     attempts_dir.mkdir()

@@ -69,18 +69,13 @@ def _assert_only_the_target_failed(code: int, stderr: str, units: dict, out: Pat
     assert not (out / ".attempts").exists()
 
 
-def test_a_unit_that_kills_its_worker_twice_fails_alone_on_the_local_pool(tmp_path):
+@pytest.mark.parametrize("executor, cause", [
+    (["--workers", "2"], "killed by SIGKILL"),
+    pytest.param(["--scheduler", "local:2"], "KilledWorker", marks=pytest.mark.slow, id="dask-local-cluster"),
+], ids=["local-pool", "dask-local-cluster"])
+def test_a_unit_that_kills_its_worker_twice_fails_alone(tmp_path, executor, cause):
     folder = _inputs(tmp_path / "in")
     out = tmp_path / "out"
-    args = [str(folder), "--method", "tv", "--set", "iterations=3000", "--workers", "2", "--retries", "1"]
+    args = [str(folder), "--method", "tv", "--set", "iterations=3000", *executor, "--retries", "1"]
     code, stderr, units = _kill_target_twice(args, out)
-    _assert_only_the_target_failed(code, stderr, units, out, cause="killed by SIGKILL")
-
-
-@pytest.mark.slow
-def test_a_unit_that_kills_its_worker_twice_fails_alone_on_a_local_cluster(tmp_path):
-    folder = _inputs(tmp_path / "in")
-    out = tmp_path / "out"
-    args = [str(folder), "--method", "tv", "--set", "iterations=3000", "--scheduler", "local:2", "--retries", "1"]
-    code, stderr, units = _kill_target_twice(args, out)
-    _assert_only_the_target_failed(code, stderr, units, out, cause="KilledWorker")
+    _assert_only_the_target_failed(code, stderr, units, out, cause)

@@ -336,6 +336,8 @@ def run_in_process(args: list[str], timeout: float | None = None) -> tuple[int, 
     finally:
         if timeout:
             signal.setitimer(signal.ITIMER_REAL, 0)
+    if code == 130:  # no case interrupts itself: someone stopped the fuzzing (main turns SIGTERM into this)
+        raise KeyboardInterrupt
     return code, out.getvalue(), err.getvalue()
 
 
