@@ -19,6 +19,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from recon import memory
 from recon.errors import UserError
 from recon.io.reconstruction import atomic_h5, attr_value, write_array
 from recon.io.specs import (
@@ -31,7 +32,6 @@ from recon.io.specs import (
     read_attrs,
     value_problem,
 )
-from recon.memory import available_bytes, check_fits, format_bytes
 
 _STORED_AS = {"float32": np.float32, "float64": np.float64, "complex64": np.complex64, "mask": np.bool_}
 
@@ -168,11 +168,11 @@ class MeasurementFile:
             else:
                 fixed += nbytes
         count = stop - start
-        fits = max(0, available_bytes() - fixed) // per_slice if per_slice else 0
-        fix = (f"select at most {fits} slices at a time with --slices a:b (each needs {format_bytes(per_slice)})"
+        fits = max(0, memory.available_bytes() - fixed) // per_slice if per_slice else 0
+        fix = (f"select at most {fits} slices at a time with --slices a:b (each needs {memory.format_bytes(per_slice)})"
                if 0 < fits < count else "use a machine with more memory, or crop the data")
         what = f"reading {count} slice(s)" if self.spec.slice_dim else "reconstructing this file"
-        check_fits(fixed + per_slice * count, what, fix, path=self.path)
+        memory.check_fits(fixed + per_slice * count, what, fix, path=self.path)
 
     def _image_bytes(self) -> tuple[int, int]:
         """(bytes, bytes per slice) of the float32 image to reconstruct: the ground truth's longest shape whose
