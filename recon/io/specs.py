@@ -30,6 +30,10 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -472,12 +476,66 @@ def _open(report: Report) -> h5py.File | None:
         kind = "" if path.is_dir() or path.is_file() else " (a FIFO, socket or device, not a regular file)"
         report.issues.append((None, f"not an HDF5 file{kind}"))
         report.fix = "give an HDF5 file written by `recon simulate` or following a spec in data_specs/"
+    elif problem := _probe_structure(path):
+        report.issues.append((None, problem))
+        report.fix = DAMAGED_FIX
     else:
         try:
             return h5py.File(path, "r")
         except OSError as err:
             report.issues.append((None, f"cannot be opened as HDF5 ({err})"))
             report.fix = "check that the file is complete and not being written"
+    return None
+
+
+PROBE_TIMEOUT_S = 30.0
+"""How long a forked child may take to read a file's structure (a healthy file takes milliseconds)."""
+
+
+def _probe_structure(path: Path) -> str | None:
+    """Why reading the structure of ``path`` hangs or crashes the HDF5 library, or None.
+
+    Some damaged files make HDF5 loop forever (a corrupt global heap behind a string attribute) or crash, which
+    no exception reports. The structure (what :func:`_check_file` and :func:`describe_file` read, no values)
+    is therefore read first in a forked child: if it does not finish within PROBE_TIMEOUT_S or dies by a
+    signal, the file is refused; otherwise this process reads the file itself. Skipped where fork is missing
+    or unsafe: other Python threads (a GUI, a Dask worker) may hold h5py's lock, which the child would wait
+    on forever. The outcome is remembered per file version (inode, size, modification time).
+    """
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return None
+    stat = path.stat()
+    version = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if version not in _PROBED:
+        _PROBED[version] = _probe_in_child(path)
+    return _PROBED[version]
+
+
+_PROBED: dict[tuple[int, ...], str | None] = {}
+
+
+def _probe_in_child(path: Path) -> str | None:
+    pid = os.fork()
+    if pid == 0:  # the child: read, then leave without running any exit handler of the parent's
+        try:
+            with h5py.File(path, "r") as file:
+                report = Report(path)
+                _check_file(file, report, check_values=False)
+                _describe(file, path, report.spec, report.dims)
+        finally:
+            os._exit(0)
+    deadline, status = time.monotonic() + PROBE_TIMEOUT_S, (0, 0)
+    try:
+        while (status := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.002)
+    finally:
+        if status[0] == 0:  # still reading (or this process is being interrupted): stop it
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    if status[0] == 0:
+        return f"HDF5 does not finish reading its structure within {PROBE_TIMEOUT_S:g} s (the library loops on it)"
+    if os.WIFSIGNALED(status[1]):
+        return f"reading its structure crashes the HDF5 library ({signal.Signals(os.WTERMSIG(status[1])).name})"
     return None
 
 
@@ -570,7 +628,24 @@ def _check_file(file: h5py.File, report: Report, check_values: bool) -> None:
             report.issues.append((group.key, "expected a group, found a dataset"))
         elif group.required and found is None:
             report.issues.append((group.key, f"missing (required group: {group.description})"))
+    _check_other_attributes(file, spec, report)
     report.dims = dims.sizes()
+
+
+def _check_other_attributes(file: h5py.File, spec: Spec, report: Report) -> None:
+    """Attributes outside the spec may hold anything, but must be readable (read_attrs reads them all)."""
+    try:
+        keys = [key for key in file.attrs if key not in spec.attributes and key != "recon_spec"]
+    except HDF5_ERRORS as err:
+        report.issues.append((None, f"its attributes cannot be listed ({err})"))
+        report.fix = DAMAGED_FIX
+        return
+    for key in keys:
+        try:
+            _read_attr(file, key)
+        except ValueError as err:
+            report.issues.append((key, str(err)))
+            report.fix = DAMAGED_FIX
 
 
 def _resolve(file: h5py.File, key: str) -> tuple[h5py.Dataset | h5py.Group | None, str | None]:
@@ -705,14 +780,17 @@ def describe_file(path: str | Path, report: Report | None = None) -> str:
         if report is None:
             _check_file(file, probe, check_values=False)
             report = probe
-        spec = report.spec
-        lines = [f"{probe.path}: {spec.id}: {spec.description}" if spec else f"{probe.path}: no known spec"]
-        if report.dims:
-            lines.append("dims: " + ", ".join(f"{sym}={n}" for sym, n in report.dims.items()))
-        rows = _dataset_rows(file, spec)
-        lines += ["datasets:", *_columns(rows)] if rows else ["datasets: none"]
-        rows = _attribute_rows(file, spec)
-        lines += ["attributes:", *_columns(rows)] if rows else ["attributes: none"]
+        return _describe(file, probe.path, report.spec, report.dims)
+
+
+def _describe(file: h5py.File, path: Path, spec: Spec | None, dims: dict[str, int]) -> str:
+    lines = [f"{path}: {spec.id}: {spec.description}" if spec else f"{path}: no known spec"]
+    if dims:
+        lines.append("dims: " + ", ".join(f"{sym}={n}" for sym, n in dims.items()))
+    rows = _dataset_rows(file, spec)
+    lines += ["datasets:", *_columns(rows)] if rows else ["datasets: none"]
+    rows = _attribute_rows(file, spec)
+    lines += ["attributes:", *_columns(rows)] if rows else ["attributes: none"]
     return "\n".join(lines)
 
 
