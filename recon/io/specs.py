@@ -27,6 +27,7 @@ entry); optional ``groups.KEY``: ``required``, ``description`` (content free).
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import json
 import math
@@ -516,8 +517,12 @@ _PROBED: dict[tuple[int, ...], str | None] = {}
 
 def _probe_in_child(path: Path) -> str | None:
     pid = os.fork()
-    if pid == 0:  # the child: read, then leave without running any exit handler of the parent's
+    if pid == 0:  # the child: read silently, then leave without running any exit handler of the parent's
         try:
+            faulthandler.disable()
+            quiet = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(quiet, 1)
+            os.dup2(quiet, 2)
             with h5py.File(path, "r") as file:
                 report = Report(path)
                 _check_file(file, report, check_values=False)

@@ -1,5 +1,9 @@
-"""Sizes a file declares are checked before anything is read: memory refusals name the slices that fit,
-value checks read only what is stored, damaged objects are problems (not crashes)."""
+"""Hostile files: sizes a file declares are checked before anything is read (memory refusals name the slices
+that fit, value checks read only what is stored), and a file that makes HDF5 loop or crash is refused."""
+
+import os
+import signal
+import time
 
 import h5py
 import numpy as np
@@ -8,7 +12,7 @@ from make_files import write_valid_file
 
 from recon import memory
 from recon.errors import UserError
-from recon.io import load_volume
+from recon.io import load_volume, specs
 from recon.io.measurement import MeasurementFile
 from recon.io.specs import stored_blocks, validate_file
 
@@ -58,3 +62,18 @@ def test_load_volume_refuses_a_declared_size_that_cannot_fit(tmp_path):
         load_volume(path, key="volume")
     with pytest.raises(UserError, match="null dataspace"):
         load_volume(path, key="empty")
+
+
+@pytest.mark.parametrize("failure, message", [
+    (lambda: time.sleep(60), "does not finish reading its structure within 0.5 s"),
+    (lambda: os.kill(os.getpid(), signal.SIGSEGV), "crashes the HDF5 library (SIGSEGV)"),
+], ids=["loops", "crashes"])
+def test_a_file_that_hangs_or_crashes_hdf5_is_refused_not_waited_on(tmp_path, monkeypatch, failure, message):
+    """HDF5 loops forever on some damaged files (a corrupt global heap behind a string attribute) or crashes:
+    the structure is read first in a forked child, here made to loop or crash the way the library does."""
+    monkeypatch.setattr(specs, "PROBE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(specs, "_check_file", lambda *args, **kwargs: failure())
+    path = write_valid_file("sparse-linear", tmp_path / "s.h5")
+    started = time.monotonic()
+    assert message in validate_file(path).problems[0]
+    assert time.monotonic() - started < 30
