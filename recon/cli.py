@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import shlex
 import signal
 import sys
 import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +18,7 @@ import click
 import typer
 import yaml
 
-from recon.errors import UserError
+from recon.errors import ComputationFailed, UserError
 
 app = typer.Typer(
     help="Reconstruct images and volumes (CT, MRI, sparse signals) from HDF5 measurements.",
@@ -90,8 +94,10 @@ def info(
 
 
 def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None, size: int | None,
-                       dynamic: bool = False, frames: int | None = None, seed: int = 0):
-    """The volume (z, y, x) to measure, or with ``dynamic`` the sequence (t, y, x): a phantom or a file."""
+                       dynamic: bool = False, frames: int | None = None, seed: int = 0,
+                       fits: Callable[[int], None] = lambda voxels: None):
+    """The volume (z, y, x) to measure, or with ``dynamic`` the sequence (t, y, x): a phantom or a file.
+    ``fits(voxels)`` is called before a phantom is made or a volume resampled, to refuse what cannot fit."""
     import numpy as np
 
     from recon.io.volumes import load_volume
@@ -102,17 +108,22 @@ def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None
     if phantom is not None and dynamic:
         from recon.dynamic_phantoms import make_dynamic_phantom
 
-        return make_dynamic_phantom(phantom, 64 if frames is None else frames, size or 128, seed)
+        frames, size = _given(frames, 64), _given(size, 128)
+        fits(frames * size * size)
+        return make_dynamic_phantom(phantom, frames, size, seed)
     if phantom is not None:
         from recon.phantoms import shepp_logan_3d
 
         if phantom not in PHANTOMS:
             raise UserError(f"unknown phantom {phantom!r}", key="--phantom", fix=f"choose {', '.join(PHANTOMS)}")
-        return shepp_logan_3d(size or 64)
+        size = _given(size, 64)
+        fits(size**3)
+        return shepp_logan_3d(size)
     if frames is not None:
         raise UserError("--frames sets a phantom's length; a volume's frames are its first axis", key="--frames",
                         fix="leave out --frames with --volume")
     data = load_volume(str(volume), key=key)
+    fits(data.size if size is None else data.size // math.prod(data.shape[-2:]) * size * size)
     if size is not None and data.shape[-2:] != (size, size):
         from skimage.transform import resize
 
@@ -123,6 +134,45 @@ def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None
 def _given(value, default):
     """``value``, or ``default`` when the option was not given (unlike ``or``, keeps 0 so it can be refused)."""
     return default if value is None else value
+
+
+_SIMULATE_MINIMUMS = {  # option: (smallest allowed value, whether that value itself is allowed)
+    "size": (2, True), "frames": (1, True), "views": (1, True), "views_per_frame": (1, True), "n_det": (2, True),
+    "coils": (1, True), "acceleration": (1.0, True), "acs": (0, True), "noise_std": (0.0, True), "m": (1, True),
+    "n": (1, True), "k": (1, True), "samples": (1, True), "frequencies": (1, True), "fmin": (0.0, False),
+    "fmax": (0.0, False), "angle_range": (0.0, False), "snr_db": (-math.inf, False), "photons": (0.0, False),
+}
+
+
+def _check_simulate_numbers(values: dict[str, Any]) -> None:
+    """UserError for a numeric option of ``recon simulate`` that is not finite or below its minimum (a 0 is
+    refused, never replaced by the default)."""
+    for name, (low, inclusive) in _SIMULATE_MINIMUMS.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        bound = f">= {low}" if inclusive else f"> {low}"
+        if not math.isfinite(value) or value < low or (value == low and not inclusive):
+            raise UserError(f"{value!r} is not allowed", key=option,
+                            fix=f"give a finite {option} {bound}" if math.isfinite(low) else f"give a finite {option}")
+
+
+def _check_simulation_fits(spec: str, values: dict[str, Any], elements: int) -> None:
+    """UserError when simulating ``spec`` over ``elements`` image voxels (radar: voxels plus measurements; sparse:
+    matrix plus signals) cannot fit in memory: a lower bound counting the image, its ground-truth copy and the
+    measurements (sinograms of diagonal-wide detectors, complex k-space per coil, complex128 radar scenes)."""
+    from recon.memory import check_fits
+
+    side = max(1, round(elements ** (1 / 3)))
+    bytes_per_element = {"ct-parallel": 4 * (2 + 1.5 * _given(values.get("views"), 60) / side),
+                         "ct-dynamic": 4 * (2 + 1.5 * _given(values.get("views_per_frame"), 1) / side),
+                         "mri-cartesian": 4 * (3 + 4 * _given(values.get("coils"), 8)),
+                         "mri-dynamic": 4 * (3 + 4 * _given(values.get("coils"), 8)),
+                         "mimo-nearfield": 16 * 2, "sparse-linear": 4 * 2}[spec]
+    option = {"mimo-nearfield": "--grid", "sparse-linear": "--m"}.get(spec, "--size")
+    check_fits(int(elements * bytes_per_element), f"simulating {spec} ({elements} values)", key=option,
+               fix=f"choose smaller sizes ({option} and the like)")
 
 
 _SIMULATE_OPTIONS = {
@@ -194,6 +244,7 @@ def simulate(
     from recon import simulate as sim
     from recon.io.measurement import write_measurement
     from recon.io.reconstruction import check_output_path
+    from recon.pipeline import check_seed
 
     given = {name for name, value in locals().items()
              if value is not None and name in set().union(*_SIMULATE_OPTIONS.values())}
@@ -205,27 +256,37 @@ def simulate(
         flags = ", ".join("--" + name.replace("_", "-") for name in sorted(_SIMULATE_OPTIONS[spec]))
         option = "--" + stray[0].replace("_", "-")
         raise UserError(f"{option} does not apply to {spec}", key=option, fix=f"{spec} takes {flags}")
-    check_output_path(out, overwrite=overwrite)
+    numbers = {name: value for name, value in locals().items() if name in _SIMULATE_MINIMUMS}
+    _check_simulate_numbers(numbers)
+    check_seed(seed)
+    reads = [path for path in (volume, array_file) if path is not None]
+    if volume is not None and ":" in str(volume):  # FILE.h5:KEY
+        reads.append(Path(str(volume).rpartition(":")[0]))
+    check_output_path(out, overwrite=overwrite, protect=reads)
     rng = np.random.default_rng(seed)
+
+    def fits(elements: int) -> None:
+        _check_simulation_fits(spec, numbers, elements)
+
     if spec == "ct-parallel":
-        data = _load_input_volume(volume, key, phantom, size)
         if photons is not None and noise_std is not None:
             raise UserError("--photons and --noise-std both set the noise", key="--photons",
                             fix="give one: --photons for Poisson counts, --noise-std for Gaussian noise")
-        datasets, attrs = sim.simulate_ct_parallel(data, views or 60, angle_range or math.pi, noise_std or 0.0,
-                                                   n_det=n_det, rng=rng, photons=photons)
+        data = _load_input_volume(volume, key, phantom, size, fits=fits)
+        datasets, attrs = sim.simulate_ct_parallel(data, _given(views, 60), _given(angle_range, math.pi),
+                                                   _given(noise_std, 0.0), n_det=n_det, rng=rng, photons=photons)
     elif spec == "mri-cartesian":
-        data = _load_input_volume(volume, key, phantom, size)
-        datasets, attrs = sim.simulate_mri_cartesian(data, coils or 8, acceleration or 4.0, mask or "uniform1d",
-                                                     acs=acs, noise_std=noise_std or 0.0,
+        data = _load_input_volume(volume, key, phantom, size, fits=fits)
+        datasets, attrs = sim.simulate_mri_cartesian(data, _given(coils, 8), _given(acceleration, 4.0),
+                                                     mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
                                                      with_coil_maps=bool(with_coil_maps), rng=rng)
     elif spec == "ct-dynamic":
-        data = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed)
+        data = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed, fits=fits)
         datasets, attrs = sim.simulate_ct_dynamic(data, _given(views_per_frame, 1), order or "bit-reversal",
                                                   _given(noise_std, 0.0), _given(angle_range, math.pi),
                                                   bool(pi_symmetry), n_det=n_det, rng=rng)
     elif spec == "mri-dynamic":
-        data = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed)
+        data = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed, fits=fits)
         datasets, attrs = sim.simulate_mri_dynamic(data, _given(coils, 8), _given(acceleration, 4.0),
                                                    mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
                                                    with_coil_maps=bool(with_coil_maps), rng=rng)
@@ -233,35 +294,66 @@ def simulate(
         from recon.scenes import make_scene
         from recon.simulate import radar_geometry
 
-        geometry = radar_geometry(array or "diagonal-12x13", array_file, frequencies or 20, fmin or 4e9, fmax or 16e9,
-                                  grid or "25,25,49")
+        geometry = radar_geometry(array or "diagonal-12x13", array_file, _given(frequencies, 20), _given(fmin, 4e9),
+                                  _given(fmax, 16e9), grid or "25,25,49")
+        fits(math.prod(geometry.grid_shape) + len(geometry.frequencies) * len(geometry.tx_positions)
+             * len(geometry.rx_positions))
         datasets, attrs = sim.simulate_mimo_nearfield(make_scene(scene or "letters", geometry.grid_shape, rng),
-                                                      geometry, 30.0 if snr_db is None else snr_db, rng=rng)
+                                                      geometry, _given(snr_db, 30.0), rng=rng)
     else:
-        datasets, attrs = sim.simulate_sparse_linear(m or 75, n or 150, k or 12, 10.0 if snr_db is None else snr_db,
-                                                     samples or 100, rng=rng)
+        m, n, samples = _given(m, 75), _given(n, 150), _given(samples, 100)
+        fits(m * n + samples * (m + n))
+        datasets, attrs = sim.simulate_sparse_linear(m, n, _given(k, 12), _given(snr_db, 10.0), samples, rng=rng)
     attrs["command"] = _command_line()
-    write_measurement(out, f"{spec}/1", datasets, attrs, overwrite=overwrite)
-    shapes = ", ".join(f"{name} {'x'.join(map(str, a.shape))}" for name, a in datasets.items())
-    print(f"wrote {out} ({spec}/1: {shapes})")
+    with _complete_once_written(out):
+        write_measurement(out, f"{spec}/1", datasets, attrs, overwrite=overwrite, protect=reads)
+        shapes = ", ".join(f"{name} {'x'.join(map(str, a.shape))}" for name, a in datasets.items())
+        print(f"wrote {out} ({spec}/1: {shapes})")
 
 
 def _read_config(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        config = yaml.safe_load(path.read_text()) or {}
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise UserError("config file not found", path=path, fix="check the --config path") from None
+    except IsADirectoryError:
+        raise UserError("is a folder, not a config file", path=path, fix="give the YAML file itself") from None
+    except UnicodeDecodeError:
+        raise UserError("is not a text file", path=path, fix="give a YAML file (UTF-8 text)") from None
+    except OSError as error:
+        raise UserError(f"cannot be read ({error.strerror})", path=path, fix="check the --config path") from None
     except yaml.YAMLError as error:
         raise UserError(f"not valid YAML ({error.__class__.__name__})", path=path, fix="check its syntax") from None
+    from recon.pipeline import SEED_LIMIT
+
     allowed = {"method", "prior", "params", "device", "seed"}
     if not isinstance(config, dict) or set(config) - allowed or not isinstance(config.get("params", {}), dict):
         raise UserError("expected a mapping with keys among " + ", ".join(sorted(allowed)), path=path,
                         fix="write e.g. `method: tv` and `params: {lam: 0.01, iterations: 200}`")
-    if not isinstance(config.get("seed", 0), int):
+    if not isinstance(config.get("seed", 0), int) or isinstance(config.get("seed"), bool):
         raise UserError(f"{config['seed']!r} is not an integer", path=path, key="seed", fix="write e.g. `seed: 7`")
+    if not 0 <= config.get("seed", 0) < SEED_LIMIT:
+        raise UserError(f"{config['seed']} is not in [0, 2**63)", path=path, key="seed", fix="write e.g. `seed: 7`")
+    for key in ("method", "prior", "device"):
+        if not isinstance(config.get(key, ""), str):
+            raise UserError(f"{config[key]!r} is not a name", path=path, key=key, fix=f"write e.g. `{key}: NAME`")
     return config
+
+
+@contextmanager
+def _complete_once_written(path: Path) -> Iterator[None]:
+    """An interrupt (Ctrl-C, SIGTERM) that arrives after ``path`` was written does not fail the command: its work
+    is done and complete (exit 0 with a note), rather than exit 130 beside a finished output."""
+    from recon.io.atomic import was_written
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not was_written(path):
+            raise
+        print(f"interrupted after {path} was written; the output is complete", file=sys.stderr)
 
 
 @app.command()
@@ -280,7 +372,7 @@ def reconstruct(
 ) -> None:
     """Reconstruct FILE with a method and write a reconstruction/1 file."""
     from recon.params import parse_assignments
-    from recon.pipeline import Request
+    from recon.pipeline import Request, default_output
     from recon.pipeline import reconstruct as run
     from recon.progress import default_progress
 
@@ -289,12 +381,14 @@ def reconstruct(
     if method is None:
         raise UserError("no method given", key="--method", fix="add --method NAME (see `recon methods`)")
     params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
-    request = Request(input=file, method=method, output=out, params=params, read=parse_assignments(read or []),
+    output = out or default_output(file, method)
+    request = Request(input=file, method=method, output=output, params=params, read=parse_assignments(read or []),
                       prior=prior or settings.get("prior"),
                       device=device or settings.get("device", "auto"), slices=slices,
                       seed=seed if seed is not None else settings.get("seed", 0), overwrite=overwrite,
-                      command=_command_line())
-    print(run(request, progress=default_progress()).line())
+                      command=_command_line(), protect=(config,) if config else ())
+    with _complete_once_written(output):
+        print(run(request, progress=default_progress()).line())
 
 
 @app.command()
@@ -396,29 +490,49 @@ def _install_sigterm_handler() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+@functools.cache
+def _command() -> click.Command:
+    """The click command typer builds from ``app`` (built once: it takes about 0.3 s)."""
+    return typer.main.get_command(app)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line on stderr: ``warning: message``."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code (2 user error, 1 internal, 130 interrupt)."""
+    """Entry point of the console script; returns the exit code (2 user error, 1 internal failure or a
+    computation that produced NaN/Inf, 130 interrupt). Every error is one line on stderr (a traceback with
+    ``--debug``)."""
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     _install_sigterm_handler()
     try:
-        code = app(args=argv, prog_name="recon", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code = _command().main(args=argv, prog_name="recon", standalone_mode=False)
     except UserError as error:
         if debug:
             traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except ComputationFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except (KeyboardInterrupt, click.Abort, typer.Abort):
         print("interrupted", file=sys.stderr)
         return 130
     except (click.ClickException, typer.TyperException) as error:  # a usage error found by typer (its own click copy)
-        error.show()
-        return error.exit_code
+        context = getattr(error, "ctx", None)
+        command = context.command_path if context is not None else "recon"
+        print(f"error: {error.format_message()}; fix: see `{command} --help`", file=sys.stderr)
+        return getattr(error, "exit_code", 2)
     except Exception as error:  # an internal failure: say so plainly, traceback with --debug
         if debug:
             traceback.print_exc()
-        print(f"internal error: {error.__class__.__name__}: {error} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        message = f"{error.__class__.__name__}: {error}".splitlines()[0]
+        print(f"internal error: {message} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
     return code if isinstance(code, int) else 0
 

@@ -1,4 +1,5 @@
-"""Errors a user can cause and fix: the CLI prints them as one line and exits with code 2."""
+"""Errors the CLI reports as one line: a user's (exit 2, :class:`UserError`) and a computation's that produced
+unusable numbers (exit 1, :class:`ComputationFailed`)."""
 
 from __future__ import annotations
 
@@ -19,3 +20,8 @@ class UserError(Exception):
         if fix:
             message += f"; fix: {fix}"
         super().__init__(message)
+
+
+class ComputationFailed(Exception):
+    """A run that finished but produced unusable numbers (NaN/Inf): the CLI prints one line and exits 1, and
+    nothing is written. The message names the method and the likely cause (a parameter, the input's scale)."""

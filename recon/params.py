@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from recon.errors import UserError
 
+NUMBER_LIMIT = {float: float(np.finfo(np.float32).max), int: 2**63 - 1}
+"""Largest magnitude of a numeric parameter: methods compute in float32 (larger floats, and NaN/Inf, overflow),
+integers go into int64 tensors and attributes."""
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -45,10 +51,22 @@ class Param:
         if self.choices is not None and parsed not in self.choices:
             raise UserError(f"{parsed!r} is not allowed for {owner}", key=key,
                             fix=f"choose one of {', '.join(map(str, self.choices))}")
+        if self.kind is float and not math.isfinite(parsed):
+            raise UserError(f"{value!r} is not a finite number for {owner}", key=key,
+                            fix=f"give a finite value{self.allowed()}")
+        if self.kind in (int, float) and abs(parsed) > NUMBER_LIMIT[self.kind]:
+            limit, arithmetic = NUMBER_LIMIT[self.kind], "float32" if self.kind is float else "int64"
+            raise UserError(f"{value!r} is beyond the {arithmetic} arithmetic of {owner} (magnitude <= {limit:.3g})",
+                            key=key, fix=f"give a smaller value{self.allowed()}")
         if (self.low is not None and parsed < self.low) or (self.high is not None and parsed > self.high):
-            raise UserError(f"{parsed!r} is out of range for {owner}", key=key,
-                            fix=f"use a value in [{self.low}, {self.high}]")
+            raise UserError(f"{parsed!r} is out of range for {owner}", key=key, fix=f"use a value{self.allowed()}")
         return parsed
+
+    def allowed(self) -> str:
+        """The range as words after a space: `` in [0.1, 2.0]``, `` >= 0.0``, `` <= 5``, or "" when unbounded."""
+        if self.low is not None and self.high is not None:
+            return f" in [{self.low}, {self.high}]"
+        return f" >= {self.low}" if self.low is not None else f" <= {self.high}" if self.high is not None else ""
 
     def describe(self) -> str:
         allowed = f" one of {'|'.join(map(str, self.choices))}" if self.choices else ""

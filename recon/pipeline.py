@@ -2,14 +2,19 @@
 
 Pure apart from the output file it writes: everything it needs comes in as arguments, so the CLI, the
 batch executor and the napari widget call it alike. All checks a user can fail (file, spec, method,
-parameters, output path, device, slice range, NaN) run before any computation, and the output is
-written atomically.
+parameters, output path, device, slice range, seed, NaN, memory for the declared sizes, measurements that
+carry no information) run before any computation, and the output is written atomically, never over a file
+the run reads. A result with NaN/Inf is never written (:class:`~recon.errors.ComputationFailed`); a finite
+result is, even when a quality metric is not finite (the metric is left out and ``metrics_note`` says why).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +24,12 @@ import torch
 
 import recon
 from recon.device import resolve_device
+from recon.errors import ComputationFailed, UserError
 from recon.io.layouts import open_measurement
 from recon.io.reconstruction import check_output_path, write_reconstruction
 from recon.methods import RunContext, get_method
 from recon.metrics import quality
-from recon.problem import scored_pair
+from recon.problem import Problem, scored_pair
 from recon.problems import build_problem
 from recon.progress import Progress, silent_progress
 
@@ -44,6 +50,19 @@ class Request:
     seed: int = 0
     overwrite: bool = False
     command: str = ""
+    protect: tuple[Path, ...] = ()
+    """Other files the run reads (a --config file): the output must be none of them, nor the input."""
+
+
+SEED_LIMIT = 2**63
+"""Seeds are stored as a 64-bit integer attribute and seed torch, numpy and random: 0 <= seed < 2**63."""
+
+
+def check_seed(seed: int, key: str = "--seed") -> int:
+    """``seed`` when it is an integer in [0, SEED_LIMIT), else UserError."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise UserError(f"{seed!r} is not a seed in [0, 2**63)", key=key, fix="give an integer such as 0 or 7")
+    return seed
 
 
 @dataclass
@@ -84,6 +103,8 @@ class Outcome:
     attrs: dict[str, Any]
     history: dict[str, np.ndarray]
     summary: Summary
+    sources: list[Path] = field(default_factory=list)
+    """The files the run read, which the output must not replace."""
 
 
 def compute(request: Request, output: Path | None = None, progress: Progress = silent_progress) -> Outcome:
@@ -93,33 +114,38 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     not be saved fails before it computes.
     """
     method = get_method(request.method)
+    check_seed(request.seed)
     with open_measurement(request.input, **request.read) as measurement:
         method.check_spec(measurement.spec.id, path=str(request.input))
         params = method.parse_params(request.params, prior=request.prior)
+        sources = [*measurement.sources, *request.protect]
         if output is not None:
-            check_output_path(output, overwrite=request.overwrite)
+            check_output_path(output, overwrite=request.overwrite, protect=sources)
         device = resolve_device(request.device)
         slices = measurement.check_slice_range(request.slices) if request.slices else None
+        measurement.check_memory(slices)
         seed_everything(request.seed)
-        problem = build_problem(measurement, slices, device)
+        with _out_of_memory_as_user_error(request):
+            problem = build_problem(measurement, slices, device)
         provenance = getattr(measurement, "provenance", None)
 
     ctx = RunContext(device=device, progress=progress)
     start = time.perf_counter()
-    with torch.no_grad():  # methods that differentiate (learned priors) enable grad locally
+    with torch.no_grad(), _out_of_memory_as_user_error(request):  # learned priors enable grad locally
         result = method.solve(problem, params, ctx)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
+    _check_finite(result.x, method.name, request.params, params, problem)
 
     params.update(result.extras.get("params", {}))
     datasets = problem.to_output(result.x)
     image = datasets.pop("reconstruction")
     datasets.update({key: problem.crop_output(value) for key, value in result.extras.get("datasets", {}).items()})
-    metrics = {}
+    metrics, note = {}, None
     if problem.ground_truth is not None:
-        metrics = quality(*scored_pair(problem.spec, image, problem.ground_truth),
-                          images=problem.spec != "sparse-linear/1")
+        metrics, note = finite_metrics(quality(*scored_pair(problem.spec, image, problem.ground_truth),
+                                               images=problem.spec != "sparse-linear/1"))
         datasets["ground_truth"] = problem.ground_truth.reshape(image.shape)
     source = str(request.input) + (f" slices {request.slices}" if request.slices else "")
     attrs = {
@@ -132,11 +158,55 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
         attrs["provenance"] = provenance
     if "coil_maps" in problem.extras:
         attrs["coil_maps"] = problem.extras["coil_maps"]
+    if note:
+        attrs["metrics_note"] = note
     if problem.voxel_size is not None:
         attrs.update(voxel_size=list(problem.voxel_size), unit=problem.unit)
     history = {name: np.asarray(values) for name, values in result.history.items()}
     summary = Summary(output, method.name, image.shape, elapsed, str(device), metrics)
-    return Outcome(image, datasets, attrs, history, summary)
+    return Outcome(image, datasets, attrs, history, summary, sources)
+
+
+@contextmanager
+def _out_of_memory_as_user_error(request: Request) -> Iterator[None]:
+    """Running out of memory (numpy, torch on CPU or CUDA) is a UserError whose fix is a smaller selection."""
+    try:
+        yield
+    except (MemoryError, torch.OutOfMemoryError, RuntimeError) as error:
+        if isinstance(error, RuntimeError) and not isinstance(error, torch.OutOfMemoryError) and \
+                "can't allocate memory" not in str(error):
+            raise
+        raise UserError("ran out of memory", path=request.input,
+                        fix="select fewer slices with --slices a:b, or use a machine with more memory") from None
+
+
+def _check_finite(x: torch.Tensor, method: str, raw: dict[str, Any], params: dict[str, Any], problem: Problem) -> None:
+    """ComputationFailed when the result ``x`` holds NaN/Inf, naming ``method`` and the likely cause: the
+    numeric parameters the user set (``raw``), else the scale of the measurements."""
+    finite = torch.isfinite(x)
+    if bool(finite.all()):
+        return
+    bad = int((~finite).sum())
+    set_numbers = {k: params[k] for k in raw if isinstance(params.get(k), int | float) and not isinstance(
+        params.get(k), bool)}
+    if set_numbers:
+        cause = "the parameter(s) you set: " + ", ".join(f"{k}={v:g}" for k, v in set_numbers.items())
+        fix = "try values nearer the defaults (see `recon methods`)"
+    else:
+        scale = float(problem.y.abs().max())
+        cause = f"the scale of the measurements (largest magnitude {scale:.3g}) or the geometry"
+        fix = "check the file's values and attributes (recon info), or set a smaller step or weight with --set"
+    raise ComputationFailed(f"method {method!r} produced NaN/Inf in {bad} of {x.numel()} values; likely cause: "
+                            f"{cause}; nothing was written; fix: {fix}")
+
+
+def finite_metrics(scores: dict[str, float]) -> tuple[dict[str, float], str | None]:
+    """The finite quality scores, and the ``metrics_note`` saying why the others are left out (None if none is)."""
+    metrics = {k: v for k, v in scores.items() if math.isfinite(v)}
+    notes = [f"{k} not recorded: " + ("infinite: the reconstruction equals the ground truth" if v == math.inf and
+                                      k == "psnr" else f"not finite ({v}): the errors overflow float32 arithmetic")
+             for k, v in scores.items() if not math.isfinite(v)]
+    return metrics, "; ".join(notes) or None
 
 
 def reconstruct(request: Request, progress: Progress = silent_progress) -> Summary:
@@ -144,5 +214,5 @@ def reconstruct(request: Request, progress: Progress = silent_progress) -> Summa
     output = Path(request.output) if request.output else default_output(Path(request.input), request.method)
     outcome = compute(request, output, progress)
     write_reconstruction(output, outcome.image, attrs=outcome.attrs, datasets=outcome.datasets,
-                         history=outcome.history, overwrite=request.overwrite)
+                         history=outcome.history, overwrite=request.overwrite, protect=outcome.sources)
     return outcome.summary

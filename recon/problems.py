@@ -2,10 +2,18 @@
 
 Only the requested slice range is read from disk. Memory: the measurements and the image of the
 selected slices, in the working dtype, on the chosen device.
+
+Measurements that carry no information about the image are input errors (UserError), not a zero image
+with exit 0: a k-space mask that samples nothing (any slice of mri-cartesian; every frame of mri-dynamic, whose
+methods share information across frames), coil maps that are zero for a slice, a CT detector of one bin, a
+sparse-linear matrix of zeros, detector bins that span less than a pixel or miss the image. Measurements that
+are all zero are allowed: a zero image is their correct reconstruction. Measured values of extreme magnitude
+(outside MAGNITUDE_RANGE) are refused before float32 arithmetic overflows on them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -16,6 +24,14 @@ from recon.io.measurement import MeasurementFile
 from recon.physics.masks import centre_slice
 from recon.problem import Problem
 
+MAGNITUDE_RANGE = (1e-12, 1e10)
+"""Range of the largest magnitude of a measured array (unless it is all zero). recon computes in float32: sums of
+squares over large problems overflow above it and lose precision below it. Scaling the data by a constant scales
+the reconstruction (for methods whose weights are relative), so data outside is refused with that fix."""
+RADAR_MAX_METRES = 1e6
+RADAR_MAX_FREQUENCY = 1e15
+"""Radar geometry beyond these (positions and grid in metres, frequencies in Hz: 1e15 Hz is ultraviolet light) is
+refused: float32 phases k R and spreading 1/R^2 overflow, and no near-field radar works there."""
 Builder = Callable[[MeasurementFile, slice | None, torch.device, torch.dtype], Problem]
 _BUILDERS: dict[str, Builder] = {}
 
@@ -37,6 +53,46 @@ def build_problem(measurement: MeasurementFile, slices: slice | None, device: to
     return _BUILDERS[measurement.spec.id](measurement, slices, device, dtype)
 
 
+def _no_information(measurement: MeasurementFile, key: str, what: str, fix: str) -> UserError:
+    return UserError(f"{what}: the measurements carry no information about the image", path=measurement.path,
+                     key=key, fix=fix)
+
+
+def _check_scale(measurement: MeasurementFile, key: str, values: np.ndarray,
+                 bounds: tuple[float, float] = MAGNITUDE_RANGE) -> None:
+    """UserError when the largest magnitude of ``values`` (unless all zero) is outside ``bounds``."""
+    peak = float(np.abs(values).max())
+    low, high = bounds
+    if peak and not low <= peak <= high:
+        fix = ("rescale the data by a constant (the reconstruction scales with it)" if bounds == MAGNITUDE_RANGE
+               else "check the unit (metres, Hz)")
+        raise UserError(f"values reach {peak:.3g} in magnitude, outside {low:g} to {high:g} where recon's float32 "
+                        "arithmetic is safe", path=measurement.path, key=key, fix=fix)
+
+
+def _check_detector(measurement: MeasurementFile, sinogram: np.ndarray, image_shape: tuple[int, int]) -> None:
+    """UserError when the detector (n_det bins, det_spacing image pixels apart, centred) cannot resolve the image:
+    one bin, bins spanning less than a pixel, or fewer than two bins on the image's diagonal."""
+    n_det, spacing = sinogram.shape[-1], measurement.attrs["det_spacing"]
+    offsets = np.abs(np.arange(n_det) - (n_det - 1) / 2) * spacing
+    on_image = int((offsets <= math.hypot(*image_shape) / 2).sum())
+    fix = "check det_spacing (image pixels per detector bin) and the sinogram's last axis (detector bins)"
+    if n_det < 2:
+        raise _no_information(measurement, "sinogram", "one detector bin per view", fix)
+    if (n_det - 1) * spacing < 1:
+        raise _no_information(measurement, "det_spacing", f"the {n_det} detector bins span "
+                              f"{(n_det - 1) * spacing:.3g} image pixels (det_spacing {spacing:g})", fix)
+    if on_image < 2:
+        raise _no_information(measurement, "det_spacing", f"{on_image} of {n_det} detector bins fall on the "
+                              f"image (det_spacing {spacing:g})", fix)
+
+
+def _first_empty(arrays: np.ndarray, offset: int) -> int | None:
+    """Index (plus ``offset``) of the first of ``arrays`` (along axis 0) that is all zero, or None."""
+    empty = ~arrays.reshape(len(arrays), -1).any(axis=1)
+    return offset + int(np.argmax(empty)) if empty.any() else None
+
+
 def _ground_truth(measurement: MeasurementFile, slices: slice | None) -> np.ndarray | None:
     return measurement.read("ground_truth", slices) if measurement.has("ground_truth") else None
 
@@ -48,6 +104,8 @@ def _ct_parallel(measurement: MeasurementFile, slices: slice | None, device: tor
 
     sinogram = measurement.read("sinogram", slices)
     ny, nx = measurement.attrs["image_shape"][-2:]  # ints, and det_spacing a float: the spec types them
+    _check_scale(measurement, "sinogram", sinogram)
+    _check_detector(measurement, sinogram, (ny, nx))
     physics = ParallelBeamCT((ny, nx), measurement.read("angles"), n_det=sinogram.shape[-1],
                              det_spacing=measurement.attrs["det_spacing"], device=device, dtype=dtype)
     y = torch.as_tensor(sinogram.reshape(-1, 1, *sinogram.shape[-2:]), device=device, dtype=dtype)
@@ -66,6 +124,8 @@ def _ct_dynamic(measurement: MeasurementFile, slices: slice | None, device: torc
 
     sinogram = measurement.read("sinogram")
     ny, nx = measurement.attrs["image_shape"]
+    _check_scale(measurement, "sinogram", sinogram)
+    _check_detector(measurement, sinogram, (ny, nx))
     physics = DynamicParallelCT((ny, nx), measurement.read("angles"), n_det=sinogram.shape[-1],
                                 det_spacing=measurement.attrs["det_spacing"], device=device, dtype=dtype)
     y = torch.as_tensor(sinogram[:, None], device=device, dtype=dtype)  # (P, 1, V, n_det)
@@ -88,11 +148,25 @@ def _mri(measurement: MeasurementFile, slices: slice | None, device: torch.devic
 
     dynamic = measurement.spec.id == "mri-dynamic/1"
     kspace = measurement.read("kspace", slices)
+    _check_scale(measurement, "kspace", kspace)
     mask = measurement.read("mask", slices)
+    offset = slices.start if slices is not None else 0
+    empty = _first_empty(mask if mask.ndim == 3 else mask[None], offset)
+    if empty is not None and not (dynamic and mask.any()):  # dynamic methods fill an empty frame from the others
+        where = "every frame" if dynamic else f"slice {empty}" if mask.ndim == 3 else "all slices"
+        raise _no_information(measurement, "mask", f"the sampling mask of {where} is all zero",
+                              "store 1 where k-space was measured")
     y = kspace_to_tensor(kspace).to(device=device, dtype=dtype)
     estimator = getattr(measurement, "coil_map_estimator", "auto")
     if measurement.has("coil_maps"):
-        maps, record = torch.as_tensor(measurement.read("coil_maps", slices), device=device), {"estimator": "file"}
+        stored = measurement.read("coil_maps", slices)  # (S, C, ny, nx), or (C, ny, nx) shared by the frames
+        empty = _first_empty(stored if stored.ndim == 4 else stored[None], offset)
+        if empty is not None:
+            where = ("frame" if dynamic else "slice") + f" {empty}" if stored.ndim == 4 else "all frames"
+            raise _no_information(measurement, "coil_maps", f"the coil maps of {where} are all zero",
+                                  "store the coil sensitivities, or leave out coil_maps to have them estimated")
+        _check_scale(measurement, "coil_maps", stored)
+        maps, record = torch.as_tensor(stored, device=device), {"estimator": "file"}
     elif dynamic:
         maps, record = _time_averaged_coil_maps(y, torch.as_tensor(mask, device=device), estimator)
     else:
@@ -130,8 +204,13 @@ def _sparse_linear(measurement: MeasurementFile, slices: slice | None, device: t
     from recon.physics.sparse import MatrixOperator
 
     matrix = measurement.read("A")
+    if not matrix.any():
+        raise _no_information(measurement, "A", "the forward operator A is all zero", "store the operator's matrix")
+    _check_scale(measurement, "A", matrix)
+    signals = measurement.read("y", slices)
+    _check_scale(measurement, "y", signals)
     physics = MatrixOperator(matrix, device=device, dtype=dtype)
-    y = torch.as_tensor(measurement.read("y", slices), device=device, dtype=dtype)[:, None, :]
+    y = torch.as_tensor(signals, device=device, dtype=dtype)[:, None, :]
     n_samples, n = y.shape[0], matrix.shape[1]
     return Problem(
         spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_samples, 1, n), output_shape=(n_samples, n),
@@ -145,11 +224,17 @@ def _mimo_nearfield(measurement: MeasurementFile, slices: slice | None, device: 
     from recon.physics.mimo import NearFieldMIMO, RadarGeometry
 
     attrs = measurement.attrs
-    geometry = RadarGeometry(measurement.read("frequencies"), measurement.read("tx_positions"),
-                             measurement.read("rx_positions"), tuple(attrs["grid_min"]), tuple(attrs["grid_max"]),
+    frequencies, tx, rx = (measurement.read(key) for key in ("frequencies", "tx_positions", "rx_positions"))
+    geometry_values = {"frequencies": frequencies, "tx_positions": tx, "rx_positions": rx,
+                       "grid_min": np.asarray(attrs["grid_min"]), "grid_max": np.asarray(attrs["grid_max"])}
+    for key, values in geometry_values.items():
+        _check_scale(measurement, key, values, (0.0, RADAR_MAX_FREQUENCY if key == "frequencies" else RADAR_MAX_METRES))
+    geometry = RadarGeometry(frequencies, tx, rx, tuple(attrs["grid_min"]), tuple(attrs["grid_max"]),
                              tuple(attrs["grid_shape"]))
     physics = NearFieldMIMO(geometry, device=device, dtype=dtype)
-    y = torch.view_as_real(torch.as_tensor(measurement.read("measurements"))).movedim(-1, 0)[None]
+    measured = measurement.read("measurements")
+    _check_scale(measurement, "measurements", measured)
+    y = torch.view_as_real(torch.as_tensor(measured)).movedim(-1, 0)[None]
     y = y.to(device=device, dtype=dtype).contiguous()
     shape = geometry.grid_shape
     truth = _ground_truth(measurement, None)

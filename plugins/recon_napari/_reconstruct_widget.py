@@ -20,7 +20,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit, Pro
 from napari.layers import Layer
 from qtpy.QtCore import QObject, Signal
 
-from recon.errors import UserError
+from recon.errors import ComputationFailed, UserError
 from recon.io.reconstruction import display_range, write_reconstruction
 from recon.methods import all_methods, get_method
 from recon.params import Param
@@ -230,7 +230,7 @@ class Failure:
     """A user error or a cancellation, returned by the worker (an exception returned as such would be
     treated as an internal error by the worker machinery)."""
 
-    error: UserError | Cancelled
+    error: UserError | ComputationFailed | Cancelled
 
 
 def _run(request: Request, save: Path | None, progress) -> Outcome | Failure:
@@ -238,11 +238,11 @@ def _run(request: Request, save: Path | None, progress) -> Outcome | Failure:
     cancellation comes back as a Failure so the GUI thread shows it as the one line it is."""
     try:
         outcome = compute(request, save, progress)
-    except (UserError, Cancelled) as error:
+    except (UserError, ComputationFailed, Cancelled) as error:
         return Failure(error)
     outcome.attrs["display_min"], outcome.attrs["display_max"] = display_range(outcome.image)
     if save is not None:
         write_reconstruction(save, outcome.image, attrs=outcome.attrs, datasets=outcome.datasets,
-                             history=outcome.history)
+                             history=outcome.history, protect=outcome.sources)
         outcome.summary.output = save
     return outcome

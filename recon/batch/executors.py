@@ -1,71 +1,31 @@
-"""Where units run: a local process pool (default) or a dask.distributed cluster, behind one interface.
+"""Where units run: a local process pool (default, :mod:`recon.batch.local_pool`) or a dask.distributed
+cluster, behind one interface: ``submit``, ``as_completed``, ``result``, ``close``, ``kill``.
 
 Both run :func:`recon.batch.units.run_unit` in separate processes with ``threads`` torch threads each
 (cores / workers by default, so workers do not oversubscribe the cores). A worker that dies surfaces as
-:class:`WorkerLost` from :meth:`result`; the runner resubmits its unit.
+:class:`~recon.batch.units.WorkerLost` from :meth:`result` for the unit it ran; the runner resubmits that
+unit while it has run at most ``--retries`` times (its attempt log counts the runs). On a LocalCluster,
+Dask's own rescheduling after a worker death is turned off (``distributed.scheduler.allowed-failures`` 0:
+a task on a dead worker fails at once with KilledWorker), so that the runner's count is the only one, as on
+the local pool. Dask counts a death against every task assigned to the worker, started or queued, and
+counts per task key, which a resubmission renews: with its rescheduling on, one kill could fail a unit that
+never started and a unit could run (allowed-failures + 1) times per resubmission. A remote scheduler keeps
+its own setting.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
+import re
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from recon.batch.units import Unit, UnitRecord, run_unit
+from recon.batch.local_pool import LocalPool
+from recon.batch.units import Unit, UnitRecord, WorkerLost, run_unit
 from recon.errors import UserError
 
-
-class WorkerLost(Exception):
-    """The process running a unit died (killed, out of memory in the OS's eyes, node lost)."""
-
-
-def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent, which lets running units finish and cancels the rest."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class LocalPool:
-    """A pool of ``workers`` spawned processes on this machine."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self.description = f"local process pool, {workers} worker{'s' * (workers > 1)}"
-        self._pool = self._new_pool()
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_ignore_sigint)
-
-    def submit(self, unit: Unit, gpu: bool = False) -> Future:
-        try:
-            return self._pool.submit(run_unit, unit)
-        except BrokenProcessPool:  # a worker died earlier: start a fresh pool for what is resubmitted
-            self._pool = self._new_pool()
-            return self._pool.submit(run_unit, unit)
-
-    def as_completed(self, futures: Iterable[Future]) -> Iterator[Future]:
-        return as_completed(list(futures))
-
-    def result(self, future: Future) -> UnitRecord:
-        try:
-            return future.result()
-        except BrokenProcessPool as error:
-            raise WorkerLost(str(error) or "a worker process died") from None
-
-    def close(self, cancel: bool = False) -> None:
-        """Stop: with ``cancel``, drop queued units and wait only for the running ones."""
-        self._pool.shutdown(wait=True, cancel_futures=cancel)
-
-    def kill(self) -> None:
-        """Stop now: terminate the worker processes (their temporary outputs are removed by atomic writes
-        only when they exit cleanly; a killed one may leave a hidden ``.*.tmp`` file behind)."""
-        for child in multiprocessing.active_children():
-            child.terminate()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx|inproc)://)?[\w.\-\[\]:]+:\d+")
+"""A Dask scheduler address: ``[protocol://]host:port``."""
 
 
 class DaskCluster:
@@ -74,6 +34,7 @@ class DaskCluster:
 
     def __init__(self, scheduler: str, threads: int, gpu_resources: int = 0):
         try:
+            import dask
             from distributed import Client, LocalCluster
         except ImportError:
             raise UserError("--scheduler needs dask.distributed", key="--scheduler",
@@ -82,14 +43,15 @@ class DaskCluster:
         if scheduler.startswith("local"):
             workers = int(scheduler.partition(":")[2])
             resources = {"GPU": 1} if gpu_resources else None
-            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                         dashboard_address="127.0.0.1:0", resources=resources,
-                                         env={"OMP_NUM_THREADS": str(threads)})
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # the runner retries
+                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                             host="127.0.0.1", dashboard_address="127.0.0.1:0", resources=resources,
+                                             env={"OMP_NUM_THREADS": str(threads)})
             self._client = Client(self._cluster)
         else:
             try:
                 self._client = Client(scheduler, timeout="20s")
-            except OSError as error:
+            except (OSError, ValueError) as error:
                 raise UserError(f"cannot reach the Dask scheduler at {scheduler} ({error})", key="--scheduler",
                                 fix="check the address (tcp://host:port) and that the scheduler runs") from None
         self.description = f"dask scheduler {self._client.scheduler.address}"
@@ -111,7 +73,9 @@ class DaskCluster:
         try:
             return future.result()
         except (KilledWorker, OSError) as error:
-            raise WorkerLost(f"{error.__class__.__name__}: {error}") from None
+            raise WorkerLost(f"{error.__class__.__name__}: {error}".split(". ")[0]) from None
+        finally:
+            future.release()  # the worker may drop the result now (else a later death makes Dask recompute it)
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
@@ -129,6 +93,17 @@ def _positive_int(text: str, key: str) -> int:
     return int(text)
 
 
+def check_scheduler(scheduler: str | None) -> None:
+    """UserError unless ``scheduler`` is None, ``local``, ``local:N`` or an address ``[protocol://]host:port``."""
+    if scheduler is None or scheduler == "local":
+        return
+    if scheduler.startswith("local:"):
+        _positive_int(scheduler.partition(":")[2], "--scheduler local:N")
+    elif not ADDRESS.fullmatch(scheduler):
+        raise UserError(f"{scheduler!r} is neither local:N nor a scheduler address", key="--scheduler",
+                        fix="give local:2 for a LocalCluster, or tcp://host:8786 for a running scheduler")
+
+
 def make_executor(workers: int | None, scheduler: str | None, gpu: bool,
                   threads: int | None = None) -> tuple[LocalPool | DaskCluster, int]:
     """The executor for ``--workers``/``--scheduler`` and the torch threads each of its units uses: ``threads``
@@ -142,6 +117,7 @@ def make_executor(workers: int | None, scheduler: str | None, gpu: bool,
             raise UserError(f"--workers {workers} is not positive", key="--workers", fix="use 1 or more")
         threads = threads or max(1, cores // workers)
         return LocalPool(workers), threads
+    check_scheduler(scheduler)
     if scheduler.startswith("local"):
         n = _positive_int(scheduler.partition(":")[2] or str(cores), "--scheduler local:N")
         threads = threads or max(1, cores // n)

@@ -1,6 +1,12 @@
 """Drive a batch: plan units, skip finished ones (``--resume``), run the rest, retry lost workers, merge
 slabs, and write the summary. Nothing is lost: every unit writes its own output atomically, a failing unit
 is recorded and the others go on, and Ctrl-C lets running units finish (a second Ctrl-C stops at once).
+
+Accounting of dead workers: a unit's attempts are the times it started (each start appends a line to its
+attempt log in ``OUT_DIR/.attempts``, removed at the end). A dead worker fails only the unit it ran; that
+unit is resubmitted while it has started at most ``--retries`` times, so a unit that kills its worker
+``--retries + 1`` times fails alone, with the cause (signal or exit code) in the summary, and units that had
+not started are never charged.
 """
 
 from __future__ import annotations
@@ -12,14 +18,28 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from recon.batch.executors import WorkerLost, make_executor
+from recon.batch.executors import check_scheduler, make_executor
 from recon.batch.inputs import expand_inputs
 from recon.batch.slabs import merge_slabs
 from recon.batch.summary import print_table, write_summary
-from recon.batch.units import Unit, UnitRecord, output_for, slab_output, slab_ranges
+from recon.batch.units import (
+    Unit,
+    UnitRecord,
+    WorkerLost,
+    attempt_log,
+    attempts_started,
+    output_for,
+    slab_output,
+    slab_ranges,
+)
 from recon.errors import UserError
+from recon.io.atomic import same_file
 from recon.io.specs import validate_file
-from recon.pipeline import Request
+from recon.pipeline import Request, check_seed
+
+ATTEMPTS_DIR = ".attempts"
+LOSSES_BEFORE_START = 3
+"""Times a unit may be lost before it ever started (its worker died for another reason) beyond --retries + 1."""
 
 
 @dataclass
@@ -91,6 +111,11 @@ def check_request(request: BatchRequest) -> None:
             raise UserError(f"method {method.name!r} couples slices, so slabs would change its result",
                             key="--slab", fix="leave out --slab, or use a slice-separable method or setting "
                             "(e.g. pnp-admm with --set planes=1; see recon methods)")
+    if request.retries < 0:
+        raise UserError(f"--retries {request.retries} is negative", key="--retries",
+                        fix="give 0 (no resubmission) or more")
+    check_seed(request.seed)
+    check_scheduler(request.scheduler)
     if request.resume and request.overwrite:
         raise UserError("--resume and --overwrite contradict each other", key="--resume",
                         fix="--resume keeps finished outputs, --overwrite redoes them: pick one")
@@ -109,6 +134,11 @@ def run_batch(request: BatchRequest, show_progress: bool = True) -> list[UnitRec
     gpu = resolve_device(request.device).type == "cuda"
     units = plan_units(request, files, threads=1)
     finals = list(dict.fromkeys(unit.final or unit.output for unit in units))
+    for final in finals:
+        source = next((path for path in files if same_file(final, path)), None)
+        if source is not None:
+            raise UserError(f"the output {final} of one unit is the input {source} (or a link to it)", key="--out-dir",
+                            fix="choose an --out-dir that holds no inputs named like outputs (NAME.METHOD.h5)")
     if not request.resume and not request.overwrite:
         existing = [path for path in finals if path.exists()]
         if existing:
@@ -125,7 +155,10 @@ def run_batch(request: BatchRequest, show_progress: bool = True) -> list[UnitRec
             todo.append(unit)
 
     executor, threads = make_executor(request.workers, request.scheduler, gpu, request.threads)
-    todo = [replace(unit, threads=threads) for unit in todo]
+    attempts_dir = request.out_dir / ATTEMPTS_DIR
+    shutil.rmtree(attempts_dir, ignore_errors=True)
+    attempts_dir.mkdir()
+    todo = [replace(unit, threads=threads, attempt_log=attempt_log(attempts_dir, unit.name)) for unit in todo]
     print(f"recon batch: {len(units)} unit(s) from {len(files)} file(s), {len(todo)} to run on "
           f"{executor.description}", file=sys.stderr)
     if getattr(executor, "dashboard", None):
@@ -137,6 +170,8 @@ def run_batch(request: BatchRequest, show_progress: bool = True) -> list[UnitRec
         _interrupted(executor, todo, records)
         write_summary(_ordered(units, records), request.out_dir, {"interrupted": True})
         raise
+    finally:
+        shutil.rmtree(attempts_dir, ignore_errors=True)
     executor.close()
     merged = _merge(units, records, request)
     ordered = _ordered(units, records) + merged
@@ -151,7 +186,7 @@ def _run_units(executor, units: list[Unit], records: dict[str, UnitRecord], retr
                gpu: bool) -> None:
     from recon.progress import default_progress, silent_progress
 
-    attempts = {unit.name: 1 for unit in units}
+    losses = {unit.name: 0 for unit in units}
     pending = {executor.submit(unit, gpu=gpu): unit for unit in units}
     progress = default_progress() if show else silent_progress
     with progress("units", len(units)) as step:
@@ -161,14 +196,15 @@ def _run_units(executor, units: list[Unit], records: dict[str, UnitRecord], retr
                 try:
                     record = executor.result(future)
                 except WorkerLost as lost:
-                    if attempts[unit.name] <= retries:
-                        attempts[unit.name] += 1
+                    started, losses[unit.name] = attempts_started(unit), losses[unit.name] + 1
+                    if started <= retries and losses[unit.name] <= retries + 1 + LOSSES_BEFORE_START:
                         pending[executor.submit(unit, gpu=gpu)] = unit
-                        print(f"recon batch: worker lost running {unit.name}; retrying", file=sys.stderr)
+                        print(f"recon batch: the worker running {unit.name} died ({lost}); resubmitted "
+                              f"(started {started} time(s), --retries {retries})", file=sys.stderr)
                         break  # resubmitted: restart as_completed over the new set
                     record = UnitRecord(unit.name, str(unit.input), str(unit.output), "failed",
-                                        error=f"worker lost {attempts[unit.name]} times: {lost}")
-                record.attempts = attempts[unit.name]
+                                        error=f"its worker died {losses[unit.name]} time(s) running it; last: {lost}")
+                record.attempts = max(1, attempts_started(unit))
                 records[unit.name] = record
                 step(ok=sum(r.status == "ok" for r in records.values()),
                      failed=sum(r.status == "failed" for r in records.values()))
@@ -206,8 +242,7 @@ def _merge(units: list[Unit], records: dict[str, UnitRecord], request: BatchRequ
             continue
         start = time.perf_counter()
         try:
-            metrics = merge_slabs([unit.output for unit in slabs], final, str(slabs[0].input),
-                                  overwrite=request.overwrite)
+            metrics = merge_slabs([unit.output for unit in slabs], final, slabs[0].input, overwrite=request.overwrite)
         except (UserError, OSError, ValueError) as error:
             merged.append(UnitRecord(name, str(slabs[0].input), str(final), "failed", error=str(error)))
             continue

@@ -15,12 +15,14 @@ import numpy as np
 
 from recon.io.reconstruction import atomic_h5, attr_value
 from recon.io.specs import load_spec, read_attrs
+from recon.pipeline import finite_metrics
 
 VOLUME_KEYS = ("reconstruction", "complex", "uncertainty", "ground_truth", "prior_value", "prior_map")
 
 
-def merge_slabs(slabs: list[Path], output: Path, source: str, overwrite: bool = False) -> dict[str, float]:
-    """Write ``output`` from ``slabs`` (in slice order); returns its PSNR/SSIM when there is a ground truth."""
+def merge_slabs(slabs: list[Path], output: Path, source: Path, overwrite: bool = False) -> dict[str, float]:
+    """Write ``output`` from ``slabs`` (in slice order) of the measurement ``source`` (which ``output`` must not
+    be); returns its PSNR/SSIM when there is a ground truth and they are finite (else ``metrics_note`` says why)."""
     spec = load_spec("reconstruction/1")
     with h5py.File(slabs[0], "r") as first:
         attrs = read_attrs(first, spec)
@@ -35,7 +37,7 @@ def merge_slabs(slabs: list[Path], output: Path, source: str, overwrite: bool = 
 
     sse, truth_low, truth_high, ssim_sum, elapsed = 0.0, math.inf, -math.inf, 0.0, 0.0
     display = [math.inf, -math.inf]
-    with atomic_h5(output, "reconstruction/1", overwrite=overwrite) as out:
+    with atomic_h5(output, "reconstruction/1", overwrite=overwrite, protect=[source, *slabs]) as out:
         for key in keys:
             out.create_dataset(key, shape=(total, *plane[key]), dtype=dtypes[key], chunks=(1, *plane[key]),
                                compression="gzip", compression_opts=4, shuffle=True)
@@ -61,9 +63,10 @@ def merge_slabs(slabs: list[Path], output: Path, source: str, overwrite: bool = 
             metrics["psnr"] = 20 * math.log10((truth_high - truth_low) / math.sqrt(mse)) if mse > 0 else math.inf
             if not math.isnan(ssim_sum):
                 metrics["ssim"] = ssim_sum / total
-        kept = {key: value for key, value in attrs.items() if key not in ("psnr", "ssim")}
-        merged = {**kept, "source": source, "elapsed_s": elapsed, "display_min": display[0],
-                  "display_max": display[1], **metrics}
+        metrics, note = finite_metrics(metrics)
+        kept = {key: value for key, value in attrs.items() if key not in ("psnr", "ssim", "metrics_note")}
+        merged = {**kept, "source": str(source), "elapsed_s": elapsed, "display_min": display[0],
+                  "display_max": display[1], **metrics, **({"metrics_note": note} if note else {})}
         for key, value in merged.items():
             out.attrs[key] = attr_value(key, value)
     return metrics

@@ -9,6 +9,7 @@ bad file cannot stop the others.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import socket
 import sys
@@ -22,6 +23,10 @@ from recon.errors import UserError
 from recon.pipeline import Request
 
 
+class WorkerLost(Exception):
+    """The process running a unit died (killed, out of memory in the OS's eyes, node lost)."""
+
+
 @dataclass(frozen=True)
 class Unit:
     """One piece of work: the pipeline ``request`` (input, slices, output, method, ...) run with ``threads``."""
@@ -31,6 +36,8 @@ class Unit:
     threads: int = 1
     final: Path | None = None
     """For a slab: the merged output this slab belongs to."""
+    attempt_log: Path | None = None
+    """File that gets one line (worker, time) each time the unit starts: how many times it really ran."""
 
     @property
     def input(self) -> Path:
@@ -105,20 +112,42 @@ def keep_large_blocks_in_heap() -> None:
         mallopt(m_mmap_threshold, MMAP_THRESHOLD)
 
 
+def attempt_log(folder: Path, name: str) -> Path:
+    """Where the start marks of unit ``name`` go in ``folder`` (a file named by a hash of the name)."""
+    return folder / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.log"
+
+
+def attempts_started(unit: Unit) -> int:
+    """How many times ``unit`` started running (lines of its attempt log; 0 without one)."""
+    try:
+        return len(unit.attempt_log.read_text().splitlines()) if unit.attempt_log else 0
+    except FileNotFoundError:
+        return 0
+
+
+def _mark_start(unit: Unit, worker: str) -> None:
+    """Append ``worker`` and the time to the unit's attempt log, before any work (a crash later still counts)."""
+    if unit.attempt_log is not None:
+        with open(unit.attempt_log, "a") as log:
+            log.write(f"{worker} {time.time():.3f} {unit.name}\n")
+
+
 def run_unit(unit: Unit) -> UnitRecord:
     """Reconstruct one unit (in whatever process runs it) and report how it went."""
+    from recon.errors import ComputationFailed
     from recon.pipeline import reconstruct
 
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    _mark_start(unit, worker)
     set_threads(unit.threads)
     keep_large_blocks_in_heap()
     start = time.perf_counter()
-    worker = f"{socket.gethostname()}:{os.getpid()}"
     record = UnitRecord(unit.name, str(unit.input), str(unit.output), "ok", worker=worker)
     try:
         unit.output.parent.mkdir(parents=True, exist_ok=True)
         summary = reconstruct(unit.request)
         record.psnr, record.ssim = summary.metrics.get("psnr"), summary.metrics.get("ssim")
-    except UserError as error:
+    except (UserError, ComputationFailed) as error:
         record.status, record.error = "failed", str(error)
     except Exception as error:  # out of memory, a bug: recorded, the batch goes on
         record.status = "failed"

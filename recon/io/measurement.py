@@ -12,15 +12,26 @@ the only range it accepts is the whole, ``0:1``, and ``read`` then returns the d
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from recon import memory
 from recon.errors import UserError
 from recon.io.reconstruction import atomic_h5, attr_value, write_array
-from recon.io.specs import dtype_matches, iter_blocks, load_spec, open_validated, read_attrs, value_problem
+from recon.io.specs import (
+    DAMAGED_FIX,
+    HDF5_ERRORS,
+    dtype_matches,
+    iter_blocks,
+    load_spec,
+    open_validated,
+    read_attrs,
+    value_problem,
+)
 
 _STORED_AS = {"float32": np.float32, "float64": np.float64, "complex64": np.complex64, "mask": np.bool_}
 
@@ -81,6 +92,16 @@ class MeasurementFile:
         """Size of the slice axis (``spec.slice_dim``), 1 when the file or its spec has none."""
         return self.dims.get(self.spec.slice_dim, 1)
 
+    @property
+    def sources(self) -> list[Path]:
+        """The files a run reads: this one and those its datasets are externally linked to (an output must be
+        none of them)."""
+        files = [self.path]
+        for key in self.spec.datasets:
+            if key in self._axes:
+                files.append(Path(self._file[key].file.filename))
+        return list(dict.fromkeys(files))
+
     def has(self, key: str) -> bool:
         """Whether the file holds dataset ``key`` (optional ones like ``ground_truth`` may be absent)."""
         return key in self._file and isinstance(self._file[key], h5py.Dataset)
@@ -108,7 +129,8 @@ class MeasurementFile:
         or None for all; a file without a slice axis accepts only None or ``slice(0, 1)``.
 
         Returns float32, float64, complex64 or bool (masks) as the spec stores the key. Raises UserError
-        when the range is out of bounds, or the values read contain NaN/Inf or a mask value other than 0/1.
+        when the range is out of bounds, the values read contain NaN/Inf or a mask value other than 0/1 (or
+        break the spec's minimum), or cannot be read (a damaged compressed chunk).
         """
         ds = self._dataset(key)
         start, stop = self._bounds(slices)
@@ -117,13 +139,53 @@ class MeasurementFile:
         d = self.spec.datasets[key]
         kind = next(k for k in d.dtypes if dtype_matches(k, ds.dtype))
         out = np.empty((stop - start, *ds.shape[1:]), dtype=_STORED_AS[kind])
-        for i, block in iter_blocks(ds, start, stop):  # checked block by block, copied into ``out``
-            problem = value_problem(kind, d.finite, block, i)
-            if problem:
-                raise UserError(problem, path=self.path, key=key,
-                                fix="replace the bad values in the file, or choose other --slices")
-            out[i - start:i - start + len(block)] = block
+        try:
+            blocks = iter_blocks(ds, start, stop)
+            for i, block in blocks:  # checked block by block, copied into ``out``
+                problem = value_problem(kind, d.finite, block, i, d.exclusive_minimum)
+                if problem:
+                    raise UserError(problem, path=self.path, key=key,
+                                    fix="replace the bad values in the file, or choose other --slices")
+                out[i - start:i - start + len(block)] = block
+        except HDF5_ERRORS as err:
+            raise UserError(f"cannot be read ({err})", path=self.path, key=key, fix=DAMAGED_FIX) from None
         return out
+
+    def check_memory(self, slices: slice | None = None) -> None:
+        """UserError when a run over ``slices`` (None: all) cannot fit in memory: the datasets the file holds, in
+        the dtype :meth:`read` returns, plus the image to reconstruct in float32. A lower bound, from the
+        declared shapes, before anything is read; the fix says how many slices fit."""
+        start, stop = self._bounds(slices)
+        fixed, per_slice = self._image_bytes()
+        for key, d in self.spec.datasets.items():
+            if key not in self._axes:
+                continue
+            ds = self._file[key]
+            kind = next(k for k in d.dtypes if dtype_matches(k, ds.dtype))
+            nbytes = ds.size * np.dtype(_STORED_AS[kind]).itemsize
+            if self._axes[key][:1] == (self.spec.slice_dim,):
+                per_slice += nbytes // ds.shape[0]
+            else:
+                fixed += nbytes
+        count = stop - start
+        fits = max(0, memory.available_bytes() - fixed) // per_slice if per_slice else 0
+        fix = (f"select at most {fits} slices at a time with --slices a:b (each needs {memory.format_bytes(per_slice)})"
+               if 0 < fits < count else "use a machine with more memory, or crop the data")
+        what = f"reading {count} slice(s)" if self.spec.slice_dim else "reconstructing this file"
+        memory.check_fits(fixed + per_slice * count, what, fix, path=self.path)
+
+    def _image_bytes(self) -> tuple[int, int]:
+        """(bytes, bytes per slice) of the float32 image to reconstruct: the ground truth's longest shape whose
+        sizes this file binds (per slice when it has the slice axis)."""
+        d = self.spec.datasets.get("ground_truth")
+        bound = [shape for shape in (d.shapes if d else ()) if all(s in self.dims or isinstance(s, int) for s in shape)]
+        if not bound:
+            return 0, 0
+        shape = max(bound, key=len)
+        nbytes = 4 * math.prod(self.dims.get(s, s) if isinstance(s, str) else s for s in shape)
+        if shape[:1] == (self.spec.slice_dim,):
+            return 0, nbytes // self.dims[self.spec.slice_dim]
+        return nbytes, 0
 
     def _dataset(self, key: str) -> h5py.Dataset:
         if key not in self.spec.datasets or not self.has(key):
@@ -154,16 +216,17 @@ def _stored_dtype(kinds: tuple[str, ...], array: np.ndarray) -> np.dtype | None:
 
 
 def write_measurement(path: str | Path, spec_id: str, datasets: dict[str, np.ndarray], attrs: dict[str, Any], *,
-                      overwrite: bool = False) -> Path:
+                      overwrite: bool = False, protect: tuple[str | Path, ...] = ()) -> Path:
     """Write a measurement file of spec ``spec_id`` atomically (see :func:`recon.io.reconstruction.atomic_h5`).
 
     Datasets are stored as their spec says (float32/float64/complex64; bool masks as uint8), chunked
     (1, y, x) when 3D or more and gzip-compressed; ``attrs`` as given (None values left out, dicts as JSON);
     attributes outside the spec are kept (e.g. ``command``). The file is validated, values included, before
-    it takes its name: a file that breaks the spec is a bug (ValueError). Returns ``path``.
+    it takes its name: a file that breaks the spec is a bug (ValueError). ``protect``: files the run read,
+    which ``path`` must not be. Returns ``path``.
     """
     spec = load_spec(spec_id)
-    with atomic_h5(path, spec.id, overwrite=overwrite, check_values=True) as file:
+    with atomic_h5(path, spec.id, overwrite=overwrite, check_values=True, protect=protect) as file:
         for key, value in attrs.items():
             if value is not None:
                 file.attrs[key] = attr_value(key, value)

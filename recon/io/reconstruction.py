@@ -2,18 +2,17 @@
 :func:`atomic_h5`), and reading reconstructions back.
 
 A file is written under a temporary name in the output folder (``.NAME.XXXXXXXX.tmp``), flushed, synced,
-checked against its spec in data_specs and only then renamed to its final name, so an interrupted run
-leaves either the old file or none under that name, never a half-written one. Volumes (z, y, x) are
-chunked (1, y, x), images (y, x) as one chunk, all gzip-compressed with shuffle.
+checked against its spec in data_specs and only then renamed to its final name (:mod:`recon.io.atomic`), so
+an interrupted run leaves either the old file or none under that name, never a half-written one, and never
+replaces its input. Volumes (z, y, x) are chunked (1, y, x), images (y, x) as one chunk, all gzip-compressed
+with shuffle.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ import numpy as np
 
 import recon
 from recon.errors import UserError
+from recon.io.atomic import atomic_output
+from recon.io.atomic import check_output_path as check_output_path  # re-exported
 from recon.io.specs import open_validated, read_attrs, validate_file
 
 SPEC = "reconstruction/1"
@@ -30,61 +31,25 @@ SPEC = "reconstruction/1"
 DISPLAY_SAMPLES = 1_000_000
 
 
-def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
-    """Fail early (UserError) when ``path`` cannot be written: it exists without ``overwrite``, it is a
-    folder, or its folder is missing or not writable. Call before computing anything."""
-    path = Path(path)
-    folder = path.parent
-    if path.is_dir():
-        raise UserError("is a folder", path=path, fix="give a file name such as OUT.h5")
-    if path.exists() and not overwrite:
-        raise UserError("exists already", path=path, fix="pass --overwrite or choose another output name")
-    if not folder.is_dir():
-        raise UserError(f"the output folder {folder} does not exist", path=path,
-                        fix="create the folder first or choose another output")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"the output folder {folder} is not writable", path=path,
-                        fix="choose a folder you can write to")
-    return path
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @contextmanager
-def atomic_h5(path: str | Path, spec_id: str, *, overwrite: bool = False,
-              check_values: bool = False) -> Iterator[h5py.File]:
+def atomic_h5(path: str | Path, spec_id: str, *, overwrite: bool = False, check_values: bool = False,
+              protect: Iterable[str | Path] = ()) -> Iterator[h5py.File]:
     """Context manager giving a new HDF5 file (root attribute ``recon_spec`` set) that appears at ``path``
     only when the block ends without error and the file validates against ``spec_id`` (values too with
     ``check_values``). On any exception, KeyboardInterrupt included, the temporary file is removed and
     ``path`` is left as it was. A file that does not follow the spec raises ValueError (a bug, not the
-    user's fault); an existing ``path`` raises UserError unless ``overwrite``.
+    user's fault); an existing ``path`` raises UserError unless ``overwrite``, and ``path`` being one of the
+    files in ``protect`` (what the run reads) or not a regular file raises UserError always (see
+    :mod:`recon.io.atomic`).
     """
-    path = check_output_path(path, overwrite)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        with h5py.File(tmp, "x") as file:
+    with atomic_output(path, overwrite, protect) as tmp:
+        with h5py.File(tmp, "w", locking=False) as file:  # the writer's own lock on tmp marks it live
             file.attrs["recon_spec"] = spec_id
             yield file
             file.flush()
-        _fsync(tmp)
         report = validate_file(tmp, check_values=check_values)
         if not report.ok:
             raise ValueError(f"the output does not follow {spec_id}: {'; '.join(report.problems)}")
-        if path.exists() and not overwrite:
-            raise UserError("appeared while this run was writing it", path=path,
-                            fix="pass --overwrite or choose another output name")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if os.name == "posix":
-        _fsync(path.parent)
 
 
 def write_array(group: h5py.Group, key: str, array: np.ndarray, dtype: np.dtype | None = None) -> None:
@@ -134,12 +99,16 @@ def display_range(image: np.ndarray) -> tuple[float, float]:
     if values.size == 0:
         return 0.0, 1.0
     lo, hi = (float(v) for v in np.percentile(values, [0.5, 99.5]))
-    return (lo, hi) if hi > lo else (lo, lo + max(abs(lo), 1.0))
+    if hi > lo:
+        return lo, hi
+    width = max(abs(lo), 1.0)
+    return (lo, lo + width) if math.isfinite(lo + width) else (lo - width, lo)
 
 
 def write_reconstruction(path: str | Path, reconstruction: np.ndarray, *, attrs: dict[str, Any],
                          datasets: dict[str, np.ndarray] | None = None,
-                         history: dict[str, np.ndarray] | None = None, overwrite: bool = False) -> Path:
+                         history: dict[str, np.ndarray] | None = None, overwrite: bool = False,
+                         protect: Iterable[str | Path] = ()) -> Path:
     """Write a ``reconstruction/1`` file atomically and return its path.
 
     ``reconstruction``: (y, x) or (z, y, x), real (stored float32) or complex (stored complex64).
@@ -147,8 +116,9 @@ def write_reconstruction(path: str | Path, reconstruction: np.ndarray, *, attrs:
     values are left out); ``display_min``/``display_max`` are computed when absent and ``recon_version``
     defaults to the installed version. ``datasets``: optional ``uncertainty``, ``complex``,
     ``ground_truth`` shaped like the reconstruction; ``history``: any arrays, stored under ``history/``.
-    An existing ``path`` raises UserError unless ``overwrite``. A result that does not follow the spec is a
-    programming error (ValueError) and leaves no file behind.
+    An existing ``path`` raises UserError unless ``overwrite``, one of the files in ``protect`` (the inputs)
+    always. A result that does not follow the spec is a programming error (ValueError) and leaves no file
+    behind.
     """
     attrs = {key: value for key, value in attrs.items() if value is not None}
     if "display_min" not in attrs or "display_max" not in attrs:
@@ -156,7 +126,7 @@ def write_reconstruction(path: str | Path, reconstruction: np.ndarray, *, attrs:
         attrs.setdefault("display_min", lo)
         attrs.setdefault("display_max", hi)
     attrs.setdefault("recon_version", recon.__version__)
-    with atomic_h5(path, SPEC, overwrite=overwrite) as file:
+    with atomic_h5(path, SPEC, overwrite=overwrite, protect=protect) as file:
         for key, value in attrs.items():
             file.attrs[key] = attr_value(key, value)
         write_array(file, "reconstruction", reconstruction)

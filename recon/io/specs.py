@@ -11,20 +11,30 @@ Dtype kinds of datasets: ``float32`` and ``float64`` (real floating point, store
 ``complex64`` (complex floating point), ``mask`` (only 0 and 1, any bool, integer or real dtype).
 Attribute types: ``str``, ``int``, ``float``, ``bool``, ``int-list``, ``float-list``, ``json`` (a string).
 
+Damaged files are problems like any other, never crashes: a soft or external link that does not resolve (or
+points at itself), a null dataspace (``h5py.Empty``), a chunk that fails to decompress, an attribute that
+cannot be decoded. Value checks read only what the file stores: the unwritten part of a dataset declared
+huge is checked through its fill value, so a small file declaring terabytes is checked in milliseconds.
+
 YAML fields (unknown fields are rejected): ``name``, ``version``, ``description``, ``dims`` (symbol ->
 meaning), optional ``slice_dim`` (the symbol ``--slices`` selects along); ``datasets.KEY``: ``dtype`` (a kind
 or a list of kinds), ``shapes`` (alternatives, each a list of symbols or integers), ``required``, ``finite``,
-``description``, optional ``broadcast``; ``attributes.KEY``: ``type``, ``required``, ``description``,
-optional ``default``, ``values``, ``length``, ``shapes`` (the list's entries bind symbols), ``minimum``,
-``exclusive_minimum`` (every entry), ``less_than`` (another attribute, entry by entry); optional
-``groups.KEY``: ``required``, ``description`` (content free).
+``description``, optional ``broadcast``, ``exclusive_minimum`` (every value); ``attributes.KEY``: ``type``,
+``required``, ``description``, optional ``default``, ``values``, ``length``, ``shapes`` (the list's entries
+bind symbols), ``minimum``, ``exclusive_minimum`` (every entry), ``less_than`` (another attribute, entry by
+entry); optional ``groups.KEY``: ``required``, ``description`` (content free).
 """
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import json
 import math
+import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -70,6 +80,8 @@ class DatasetSpec:
     finite: bool
     broadcast: bool
     description: str
+    exclusive_minimum: float | None = None
+    """Every value must be above this (real data only), e.g. 0 for frequencies."""
 
 
 @dataclass(frozen=True)
@@ -148,13 +160,14 @@ def _parse_spec(doc: dict, where: str) -> Spec:
     datasets = {}
     for key, d in doc["datasets"].items():
         w = f"{where}: datasets.{key}"
-        _check_fields(d, {"dtype", "shapes", "required", "finite", "broadcast", "description"},
+        _check_fields(d, {"dtype", "shapes", "required", "finite", "broadcast", "description", "exclusive_minimum"},
               {"dtype", "shapes", "required", "finite", "description"}, w)
         dtypes = tuple(d["dtype"]) if isinstance(d["dtype"], list) else (d["dtype"],)
         if set(dtypes) - set(DTYPE_KINDS):
             raise ValueError(f"{w}: unknown dtype kind in {dtypes}")
         datasets[key] = DatasetSpec(key, dtypes, _shapes(d["shapes"], dims, w), bool(d["required"]),
-                                    bool(d["finite"]), bool(d.get("broadcast", False)), d["description"])
+                                    bool(d["finite"]), bool(d.get("broadcast", False)), d["description"],
+                                    d.get("exclusive_minimum"))
     attributes = {}
     fields = {"type", "required", "description", "default", "values", "length", "shapes", "minimum",
               "exclusive_minimum", "less_than"}
@@ -294,21 +307,32 @@ def dtype_matches(kind: str, dtype: np.dtype) -> bool:
     return np.issubdtype(dtype, np.floating)
 
 
-def value_problem(kind: str, finite: bool, block: np.ndarray, offset: int = 0) -> str | None:
+def value_problem(kind: str, finite: bool, block: np.ndarray, offset: int | None = 0,
+                  exclusive_minimum: float | None = None) -> str | None:
     """What is wrong with the values of ``block`` (slices ``offset...`` along axis 0 of a dataset of dtype
-    kind ``kind``), or None: masks must hold only 0 and 1, ``finite`` data no NaN or Inf."""
+    kind ``kind``; ``offset`` None: the fill value standing for the dataset's unwritten part), or None: masks
+    must hold only 0 and 1, ``finite`` data no NaN or Inf, and real data with ``exclusive_minimum`` only
+    values above it."""
+    rule = None
     if kind == "mask" and block.dtype != np.bool_:
         bad = (block != 0) & (block != 1)
-    elif kind != "mask" and finite and np.issubdtype(block.dtype, np.inexact):
+    elif kind != "mask" and finite and np.issubdtype(block.dtype, np.inexact) and not np.isfinite(block).all():
         bad = ~np.isfinite(block)
+    elif exclusive_minimum is not None and not np.iscomplexobj(block):
+        bad, rule = ~(block > exclusive_minimum), f"every value must be > {exclusive_minimum:g}"
     else:
         return None
     if not bad.any():
         return None
-    where = ""
-    if block.ndim:
+    if offset is None:
+        where = " (the fill value of its unwritten part)"
+    elif block.ndim:
         first = offset + int(np.argmax(bad.reshape(len(block), -1).any(axis=1)))
         where = f" (first at index {first} along axis 0)"
+    else:
+        where = ""
+    if rule:
+        return f"{rule}, found {block[bad].flat[0].item()!r}{where}"
     if kind == "mask":
         return f"must hold only 0 and 1, found {block[bad].flat[0].item()!r}{where}"
     return f"contains NaN/Inf values{where}; measurements must be finite"
@@ -325,6 +349,38 @@ def iter_blocks(ds: h5py.Dataset, start: int = 0, stop: int | None = None) -> It
     step = max(1, BLOCK_ELEMENTS // per_slice)
     for i in range(start, stop, step):
         yield i, ds[i:min(i + step, stop)]
+
+
+def _written_chunks(ds: h5py.Dataset) -> Iterator[tuple[int, ...]]:
+    """Offsets of the chunks of ``ds`` that the file stores."""
+    offsets: list[tuple[int, ...]] = []
+    if hasattr(ds.id, "chunk_iter"):  # HDF5 >= 1.14: one pass over the chunk index
+        ds.id.chunk_iter(lambda info: offsets.append(info.chunk_offset))
+    else:
+        offsets = [ds.id.get_chunk_info(i).chunk_offset for i in range(ds.id.get_num_chunks())]
+    return iter(offsets)
+
+
+def stored_blocks(ds: h5py.Dataset) -> Iterator[tuple[int | None, np.ndarray]]:
+    """The values ``ds`` holds, as ``(first_index, block)`` along axis 0, reading only what the file stores.
+
+    A fully written dataset is read by :func:`iter_blocks`; of one partly or not at all written, only the
+    stored chunks are read, one at a time, and its unwritten part is stood for by one element, the fill
+    value, with ``first_index`` None. Time and memory follow what is stored, not what is declared.
+    """
+    if ds.ndim == 0 or ds.size == 0:
+        yield from iter_blocks(ds)
+        return
+    stored = ds.id.get_storage_size()
+    n_chunks = math.prod(math.ceil(n / c) for n, c in zip(ds.shape, ds.chunks, strict=True)) if ds.chunks else 1
+    written = (ds.id.get_num_chunks() if ds.chunks else 1) if stored else 0
+    if written >= n_chunks:
+        yield from iter_blocks(ds)
+        return
+    yield None, np.full((1,) * ds.ndim, ds.fillvalue, dtype=ds.dtype)
+    for offset in _written_chunks(ds) if written else ():
+        region = tuple(slice(o, min(o + c, n)) for o, c, n in zip(offset, ds.chunks, ds.shape, strict=True))
+        yield offset[0], ds[region]
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -417,9 +473,13 @@ def _open(report: Report) -> h5py.File | None:
     if not path.exists():
         report.issues.append((None, "file not found"))
         report.fix = "check the path"
-    elif path.is_dir() or not h5py.is_hdf5(path):
-        report.issues.append((None, "not an HDF5 file"))
+    elif not path.is_file() or not h5py.is_hdf5(path):  # is_file first: opening a FIFO would wait for a writer
+        kind = "" if path.is_dir() or path.is_file() else " (a FIFO, socket or device, not a regular file)"
+        report.issues.append((None, f"not an HDF5 file{kind}"))
         report.fix = "give an HDF5 file written by `recon simulate` or following a spec in data_specs/"
+    elif problem := _probe_structure(path):
+        report.issues.append((None, problem))
+        report.fix = DAMAGED_FIX
     else:
         try:
             return h5py.File(path, "r")
@@ -429,12 +489,68 @@ def _open(report: Report) -> h5py.File | None:
     return None
 
 
+PROBE_TIMEOUT_S = 30.0
+"""How long a forked child may take to read a file's structure (a healthy file takes milliseconds)."""
+
+
+def _probe_structure(path: Path) -> str | None:
+    """Why reading the structure of ``path`` hangs or crashes the HDF5 library, or None.
+
+    Some damaged files make HDF5 loop forever (a corrupt global heap behind a string attribute) or crash, which
+    no exception reports. The structure (what :func:`_check_file` and :func:`describe_file` read, no values)
+    is therefore read first in a forked child: if it does not finish within PROBE_TIMEOUT_S or dies by a
+    signal, the file is refused; otherwise this process reads the file itself. Skipped where fork is missing
+    or unsafe: other Python threads (a GUI, a Dask worker) may hold h5py's lock, which the child would wait
+    on forever. The outcome is remembered per file version (inode, size, modification time).
+    """
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return None
+    stat = path.stat()
+    version = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if version not in _PROBED:
+        _PROBED[version] = _probe_in_child(path)
+    return _PROBED[version]
+
+
+_PROBED: dict[tuple[int, ...], str | None] = {}
+
+
+def _probe_in_child(path: Path) -> str | None:
+    pid = os.fork()
+    if pid == 0:  # the child: read silently, then leave without running any exit handler of the parent's
+        try:
+            faulthandler.disable()
+            quiet = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(quiet, 1)
+            os.dup2(quiet, 2)
+            with h5py.File(path, "r") as file:
+                report = Report(path)
+                _check_file(file, report, check_values=False)
+                _describe(file, path, report.spec, report.dims)
+        finally:
+            os._exit(0)
+    deadline, status = time.monotonic() + PROBE_TIMEOUT_S, (0, 0)
+    try:
+        while (status := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.002)
+    finally:
+        if status[0] == 0:  # still reading (or this process is being interrupted): stop it
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    if status[0] == 0:
+        return f"HDF5 does not finish reading its structure within {PROBE_TIMEOUT_S:g} s (the library loops on it)"
+    if os.WIFSIGNALED(status[1]):
+        return f"reading its structure crashes the HDF5 library ({signal.Signals(os.WTERMSIG(status[1])).name})"
+    return None
+
+
 def validate_file(path: str | Path, *, check_values: bool = True) -> Report:
     """Check the HDF5 file at ``path`` against the spec named by its root attribute ``recon_spec``.
 
     All problems are collected. With ``check_values`` the values of every dataset are checked too
-    (finite where the spec says so, masks 0/1), read block by block along axis 0 so that memory stays
-    below BLOCK_ELEMENTS elements per dataset.
+    (finite where the spec says so, masks 0/1, minimums), read block by block along axis 0 so that memory
+    stays below BLOCK_ELEMENTS elements per dataset, and only where the file stores data (see
+    :func:`stored_blocks`).
     """
     report = Report(Path(path))
     file = _open(report)
@@ -463,12 +579,37 @@ def open_validated(path: str | Path) -> tuple[h5py.File, Report]:
     return file, report
 
 
+HDF5_ERRORS = (OSError, KeyError, RuntimeError, ValueError)
+"""What h5py raises for a damaged file: I/O and filter failures, objects that cannot be opened, links that
+cannot be followed, messages that cannot be decoded."""
+DAMAGED_FIX = "the file is damaged or incomplete: check it with h5dump, restore or re-export it"
+CHUNK_BYTES_LIMIT = 1 << 30
+"""Chunks larger than this are refused: HDF5 decompresses a whole chunk to read any part of it."""
+
+
+def _read_attr(file: h5py.File, key: str) -> Any:
+    """The raw root attribute ``key`` (KeyError when absent); an attribute that cannot be decoded raises
+    ValueError with HDF5's reason."""
+    try:
+        present = key in file.attrs
+        if present:
+            return file.attrs[key]
+    except HDF5_ERRORS as err:
+        raise ValueError(f"cannot be read ({err})") from None
+    raise KeyError(key)
+
+
 def _check_file(file: h5py.File, report: Report, check_values: bool) -> None:
-    if "recon_spec" not in file.attrs:
+    try:
+        name = _to_python(_read_attr(file, "recon_spec"))
+    except KeyError:
         report.issues.append(("recon_spec", "root attribute missing"))
         report.fix = f"set the root attribute recon_spec to one of {', '.join(spec_names())}"
         return
-    name = _to_python(file.attrs["recon_spec"])
+    except ValueError as err:
+        report.issues.append(("recon_spec", str(err)))
+        report.fix = DAMAGED_FIX
+        return
     try:
         spec = load_spec(str(name))
     except UserError as err:
@@ -485,22 +626,73 @@ def _check_file(file: h5py.File, report: Report, check_values: bool) -> None:
         else:
             _check_attribute(file, item, dims, report)
     for group in spec.groups.values():
-        if group.key in file and not isinstance(file[group.key], h5py.Group):
+        found, problem = _resolve(file, group.key)
+        if problem:
+            report.issues.append((group.key, problem))
+        elif found is not None and not isinstance(found, h5py.Group):
             report.issues.append((group.key, "expected a group, found a dataset"))
-        elif group.required and group.key not in file:
+        elif group.required and found is None:
             report.issues.append((group.key, f"missing (required group: {group.description})"))
+    _check_other_attributes(file, spec, report)
     report.dims = dims.sizes()
+
+
+def _check_other_attributes(file: h5py.File, spec: Spec, report: Report) -> None:
+    """Attributes outside the spec may hold anything, but must be readable (read_attrs reads them all)."""
+    try:
+        keys = [key for key in file.attrs if key not in spec.attributes and key != "recon_spec"]
+    except HDF5_ERRORS as err:
+        report.issues.append((None, f"its attributes cannot be listed ({err})"))
+        report.fix = DAMAGED_FIX
+        return
+    for key in keys:
+        try:
+            _read_attr(file, key)
+        except ValueError as err:
+            report.issues.append((key, str(err)))
+            report.fix = DAMAGED_FIX
+
+
+def _resolve(file: h5py.File, key: str) -> tuple[h5py.Dataset | h5py.Group | None, str | None]:
+    """The object at ``key`` (None when there is none) or why it cannot be opened: a soft or external link that
+    does not resolve, a link to itself, a damaged object header."""
+    try:
+        link = file.get(key, getlink=True)
+    except HDF5_ERRORS as err:
+        return None, f"cannot be read ({err})"
+    if link is None:
+        return None, None
+    if isinstance(link, h5py.SoftLink):
+        what = f"is a soft link to {link.path}"
+    elif isinstance(link, h5py.ExternalLink):
+        what = f"is an external link to {link.path} in {link.filename}"
+    else:
+        what = "cannot be opened"
+    try:
+        found = file.get(key)
+    except HDF5_ERRORS as err:
+        return None, f"{what}, which cannot be followed ({err})"
+    if found is None:
+        return None, f"{what}, which does not exist"
+    return found, None
 
 
 def _check_dataset(file: h5py.File, d: DatasetSpec, dims: _Dims, report: Report, check_values: bool) -> None:
     problems = report.issues
-    if d.key not in file:
+    ds, problem = _resolve(file, d.key)
+    if problem:
+        problems.append((d.key, problem))
+        report.fix = DAMAGED_FIX if "cannot be read" in problem else report.fix
+        return
+    if ds is None:
         if d.required:
             problems.append((d.key, f"missing (required dataset: {d.description})"))
         return
-    ds = file[d.key]
     if not isinstance(ds, h5py.Dataset):
         problems.append((d.key, "expected a dataset, found a group"))
+        return
+    if ds.shape is None:
+        problems.append((d.key, "has a null dataspace (h5py.Empty): it holds no values"))
         return
     kind = next((k for k in d.dtypes if dtype_matches(k, ds.dtype)), None)
     if kind is None:
@@ -512,25 +704,39 @@ def _check_dataset(file: h5py.File, d: DatasetSpec, dims: _Dims, report: Report,
         problems.append((d.key, problem))
     else:
         report.axes[d.key] = axes
+    chunk_bytes = math.prod(ds.chunks) * ds.dtype.itemsize if ds.chunks else 0
     if ds.size == 0:
         problems.append((d.key, f"is empty (shape {_fmt_shape(ds.shape)})"))
-    elif check_values and kind is not None:
-        for i, block in iter_blocks(ds):
-            problem = value_problem(kind, d.finite, block, i)
+    elif chunk_bytes > CHUNK_BYTES_LIMIT:
+        problems.append((d.key, f"has chunks {_fmt_shape(ds.chunks)} of {chunk_bytes / 2**30:.1f} GiB, too large to "
+                                "read in bounded memory; rechunk it (h5repack -l)"))
+    elif check_values and kind is not None and not problem:
+        problem = _values_problem(ds, kind, d)
+        if problem:
+            problems.append((d.key, problem))
+
+
+def _values_problem(ds: h5py.Dataset, kind: str, d: DatasetSpec) -> str | None:
+    """The first problem with the stored values of ``ds`` (see :func:`value_problem`), or why they cannot be read."""
+    try:
+        for i, block in stored_blocks(ds):
+            problem = value_problem(kind, d.finite, block, i, d.exclusive_minimum)
             if problem:
-                problems.append((d.key, problem))
-                break
+                return problem
+    except HDF5_ERRORS as err:
+        return f"cannot be read ({err}); {DAMAGED_FIX}"
+    return None
 
 
 def _check_attribute(file: h5py.File, a: AttributeSpec, dims: _Dims, report: Report) -> None:
     problems = report.issues
-    if a.key not in file.attrs:
+    try:
+        value = parse_attribute(_read_attr(file, a.key), a)
+    except KeyError:
         if a.required:
             problems.append((a.key, f"root attribute missing (required: {a.description})"))
         return
-    try:
-        value = parse_attribute(file.attrs[a.key], a)
-    except (ValueError, OSError, TypeError) as err:
+    except (ValueError, TypeError) as err:
         problems.append((a.key, str(err)))
         return
     if a.values is not None and value not in a.values:
@@ -548,10 +754,10 @@ def _check_attribute(file: h5py.File, a: AttributeSpec, dims: _Dims, report: Rep
             problems.append((a.key, problem))
         else:
             report.axes[a.key] = axes
-    if a.less_than is not None and a.less_than in file.attrs:
+    if a.less_than is not None:
         try:
-            other = parse_attribute(file.attrs[a.less_than], report.spec.attributes[a.less_than])
-        except ValueError:
+            other = parse_attribute(_read_attr(file, a.less_than), report.spec.attributes[a.less_than])
+        except (KeyError, ValueError, TypeError):
             return  # reported with that attribute
         others = other if isinstance(other, list) else [other]
         if len(others) == len(numbers) and not all(x < y for x, y in zip(numbers, others, strict=True)):
@@ -579,25 +785,69 @@ def describe_file(path: str | Path, report: Report | None = None) -> str:
         if report is None:
             _check_file(file, probe, check_values=False)
             report = probe
-        spec = report.spec
-        lines = [f"{probe.path}: {spec.id}: {spec.description}" if spec else f"{probe.path}: no known spec"]
-        if report.dims:
-            lines.append("dims: " + ", ".join(f"{sym}={n}" for sym, n in report.dims.items()))
-        found: list[tuple[str, h5py.Dataset]] = []
-        file.visititems(lambda name, obj: found.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
-        rows = []
-        for name, ds in found:
+        return _describe(file, probe.path, report.spec, report.dims)
+
+
+def _describe(file: h5py.File, path: Path, spec: Spec | None, dims: dict[str, int]) -> str:
+    lines = [f"{path}: {spec.id}: {spec.description}" if spec else f"{path}: no known spec"]
+    if dims:
+        lines.append("dims: " + ", ".join(f"{sym}={n}" for sym, n in dims.items()))
+    rows = _dataset_rows(file, spec)
+    lines += ["datasets:", *_columns(rows)] if rows else ["datasets: none"]
+    rows = _attribute_rows(file, spec)
+    lines += ["attributes:", *_columns(rows)] if rows else ["attributes: none"]
+    return "\n".join(lines)
+
+
+def _dataset_rows(file: h5py.File, spec: Spec | None) -> list[tuple[str, str, str, str]]:
+    """One row per dataset or link (name, shape and dtype, storage, the spec's description), without following
+    links and without reading values; what cannot be read is shown as such."""
+    links: list[tuple[str, Any]] = []
+    try:
+        file.visititems_links(lambda name, link: links.append((name, link)))
+    except (*HDF5_ERRORS, SystemError) as err:  # h5py's link iteration surfaces some HDF5 errors as SystemError
+        links.append(("(the rest)", f"cannot be read ({err})"))
+    rows = []
+    for name, link in links:
+        about = spec.datasets[name].description if spec and name in spec.datasets else ""
+        if isinstance(link, str):
+            rows.append((name, link, "", about))
+        elif isinstance(link, h5py.SoftLink | h5py.ExternalLink):
+            target = link.path if isinstance(link, h5py.SoftLink) else f"{link.filename}:{link.path}"
+            rows.append((name, f"-> {target}", f"{type(link).__name__}", about))
+        else:
+            try:
+                ds = file[name]
+            except HDF5_ERRORS as err:
+                rows.append((name, f"cannot be read ({err})", "", about))
+                continue
+            if not isinstance(ds, h5py.Dataset):
+                continue
+            if ds.shape is None:
+                rows.append((name, f"null dataspace {ds.dtype}", "", about))
+                continue
             storage = f"chunks {_fmt_shape(ds.chunks)}" if ds.chunks else "contiguous"
             storage += f" {ds.compression}" if ds.compression else ""
-            about = spec.datasets[name].description if spec and name in spec.datasets else ""
             rows.append((name, f"{_fmt_shape(ds.shape)} {ds.dtype}", storage, about))
-        lines += ["datasets:", *_columns(rows)] if rows else ["datasets: none"]
-        rows = [(key, _describe_value(value), "", "") for key, value in file.attrs.items()]
-        if spec:
-            rows += [(key, repr(a.default), "(default)", "") for key, a in spec.attributes.items()
-                     if key not in file.attrs and a.default is not None]
-        lines += ["attributes:", *_columns(rows)] if rows else ["attributes: none"]
-    return "\n".join(lines)
+    return rows
+
+
+def _attribute_rows(file: h5py.File, spec: Spec | None) -> list[tuple[str, str, str, str]]:
+    """One row per root attribute (name, value), then the spec's defaults for those absent."""
+    try:
+        keys = list(file.attrs)
+    except HDF5_ERRORS as err:
+        return [("(attributes)", f"cannot be read ({err})", "", "")]
+    rows = []
+    for key in keys:
+        try:
+            rows.append((key, _describe_value(_read_attr(file, key)), "", ""))
+        except (KeyError, ValueError) as err:
+            rows.append((key, str(err), "", ""))
+    if spec:
+        rows += [(key, repr(a.default), "(default)", "") for key, a in spec.attributes.items()
+                 if key not in keys and a.default is not None]
+    return rows
 
 
 def _columns(rows: list[tuple[str, ...]]) -> list[str]:

@@ -2,11 +2,13 @@
 
 Every loader returns float32 (z, y, x) or (y, x): NIfTI arrays (x, y, z) are transposed, scaling is
 applied (NIfTI scl_slope/scl_inter, DICOM RescaleSlope/RescaleIntercept), DICOM slices are ordered along
-the slice normal. Axes of length 1 are dropped while more than three axes remain.
+the slice normal. Axes of length 1 are dropped while more than three axes remain. Sizes declared by a file's
+header are checked against the memory available before its data is read.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import h5py
@@ -70,10 +72,22 @@ def _as_volume(data: np.ndarray, path: Path, key: str | None) -> np.ndarray:
     return data
 
 
+def _check_declared(shape: tuple[int, ...], dtype: np.dtype, path: Path, key: str | None = None) -> None:
+    """UserError when a volume of ``shape`` (as float32, the loaders' output, or ``dtype`` if larger) cannot fit
+    in memory: checked from the file's header before the data is read."""
+    from recon.memory import check_fits
+
+    itemsize = max(np.dtype(dtype).itemsize if dtype is not None else 4, 4)
+    check_fits(math.prod(shape) * itemsize * 2, f"loading a volume of shape {shape}", path=path, key=key,
+               fix="crop or downsample the volume first")
+
+
 def _load_npy(path: Path) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as err:
+        header = np.load(path, mmap_mode="r", allow_pickle=False)  # reads the header, maps the data
+        _check_declared(header.shape, header.dtype, path)
+        return np.array(header)
+    except (ValueError, OSError) as err:
         raise UserError(f"cannot be read as .npy ({err})", path=path, fix="save it with numpy.save") from None
 
 
@@ -81,7 +95,11 @@ def _load_nifti(path: Path) -> np.ndarray:
     import nibabel as nib
 
     try:
-        data = nib.load(path).get_fdata(dtype=np.float32)  # applies scl_slope/scl_inter
+        image = nib.load(path)
+        _check_declared(image.shape, np.float32, path)
+        data = image.get_fdata(dtype=np.float32)  # applies scl_slope/scl_inter
+    except UserError:
+        raise
     except Exception as err:  # nibabel raises several types for damaged or foreign files
         raise UserError(f"cannot be read as NIfTI ({err})", path=path, fix="check the file") from None
     while data.ndim > 3 and data.shape[-1] == 1:
@@ -160,15 +178,20 @@ def _load_dicom_folder(path: Path) -> np.ndarray:
 
 
 def _load_h5(path: Path, key: str | None) -> tuple[np.ndarray, str]:
+    from recon.io.specs import DAMAGED_FIX, HDF5_ERRORS
+
     try:
         file = h5py.File(path, "r")
     except OSError as err:
         raise UserError(f"cannot be opened as HDF5 ({err})", path=path, fix="check the file") from None
     with file:
         names: list[str] = []
-        file.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-        if key is None:
+        try:
+            file.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
             spec = str(file.attrs.get("recon_spec", ""))
+        except HDF5_ERRORS as err:
+            raise UserError(f"cannot be read ({err})", path=path, fix=DAMAGED_FIX) from None
+        if key is None:
             preferred = ("reconstruction", "ground_truth") if spec.startswith("reconstruction") else (
                 "ground_truth", "reconstruction")
             key = next((k for k in preferred if k in names), names[0] if len(names) == 1 else None)
@@ -178,4 +201,12 @@ def _load_h5(path: Path, key: str | None) -> tuple[np.ndarray, str]:
         if key not in names:
             raise UserError(f"no dataset {key!r} (it holds {', '.join(names) or 'none'})", path=path, key=key,
                             fix="give one of the datasets it holds with --key NAME or as FILE.h5:NAME")
-        return file[key][()], key
+        dataset = file[key]
+        if dataset.shape is None:
+            raise UserError("has a null dataspace (h5py.Empty): it holds no values", path=path, key=key,
+                            fix="give a dataset with values")
+        _check_declared(dataset.shape, dataset.dtype, path, key)
+        try:
+            return dataset[()], key
+        except HDF5_ERRORS as err:
+            raise UserError(f"cannot be read ({err})", path=path, key=key, fix=DAMAGED_FIX) from None

@@ -35,6 +35,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from recon import memory
 from recon.errors import UserError
 from recon.io.measurement import parse_slice_range
 from recon.io.specs import load_spec, value_problem
@@ -277,6 +278,22 @@ class CartesianKSpaceFile:
 
     def close(self) -> None:
         self._file.close()
+
+    @property
+    def sources(self) -> list[Path]:
+        """The files a run reads (an output must be none of them)."""
+        return [self.path]
+
+    def check_memory(self, slices: slice | None = None) -> None:
+        """UserError when ``slices`` (None: all) cannot fit in memory: complex64 k-space per coil on the grid, the
+        mask and the complex image, a lower bound from the header before anything is read."""
+        count = self.n_slices if slices is None else slices.stop - slices.start
+        ny, nx = self._rows, self._sampled.shape[-1]
+        per_slice = 8 * ny * nx * (self.n_coils + 1) + ny * nx
+        fits = max(0, memory.available_bytes()) // per_slice
+        fix = (f"select at most {fits} slices at a time with --slices a:b" if 0 < fits < count
+               else "use a machine with more memory, or fewer coils with --read coils=N")
+        memory.check_fits(per_slice * count, f"reading {count} slice(s)", fix, path=self.path)
 
     def has(self, key: str) -> bool:
         return key in ("kspace", "mask") or (key == "ground_truth" and self.truth_key is not None)
