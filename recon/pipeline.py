@@ -93,7 +93,7 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     method = get_method(request.method)
     with MeasurementFile(request.input) as measurement:
         method.check_spec(measurement.spec.id, path=str(request.input))
-        params = method.parse_params(request.params, prior=request.prior)
+        params = method.parse_params(request.params, prior=request.prior, spec=measurement.spec.id)
         if output is not None:
             check_output_path(output, overwrite=request.overwrite)
         device = resolve_device(request.device)

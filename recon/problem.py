@@ -8,16 +8,13 @@ Layout inside: slices of a volume (or samples of a sparse-linear file) run along
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from deepinv.physics import LinearPhysics
 
-DYNAMIC_SPECS = ("ct-dynamic/1", "mri-dynamic/1")
-"""Specs whose batch axis is time (frames) rather than z."""
-RADAR_SPECS = ("mimo-nearfield/1",)
-"""Specs of complex 3D radar reflectivities (one volume, no slice axis)."""
+from recon.spec_groups import DYNAMIC_SPECS, RADAR_SPECS
 
 
 @dataclass
@@ -38,8 +35,10 @@ class Problem:
     voxel_size: tuple[float, ...] | None = None
     """Size of an output voxel along each output axis, in ``unit``; None: 1 pixel."""
     unit: str | None = None
-    extras: dict = field(default_factory=dict)
-    """Values derived once and shared by the steps of a run, e.g. the cached ||A||^2."""
+    noise_std: float | None = None
+    """Standard deviation of the measurements' noise per real component, in y's unit, when the file states it."""
+    sqnorm: float | None = None
+    """||A||^2 estimated once and shared by the steps of a run (:func:`recon.solvers.linalg.operator_sqnorm`)."""
 
     @property
     def axes(self) -> tuple[str, ...]:
@@ -71,11 +70,6 @@ class Problem:
                 return {"reconstruction": values}
             return {"reconstruction": np.abs(values), "complex": values}  # |complex64| is float32
         return {"reconstruction": x.numpy().astype(np.float32, copy=False).reshape(self.output_shape)}
-
-
-def per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """<a, b> for each batch element: shape (B,)."""
-    return (a * b).flatten(1).sum(dim=1)
 
 
 def scored_pair(spec: str, image: np.ndarray, ground_truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -132,7 +132,7 @@ def _mimo_nearfield(measurement: MeasurementFile, slices: slice | None, device: 
     return Problem(
         spec=measurement.spec.id, physics=physics, y=y, x_shape=(1, 2, *shape), output_shape=tuple(shape),
         initial=lambda: physics.A_adjoint(y), complex_image=True, ground_truth=truth,
-        voxel_size=geometry.voxel_size(), unit="m", extras={"noise_std": attrs.get("noise_std")})
+        voxel_size=geometry.voxel_size(), unit="m", noise_std=attrs.get("noise_std"))
 
 
 def _time_averaged_coil_maps(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,6 @@ from recon.errors import UserError
 from recon.io.measurement import MeasurementFile
 from recon.models.unfolded import UnfoldedConfig, UnfoldedThresholding, objective, weight_tensors
 from recon.physics.sparse import MatrixOperator
-from recon.priors.wavelet import group_norm
 from recon.problem import Problem
 from recon.problems import build_problem
 from recon.progress import Progress, silent_progress
@@ -41,6 +40,7 @@ from recon.simulate import simulate_sparse_linear
 from recon.solvers.linalg import operator_sqnorm, per_sample
 from recon.solvers.unfolded import penalty_weight, sample_scale
 from recon.training.weights_files import write_weights_and_card
+from recon.wavelets import group_norm
 
 LOSSES = ("supervised", "unsupervised")
 

@@ -12,8 +12,8 @@ from recon.metrics import quality
 from recon.physics.dynamic import DynamicParallelCT, view_angles
 from recon.problems import build_problem
 from recon.simulate import simulate_ct_dynamic, simulate_mri_dynamic
-from recon.solvers.psm import spline_matrix
 from recon.solvers.psm_init import cosine_latent, prosep_latent
+from recon.solvers.separable import spline_matrix
 
 
 def subspace_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
