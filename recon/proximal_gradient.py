@@ -5,7 +5,8 @@
 with the residual A x - y carried from step to step, so that each step applies A once and A^T once and the data
 term of the new iterate costs nothing more. The step sizes a_k and the prox are the caller's: 1/||A||^2 and a
 prior's prox for ISTA/IHT, a denoiser for PnP-PGD, learned step sizes and thresholds for the unfolded networks
-(:mod:`recon.models.unfolded`, its trainable form). Imports only torch: a low module that models and solvers share.
+(:mod:`recon.models.unfolded`, its trainable form). With it, :func:`data_terms`, the data term of every method.
+Imports only torch: a low module that models and solvers share.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class ProximalGradient:
         self.residual = self.physics.A(self.x) - self.y
         return self.x
 
-    def data_terms(self) -> torch.Tensor:
-        """1/2 ||A x - y||^2 per batch element (B,)."""
-        return 0.5 * (self.residual**2).flatten(1).sum(1)
+
+
+def data_terms(residual: torch.Tensor) -> torch.Tensor:
+    """The data term 1/2 ||r||^2 of a residual r = A x - y per batch element (B,): the one every method records."""
+    return 0.5 * (residual**2).flatten(1).sum(1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from recon.errors import UserError
@@ -40,12 +40,14 @@ def _cpu() -> torch.device:
 @dataclass
 class RunContext:
     """How to run: the device, how to report progress and warnings, and how often to record history (every
-    ``history_every`` iterations, and always the last). The pipeline seeds torch and numpy before solving."""
+    ``history_every`` iterations, and always the last). :meth:`Method.solve` sets ``method`` (the progress label).
+    The pipeline seeds torch and numpy before solving."""
 
     device: torch.device = field(default_factory=_cpu)
     progress: Progress = silent_progress
     history_every: int = 1
     warn: Callable[[str], None] = warn_on_stderr
+    method: str = ""
 
 
 @dataclass
@@ -80,7 +82,7 @@ class _Solver:
 
     def __call__(self, problem: Problem, params: dict[str, Any], ctx: RunContext | None = None) -> Result:
         resolved = self.method.resolve(params, problem)
-        result = self.function()(problem, resolved, ctx if ctx is not None else RunContext())
+        result = self.function()(problem, resolved, replace(ctx or RunContext(), method=self.method.name))
         declared = {p.name: resolved.get(p.name) for p in self.method.params}
         result.extras["params"] = {**declared, **result.extras.get("params", {})}
         return result

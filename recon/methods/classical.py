@@ -37,7 +37,7 @@ METHODS = (
            SPARSE_SPECS, SPARSE_PARAMS, "recon.solvers.sparse:ista", prior_capability="prox", default_prior="l1",
            slice_separable=True),
     Method("iht", "classical", "Iterative hard thresholding (l0), or the prox of any --prior.", SPARSE_SPECS,
-           SPARSE_PARAMS, "recon.solvers.sparse:iht", prior_capability="prox", default_prior="l0",
+           SPARSE_PARAMS, "recon.solvers.sparse:ista", prior_capability="prox", default_prior="l0",
            slice_separable=True),
     Method("tv", "classical", "Isotropic total variation: PDHG (Chambolle-Pock), 2D per slice or 3D; radar: tv-radar.",
            (*SLICE_SPECS, *RADAR_SPECS), (

@@ -16,7 +16,7 @@ PARAMS = (
 METHODS = (
     Method("unfolded-ista", "deep unfolding", "Deep unfolded ISTA: T soft-thresholding layers with learned step sizes "
            "(wavelet basis for images).", ("sparse-linear/1", "mri-cartesian/1", "ct-parallel/1"), PARAMS,
-           "recon.solvers.unfolded:unfolded_ista"),
+           "recon.solvers.unfolded:unfolded"),
     Method("unfolded-iht", "deep unfolding", "Deep unfolded IHT: T hard-thresholding layers with learned step sizes.",
-           ("sparse-linear/1",), PARAMS, "recon.solvers.unfolded:unfolded_iht"),
+           ("sparse-linear/1",), PARAMS, "recon.solvers.unfolded:unfolded"),
 )

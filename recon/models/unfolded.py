@@ -2,7 +2,7 @@
 trainable form of :mod:`recon.proximal_gradient` (whose step each layer takes).
 
 Layer t, on any deepinv ``LinearPhysics`` and in an orthonormal basis W (identity for sparse signals, Haar
-wavelets for images, see :mod:`recon.wavelets`):
+wavelets for images, see :mod:`recon.shrinkage`):
 
     v = W (x_t + a_t A^T (y - A x_t))
     DU-ISTA: x_{t+1} = W^T S_{a_t lam}(v)               soft threshold = prox of a_t lam ||.||_1
@@ -31,8 +31,8 @@ import torch
 from deepinv.physics import LinearPhysics
 
 from recon.models import weights
-from recon.proximal_gradient import ProximalGradient
-from recon.wavelets import HaarBasis, group_norm, penalised_sum, soft_threshold
+from recon.proximal_gradient import ProximalGradient, data_terms
+from recon.shrinkage import HaarBasis, group_norm, penalised_sum, soft_threshold
 
 ALGOS = ("ista", "iht")
 FORMAT = "recon-unfolded/1"
@@ -54,7 +54,7 @@ class UnfoldedConfig:
 def objective(physics: LinearPhysics, y: torch.Tensor, x: torch.Tensor, penalty: torch.Tensor,
               lam: float) -> torch.Tensor:
     """1/2 ||y - A x||^2 + lam R(x) per batch element (B,), given the penalty R(x) (B,) the model reported."""
-    return 0.5 * ((physics.A(x) - y) ** 2).flatten(1).sum(dim=1) + lam * penalty
+    return data_terms(physics.A(x) - y) + lam * penalty
 
 
 class UnfoldedThresholding(torch.nn.Module):

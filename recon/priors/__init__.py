@@ -195,6 +195,12 @@ def get_prior(name: str, capability: str, **options) -> Any:
     return prior
 
 
+def method_prior(params: Mapping[str, Any], capability: str) -> Any:
+    """The prior a method's parsed ``params`` name (``prior``), built with their ``weights`` when given."""
+    options = {"weights": params["weights"]} if params.get("weights") else {}
+    return get_prior(params["prior"], capability, **options)
+
+
 def names_with(capability: str, dims: int | None = None, spec: str | None = None) -> list[str]:
     """Names of the registered priors that offer ``capability`` (and act on ``dims``-D data and take the images of
     ``spec``, when given)."""

@@ -1,11 +1,11 @@
 """The ``wavelet-l1`` prior (declared in :mod:`recon.priors`): R(x) = sum |W x|_detail over orthonormal Haar
-coefficients (:mod:`recon.wavelets`)."""
+coefficients (:mod:`recon.shrinkage`)."""
 
 from __future__ import annotations
 
 import torch
 
-from recon.wavelets import DEFAULT_LEVELS, HaarBasis, group_norm, penalised_sum, soft_threshold
+from recon.shrinkage import DEFAULT_LEVELS, HaarBasis, group_norm, penalised_sum, soft_threshold
 
 __all__ = ["HaarBasis", "WaveletL1"]
 

@@ -41,8 +41,9 @@ import torch
 
 from recon.errors import UserError
 from recon.methods import Result, RunContext
-from recon.priors import get_prior
+from recon.priors import method_prior
 from recon.problem import Problem
+from recon.shrinkage import magnitude_prox
 from recon.solvers.driver import Algorithm, iterate
 from recon.solvers.linalg import operator_sqnorm, relative, solve_normal
 from recon.solvers.normalised import Normalised
@@ -51,19 +52,6 @@ from recon.solvers.total_variation import TVProx
 CACHE_BYTES = 1 << 30
 """Keep the operator's kernel tables when they take at most this (1 GiB: up to ~170 frequencies on the default
 grid); each application of A or A^H is then ~4x faster."""
-
-
-def magnitude_prox(u: torch.Tensor, prox: Callable[[torch.Tensor, float], torch.Tensor]) -> torch.Tensor:
-    """prox(|u|, peak) exp(j angle u) for u (B, 2, ...) (real, imaginary): ``prox`` maps magnitudes (B, 1, ...)
-    and their peak max |u| to magnitudes; negative outputs are clipped to 0. Where |u| = 0 the phase is taken as 0.
-    """
-    magnitude = torch.linalg.vector_norm(u, dim=1, keepdim=True)
-    new = prox(magnitude, float(magnitude.max())).clamp_min(0)
-    zero = magnitude <= torch.finfo(u.dtype).tiny
-    ratio = torch.where(zero, torch.zeros_like(new), new / torch.where(zero, torch.ones_like(magnitude), magnitude))
-    out = u * ratio
-    out[:, :1] += torch.where(zero, new, torch.zeros_like(new))
-    return out
 
 
 def denoise_magnitude(denoise: Callable[[torch.Tensor, float], torch.Tensor], m: torch.Tensor,
@@ -137,8 +125,8 @@ class CSALSA(Algorithm):
 
 
 @torch.no_grad()
-def csalsa(problem: Problem, prox: Callable[[torch.Tensor, float], torch.Tensor], params: dict, ctx: RunContext,
-           name: str) -> Result:
+def csalsa(problem: Problem, prox: Callable[[torch.Tensor, float], torch.Tensor], params: dict, ctx: RunContext
+           ) -> Result:
     """C-SALSA (see the module) with ``prox(m, peak)`` acting on magnitudes m (1, 1, nz, ny, nx) whose maximum is
     ``peak`` (priors set their strength relative to it); ``params`` holds kappa, iterations, cg_iterations,
     snr_db, eps_scale."""
@@ -146,7 +134,7 @@ def csalsa(problem: Problem, prox: Callable[[torch.Tensor, float], torch.Tensor]
     caching = hasattr(physics, "cache_tables") and physics.cache_tables(CACHE_BYTES)
     try:
         algorithm = CSALSA(problem, prox, params)
-        run, history = iterate(ctx, name, algorithm, params["iterations"])
+        run, history = iterate(ctx, ctx.method, algorithm, params["iterations"])
     finally:
         if caching:
             physics.cache_tables(0)
@@ -155,13 +143,13 @@ def csalsa(problem: Problem, prox: Callable[[torch.Tensor, float], torch.Tensor]
 
 def tv_radar(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``tv-radar``: C-SALSA with the isotropic 3D TV of the magnitude."""
-    return csalsa(problem, TVProx(params["lam"], params["tv_iterations"]), params, ctx, "tv-radar")
+    return csalsa(problem, TVProx(params["lam"], params["tv_iterations"]), params, ctx)
 
 
 def l1(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``l1``: C-SALSA with the l1 norm of the magnitude, min sum |x| s.t. ||A x - y|| <= eps."""
     lam = params["lam"]
-    return csalsa(problem, lambda m, peak: torch.nn.functional.relu(m - lam * peak), params, ctx, "l1")
+    return csalsa(problem, lambda m, peak: torch.nn.functional.relu(m - lam * peak), params, ctx)
 
 
 def mimo_pnp(problem: Problem, params: dict, ctx: RunContext) -> Result:
@@ -169,8 +157,7 @@ def mimo_pnp(problem: Problem, params: dict, ctx: RunContext) -> Result:
     kept."""
     from recon.priors.radar import DrunetRadar
 
-    prior = get_prior(params["prior"], "denoise", **({"weights": params["weights"]} if params["weights"] else {}))
+    prior = method_prior(params, "denoise")
     sigma = params["sigma"]
     rician = isinstance(prior, DrunetRadar) and prior.noise(problem.y.device) == "rician"
-    return csalsa(problem, lambda m, peak: denoise_magnitude(prior.denoise, m, sigma * peak, rician), params, ctx,
-                  "mimo-pnp")
+    return csalsa(problem, lambda m, peak: denoise_magnitude(prior.denoise, m, sigma * peak, rician), params, ctx)

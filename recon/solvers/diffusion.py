@@ -44,7 +44,7 @@ import torch
 
 from recon.methods import Result, RunContext, get_method
 from recon.models.diffusion import from_model, noised, to_model, tweedie
-from recon.priors import get_prior
+from recon.priors import method_prior
 from recon.problem import Problem
 from recon.solvers.driver import Algorithm, Driver, Guard, guarded_result
 from recon.solvers.linalg import cg_coupled, operator_sqnorm, relative, solve_normal
@@ -113,30 +113,23 @@ class Draw(Algorithm):
     (relative change of x; 1 at the first step). Its start, for the guard's fallback, is the quick TV estimate."""
 
     def __init__(self, steps: Iterator[tuple[float, torch.Tensor]], data: DataStep, start: torch.Tensor):
-        self.steps, self.data, self.x, self.t = steps, data, start, 0.0
-        self.previous: torch.Tensor | None = None
-        self.done = 0
+        self.steps, self.data, self.x, self.t, self.previous = steps, data, start, None, None
 
     def update(self) -> None:
-        self.previous = self.x if self.done else None
+        self.previous = None if self.t is None else self.x
         self.t, self.x = next(self.steps)
-        self.done += 1
 
     def record(self) -> dict[str, float]:
         change = 1.0 if self.previous is None else relative(self.previous, self.x)
         return {"t": float(self.t), "data": self.data.data_term(self.x), "change": change}
 
-    @property
-    def estimate(self) -> torch.Tensor:
-        return self.x
-
 
 class Sampler:
     """What both methods share: the prior in the problem's layout, the scale, the schedule and the draws."""
 
-    def __init__(self, name: str, problem: Problem, params: dict, ctx: RunContext):
-        self.name, self.problem, self.ctx, self.params = name, problem, ctx, params
-        self.prior = get_prior(params["prior"], "eps", **({"weights": params["weights"]} if params["weights"] else {}))
+    def __init__(self, problem: Problem, params: dict, ctx: RunContext):
+        self.problem, self.ctx, self.params = problem, ctx, params
+        self.prior = method_prior(params, "eps")
         self.net = self.prior.load(problem.complex_image, problem.x_shape[1], problem.device)
         estimate = quick_tv(problem)
         self.normalised = Normalised.by(problem, robust_scale(estimate), estimate)
@@ -178,7 +171,7 @@ class Sampler:
         spread, scaled back."""
         count = self.params["samples"]
         draws, messages = [], []
-        with Driver(self.ctx, self.name, steps * count, guard=guard) as driver:
+        with Driver(self.ctx, self.ctx.method, steps * count, guard=guard) as driver:
             for _ in range(count):
                 data = self.data_step()
                 run = driver.run(Draw(draw(data), data, self.normalised.x0), steps)
@@ -258,11 +251,11 @@ def mbir_steps(sampler: Sampler, data: DataStep) -> Iterator[tuple[float, torch.
 
 def dds(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``dds``."""
-    sampler = Sampler("dds", problem, params, ctx)
+    sampler = Sampler(problem, params, ctx)
     return sampler.run(params["nfe"], lambda data: dds_steps(sampler, data), Guard(magnitude=problem.complex_image))
 
 
 def diffusion_mbir(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``diffusion-mbir``."""
-    sampler = Sampler("diffusion-mbir", problem, params, ctx)
+    sampler = Sampler(problem, params, ctx)
     return sampler.run(2 * (params["nfe"] // 2) - 1, lambda data: mbir_steps(sampler, data), None)

@@ -1,20 +1,11 @@
-"""One loop for every iterative method: progress, history, stopping rules, cancellation and the divergence guard.
+"""One loop for every iterative method: progress, history, stop rules, cancellation and the divergence guard.
 
-In the spirit of CIL's ``Algorithm`` (``update``, the objective every k iterations, ``should_stop``) and deepinv's
-one-step iterators with one driver: a method writes its iteration as an :class:`Algorithm` (its state, one
-``update`` and the values it ``record``-s) and :func:`iterate` (or a :class:`Driver` shared by several runs)
-runs it:
-
-- progress: ``ctx.progress`` gets one step per iteration with the latest recorded values; a cancelled run (the
-  napari Cancel button, :class:`recon.progress.Cancelled`) stops there;
-- history: :meth:`Algorithm.record` runs every ``ctx.history_every`` iterations and after the last one, so that
-  costly values (an objective that needs another A, a prior's value) are computed only when recorded;
-- stopping: each :data:`StopRule` sees the :class:`State` at every record (the iteration, the record, the
-  algorithm and so the per-slice data residual ||A x - y|| where the algorithm has it for free,
-  :meth:`Algorithm.residual_norms`) and may stop the run with a reason; :class:`Tolerance` is the usual one.
-  Parameter rules (e.g. a discrepancy principle for cgls) plug in here;
-- the divergence guard (:class:`Guard`): a learned method watches its own iterates and falls back to its best one
-  when they diverge, saying so (:func:`guarded_result` puts the message in the output and on stderr).
+As CIL's ``Algorithm`` (update, objective every k iterations, should_stop) and deepinv's one-step iterators with
+one driver: a method writes its iteration as an :class:`Algorithm` and :func:`iterate` (or a :class:`Driver`
+shared by several runs) runs it. ``ctx.progress`` gets a step per iteration (a cancelled run stops there:
+:class:`recon.progress.Cancelled`); :meth:`Algorithm.record` runs every ``ctx.history_every`` iterations and after
+the last, so that costly values are computed only when recorded; after each record the stop rules (which see the
+free per-slice residual norms, :meth:`Algorithm.residual_norms`) and the :class:`Guard` may end the run.
 """
 
 from __future__ import annotations
@@ -31,7 +22,7 @@ from recon.methods import Result, RunContext
 
 
 class Algorithm(ABC):
-    """The state of an iterative method and one iteration of it."""
+    """The state of an iterative method; ``x`` (or an overriding :attr:`estimate`) is its current iterate."""
 
     @abstractmethod
     def update(self) -> None:
@@ -42,9 +33,9 @@ class Algorithm(ABC):
         """The history values at the current iterate (called only on recorded iterations)."""
 
     @property
-    @abstractmethod
     def estimate(self) -> torch.Tensor:
-        """The current iterate in the layout (and unit) the method works in; before the first update, its start."""
+        """The current iterate in the method's layout and unit; before the first update, its start."""
+        return self.x
 
     def residual_norms(self) -> torch.Tensor | None:
         """||A x - y|| per slice (S,) in the file's units when the iteration has it for free, else None."""
@@ -56,7 +47,6 @@ class State:
     """What a stop rule sees after a recorded iteration."""
 
     iteration: int
-    iterations: int
     record: dict[str, float]
     history: dict[str, list[float]]
     algorithm: Algorithm
@@ -68,38 +58,32 @@ StopRule = Callable[[State], str | None]
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Stop once every value of ``keys`` is at most ``tol``; with ``relative_change``, once each value changed by at
-    most ``tol`` times its size since the previous record."""
+    """Stop once every value of ``keys`` is at most ``tol``; with ``relative_change``, once each changed by at most
+    ``tol`` times its size since the previous record."""
 
     tol: float
     keys: tuple[str, ...]
     relative_change: bool = False
 
     def __call__(self, state: State) -> str | None:
-        if self.relative_change:
-            if len(state.history[self.keys[0]]) < 2:
-                return None
-            settled = all(abs(state.history[key][-2] - state.history[key][-1]) <= self.tol * abs(state.history[key][-1])
-                          for key in self.keys)
-        else:
-            settled = all(state.record[key] <= self.tol for key in self.keys)
-        return f"{', '.join(self.keys)} within the tolerance {self.tol:g}" if settled else None
+        def settled(values: list[float]) -> bool:
+            if not self.relative_change:
+                return values[-1] <= self.tol
+            return len(values) > 1 and abs(values[-2] - values[-1]) <= self.tol * abs(values[-1])
+
+        if all(settled(state.history[key]) for key in self.keys):
+            return f"{', '.join(self.keys)} within the tolerance {self.tol:g}"
+        return None
 
 
 @dataclass(frozen=True)
 class Guard:
-    """The divergence guard of learned iterative methods (lpn, pnp-admm, pnp-pgd, red, dds).
+    """The divergence guard of the learned iterative methods (lpn, pnp-admm, pnp-pgd, red, dds).
 
-    It watches each record's data term (``key``) and the iterate in the normalised unit, where data lie in about
-    [0, 1], and stops the run when
-
-    - the data term grew at ``patience`` consecutive records and reached ``growth`` times its lowest value, or
-    - more than ``outside`` of the iterate's values (magnitudes for complex images) lie outside [``low``, ``high``];
-
-    the run then returns the recorded iterate of lowest data term whose values were in range, or its start when
-    there is none. Thresholds: lpn diverging on a 16-slice head CT at 8 views (see scripts/bench_guard.py) grows its
-    data term 3x over 100 iterations with values up to 7.5 in the file's unit; converging runs of every guarded
-    method on the benchmark cases stay far from both limits (same script).
+    After each record it stops the run when the data term (``key``) grew at ``patience`` consecutive records and
+    reached ``growth`` times its lowest, or when more than ``outside`` of the iterate's values (magnitudes with
+    ``magnitude``) lie outside [``low``, ``high``] of the normalised unit, where data lie in about [0, 1]. The run
+    then returns its recorded iterate of lowest data term among those in range, else its start.
     """
 
     key: str = "data"
@@ -109,10 +93,8 @@ class Guard:
     high: float = 2.0
     outside: float = 0.05
     magnitude: bool = False
-    """Complex images (real, imaginary) on the channel axis: test their magnitude against ``high``."""
 
     def out_of_range(self, x: torch.Tensor) -> float:
-        """The fraction of x's values (magnitudes) outside [low, high]."""
         if self.magnitude:
             return float((torch.linalg.vector_norm(x, dim=1) > self.high).float().mean())
         return float(((x < self.low) | (x > self.high)).float().mean())
@@ -120,54 +102,49 @@ class Guard:
 
 @dataclass
 class _Watch:
-    """One run's guard state: the growth streak and the best iterate so far."""
+    """A run's guard state: the growth streak and the best iterate so far."""
 
     guard: Guard
-    start: torch.Tensor
-    best: torch.Tensor | None = None
+    best: torch.Tensor
     best_value: float = math.inf
     best_iteration: int = 0
     lowest: float = math.inf
-    streak: int = 0
     previous: float = math.inf
+    streak: int = 0
 
-    def check(self, iteration: int, record: dict[str, float], x: torch.Tensor) -> str | None:
-        value = record[self.guard.key]
+    def check(self, iteration: int, value: float, x: torch.Tensor) -> str | None:
         outside = self.guard.out_of_range(x)
         if outside <= self.guard.outside and value < self.best_value:
             self.best, self.best_value, self.best_iteration = x.detach().clone(), value, iteration
         self.streak = self.streak + 1 if value > self.previous else 0
         self.previous, self.lowest = value, min(self.lowest, value)
         if outside > self.guard.outside:
-            return (f"{outside:.1%} of the normalised image lies outside [{self.guard.low:g}, {self.guard.high:g}] "
-                    f"(data lie in about [0, 1])")
+            return f"{outside:.1%} of the normalised image lies outside [{self.guard.low:g}, {self.guard.high:g}]"
         if self.streak >= self.guard.patience and value >= self.guard.growth * self.lowest:
             return (f"the data term grew at {self.streak} consecutive iterations, to {value:.4g} "
                     f"({value / self.lowest:.3g} times its lowest)")
         return None
 
-    def fallback(self) -> tuple[torch.Tensor, str]:
-        if self.best is None:
-            return self.start, "its first estimate"
-        return self.best, f"iteration {self.best_iteration}'s estimate (the lowest data term, {self.best_value:.4g})"
+    def fallback(self) -> str:
+        if not self.best_iteration:
+            return "its first estimate"
+        return f"iteration {self.best_iteration}'s estimate (the lowest data term, {self.best_value:.4g})"
 
 
 @dataclass
 class Run:
-    """The outcome of :meth:`Driver.run`: the estimate to return (the last iterate, or the guard's fallback),
-    the iterations done and why the run stopped early (None: it ran them all)."""
+    """A run's outcome: the estimate to use (the last iterate, or the guard's fallback), the iterations done, why
+    it stopped early (None: it did them all) and the guard's message when the guard stopped it."""
 
     estimate: torch.Tensor
     iterations: int
     stopped: str | None = None
     guard: str | None = None
-    """The guard's message when it stopped the run (what was wrong and what is returned)."""
 
 
 @dataclass
 class Driver:
-    """Progress and history shared by the runs of one method call (``with Driver(...) as driver``): one progress
-    bar of ``total`` steps, one history; each :meth:`run` has its own stop rules' and guard's state."""
+    """One progress bar of ``total`` steps and one history for the runs of a method call (``with Driver(...)``)."""
 
     ctx: RunContext
     name: str
@@ -185,27 +162,25 @@ class Driver:
         self._progress.__exit__(*exc)
 
     def run(self, algorithm: Algorithm, iterations: int) -> Run:
-        """At most ``iterations`` updates of ``algorithm`` (see the module)."""
-        every = max(1, self.ctx.history_every)
+        """At most ``iterations`` updates of ``algorithm``; stop rules and guard start afresh."""
         watch = _Watch(self.guard, algorithm.estimate) if self.guard is not None else None
         record: dict[str, float] = {}
         for iteration in range(1, iterations + 1):
             algorithm.update()
-            if iteration % every and iteration != iterations:
-                self._step(**record)
-                continue
-            record = algorithm.record()
-            for key, value in record.items():
-                self.history.setdefault(key, []).append(value)
+            recorded = iteration % max(1, self.ctx.history_every) == 0 or iteration == iterations
+            if recorded:
+                record = algorithm.record()
+                for key, value in record.items():
+                    self.history.setdefault(key, []).append(value)
             self._step(**record)
-            if watch is not None and (reason := watch.check(iteration, record, algorithm.estimate)) is not None:
-                estimate, which = watch.fallback()
-                message = f"{self.name} stopped at iteration {iteration} of {iterations}: {reason}; returned {which}"
-                return Run(estimate, iteration, reason, message)
-            state = State(iteration, iterations, record, self.history, algorithm)
-            for rule in self.stop:
-                if (reason := rule(state)) is not None:
-                    return Run(algorithm.estimate, iteration, reason)
+            if not recorded:
+                continue
+            if watch and (reason := watch.check(iteration, record[watch.guard.key], algorithm.estimate)):
+                message = f"{self.name} stopped at iteration {iteration} of {iterations}: {reason}; returned "
+                return Run(watch.best, iteration, reason, message + watch.fallback())
+            state = State(iteration, record, self.history, algorithm)
+            for reason in filter(None, (rule(state) for rule in self.stop)):
+                return Run(algorithm.estimate, iteration, reason)
         return Run(algorithm.estimate, iterations)
 
 
@@ -216,13 +191,12 @@ def iterate(ctx: RunContext, name: str, algorithm: Algorithm, iterations: int, s
         return driver.run(algorithm, iterations), driver.history
 
 
-def guarded_result(x: torch.Tensor, history: dict[str, list[float]], messages: Sequence[str], ctx: RunContext,
-                   **extras: Any) -> Result:
-    """The result of a guarded method: the guard's messages, if any fired, go into the output attribute ``guard``
-    and on stderr (``ctx.warn``)."""
-    result = Result(x, history, extras=dict(extras))
+def guarded_result(x: torch.Tensor, history: dict[str, list[float]], messages: Sequence[str], ctx: RunContext
+                   ) -> Result:
+    """A guarded method's result: the guard's messages, if it stopped a run, go into the output attribute ``guard``
+    (after "warning: ") and on stderr (``ctx.warn``)."""
+    result = Result(x, history)
     if messages:
-        text = "; ".join(messages)
-        result.extras.setdefault("attrs", {})["guard"] = "warning: " + text
-        ctx.warn(text)
+        result.extras["attrs"] = {"guard": "warning: " + "; ".join(messages)}
+        ctx.warn("; ".join(messages))
     return result

@@ -40,10 +40,6 @@ class CGLS(Algorithm):
     def record(self) -> dict[str, float]:
         return {"relative_residual": float((self.residual_norms() / self.y_norm).mean())}
 
-    @property
-    def estimate(self) -> torch.Tensor:
-        return self.x
-
     def residual_norms(self) -> torch.Tensor:
         return torch.sqrt(per_sample_dot(self.r, self.r))
 

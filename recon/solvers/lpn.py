@@ -1,29 +1,27 @@
 """Method ``lpn``: PnP-ADMM with the prox of a learned proximal network (Fang, Buchanan, Sulam, ICLR 2024).
 
-The ADMM loop is :class:`recon.solvers.pnp.ADMM`, per slice in its normalised units:
+The loop is :class:`recon.solvers.pnp.ADMM` on the normalised problem (A' = A / ||A||, y' = y / (s ||A||), s the
+slice's 0.99 quantile of |first estimate|):
 
-    min_u  1/2 ||A' u - y'||^2 + rho R_tau(u) + i_B(u),   A' = A / ||A||,  y' = y / (s ||A||)
+    min_u  1/2 ||A' u - y'||^2 + rho R_tau(u) + i_B(u),      z <- P_B(f_tau(x + u)),  f_tau(v) = (1 - tau) v + tau f(v)
 
-(s: the slice's 0.99 quantile of |first estimate|), with z <- P_B(f_tau(x + u)), f_tau(v) = (1 - tau) v + tau f(v)
-and f the LPN. i_B is the indicator of the box B = [``box_min``, ``box_max``] of images in the data's range, as the
-LPN paper constrains its CT reconstructions to [0, 1] (for complex images: magnitudes at most ``box_max``, the phase
-kept); P_B projects onto it (``box=false``: no constraint). f_tau is exactly the prox of a learned
-regulariser R_tau (R for tau = 1, about tau R below; see
-:mod:`recon.models.lpn`), so ``tau`` tunes the prior's strength beside rho. Theorem 2 of the paper: the
-iterates converge when rho > ||A'^T A'|| = 1, the Lipschitz constant of the data term's gradient in this unit;
-every run records whether its rho meets this (attribute ``convergence``, starting with "warning" if not).
+with f the LPN, exactly the prox of a learned regulariser R_tau (R for tau = 1, about tau R below; see
+:mod:`recon.models.lpn`), so ``tau`` tunes the prior's strength beside rho. i_B is the indicator of the box B =
+[``box_min``, ``box_max``] of images in the data's range, as the LPN paper constrains its CT reconstructions to
+[0, 1] (complex images: magnitudes up to ``box_max``, the phase kept); P_B projects onto it (``box=false``: none).
+Theorem 2 of the paper: the iterates converge when rho > ||A'^T A'|| = 1; every run records whether its rho meets
+this (attribute ``convergence``, starting with "warning" if not).
 
-The prox's output z' = f_tau(v), v = x + u, has v as its known preimage, so
-R_tau(z') = <v, z'> - ||z'||^2 / 2 - psi_tau(v) is exact and costs one pass of psi; z' = z wherever the box is
-inactive. History: ``prior`` R_tau(z'_k) (mean over slices), ``objective`` the data term plus rho times it, the
-loop's ``residual`` ||x - z|| / ||z|| and ``change`` ||z_k - z_{k-1}|| / ||z_k|| (the fixed-point residual) and
-``data``, which the divergence guard watches (:class:`recon.solvers.driver.Guard`). ``report_prior=true`` stores
-R_tau at the last z' per slice (``prior_value``) and its per-pixel terms (``prior_map``), in the normalised unit.
+The prox's output z' = f_tau(v) has v = x + u as its known preimage, so R_tau(z') = <v, z'> - ||z'||^2 / 2 -
+psi_tau(v) is exact and costs one pass of psi (z' = z where the box is inactive). History: ``prior`` R_tau(z'_k)
+(mean over slices), ``objective`` the data term plus rho times it, and the ADMM's ``residual``, ``change`` and
+``data`` (watched by the divergence guard). ``report_prior=true`` stores R_tau at the last z' per slice
+(``prior_value``) and its per-pixel terms (``prior_map``), in the normalised unit.
 
 Known limit of the shipped lpn-ct: its learned R is not bounded below, so on large flat piecewise-constant
 images the iterates can drift after many iterations (Shepp-Logan, 45 views: the residual rises again after
-iteration 42 at 64^2 and 118 at 128^2). On the real CT slices measured it falls monotonically (693_UNCR,
-128^2: below 1e-3 from iteration 38; 256^2 over 200 iterations: 8.7e-3 to 1.4e-4).
+iteration 42 at 64^2 and 118 at 128^2; on real CT slices it falls monotonically: 693_UNCR, 128^2, below 1e-3 from
+iteration 38); the box and the divergence guard bound what a run can return.
 """
 
 from __future__ import annotations
@@ -32,16 +30,17 @@ import torch
 
 from recon.errors import UserError
 from recon.methods import Result, RunContext
-from recon.priors import get_prior
+from recon.priors import method_prior
 from recon.priors.lpn import LPNPrior
 from recon.problem import Problem
+from recon.shrinkage import magnitude_prox
 from recon.solvers.normalised import Normalised
 from recon.solvers.pnp import ADMM, run_guarded
 
 
 def lpn_prior(params: dict) -> LPNPrior:
     """The LPN prior named by ``params["prior"]`` (with ``weights`` when given); UserError for other priors."""
-    prior = get_prior(params["prior"], "prox", **({"weights": params["weights"]} if params["weights"] else {}))
+    prior = method_prior(params, "prox")
     if not isinstance(prior, LPNPrior):
         raise UserError(f"method lpn needs a learned proximal network, not the prior {params['prior']!r}",
                         key="--prior", fix="use --prior lpn, lpn-ct or lpn-mri, or pnp-admm for other priors")
@@ -59,10 +58,7 @@ def convergence_note(rho: float) -> str:
 def project_box(z: torch.Tensor, low: float, high: float) -> torch.Tensor:
     """z (S, C, ny, nx) onto the box: real images (C = 1) clamped to [low, high]; complex ones (C = 2) with their
     magnitude cut at ``high``, the phase kept."""
-    if z.shape[1] == 1:
-        return z.clamp(low, high)
-    magnitude = torch.linalg.vector_norm(z, dim=1, keepdim=True)
-    return z * (high / magnitude.clamp_min(high))
+    return z.clamp(low, high) if z.shape[1] == 1 else magnitude_prox(z, lambda m, peak: m.clamp_max(high))
 
 
 class LPNADMM(ADMM):
@@ -93,7 +89,7 @@ def lpn(problem: Problem, params: dict, ctx: RunContext) -> Result:
     normalised = Normalised.per_slice(problem)
     admm = LPNADMM(normalised, lpn_prior(params), params)
     with torch.no_grad():
-        result = run_guarded(problem, normalised, admm, params["iterations"], ctx, "lpn")
+        result = run_guarded(problem, normalised, admm, params["iterations"], ctx)
     result.extras.setdefault("attrs", {})["convergence"] = convergence_note(params["rho"])
     if params["report_prior"]:
         terms = admm.prior_terms()

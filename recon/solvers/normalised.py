@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import torch
 
 from recon.problem import Problem
+from recon.proximal_gradient import data_terms
+from recon.shrinkage import group_norm
 from recon.solvers.linalg import operator_sqnorm, per_sample
-from recon.wavelets import group_norm
 
 
 def robust_scale(x: torch.Tensor, quantile: float = 0.99) -> float:
@@ -86,7 +87,7 @@ class Normalised:
 
     def data_terms(self, residual: torch.Tensor) -> torch.Tensor:
         """w/2 ||A u - y/s||^2 per slice (S,), given the residual A u - y/s (differentiable)."""
-        return 0.5 * self.weight * (residual**2).flatten(1).sum(1)
+        return self.weight * data_terms(residual)
 
     def data_term(self, u: torch.Tensor) -> float:
         """w/2 ||A u - y/s||^2, mean over slices (one application of A)."""

@@ -1,28 +1,20 @@
 """Plug-and-play and RED with any denoiser: ``pnp-admm``, ``pnp-pgd``, ``red``; the ADMM loop ``lpn`` reuses.
 
-All three solve, per slice and in normalised units (:mod:`recon.solvers.normalised`),
-
-    min_u  w/2 ||A u - y/s||^2 + R(u),   w = 1/||A||^2,  s = 0.99 quantile of |first estimate| of the slice,
-
-then return s u: the data term has gradient Lipschitz constant 1 and images are about [0, 1], the unit the
-denoisers are trained in, so one set of defaults (rho, sigma, iterations) serves CT and MRI. R is implicit:
+All three work per slice on the normalised problem (:mod:`recon.solvers.normalised`: images about [0, 1], the unit
+the denoisers are trained in, so one set of defaults serves CT and MRI), R implicit:
 
 - pnp-admm: x <- solve[(w A^T A + rho I) x = w A^T y + rho (z - u)]; z <- prox(x + u) = D(x + u, sigma);
   u <- u + x - z (scaled ADMM; :class:`ADMM` takes any prox, the ``lpn`` method passes the LPN). On a CT
   volume its default prox is tri-planar (``planes=3``, :func:`in_planes`): the mean of the 2D denoiser over the
   axial, coronal and sagittal slices, so that the prior ties neighbouring slices (three times the network cost);
-- pnp-pgd: x <- D(x - step w A^T (A x - y), sigma) (:class:`recon.proximal_gradient.ProximalGradient` with the
-  denoiser as prox: one A and one A^T per iteration); a simple baseline: on CT, steps of 1/||A||^2 hardly move
-  its ill-conditioned data term and it falls below FBP;
+- pnp-pgd: x <- D(x - step w A^T (A x - y), sigma) (proximal gradient, one A and one A^T per iteration); a simple
+  baseline: on CT, steps of 1/||A||^2 hardly move its ill-conditioned data term and it falls below FBP;
 - red: fixed-point RED (Romano, Elad, Milanfar 2017), grad R = lam (x - D(x, sigma)):
   x <- solve[(w A^T A + lam I) x = w A^T y + lam D(x, sigma)].
 
-The solves are the operator's (:func:`recon.solvers.linalg.solve_normal`: a fixed number of warm-started CG steps
-unless the operator has a faster one). Slices are independent (a volume is a batch of slices; ``planes=3`` couples
-them) and the denoiser runs a few slices at a time (:mod:`recon.priors.denoiser`), so memory is a few copies of the
-problem's x and y plus the network's activations for ``CHUNK`` slices. History: the relative fixed-point residual
-||x - z|| / ||z|| (ADMM) and change ||x_k - x_{k-1}|| / ||x_k||, and the data term, which with the iterates' range
-feeds the divergence guard (:class:`recon.solvers.driver.Guard`).
+The solves are the operator's (:func:`recon.solvers.linalg.solve_normal`). Memory: a few copies of the problem's x
+and y plus the network's activations for a few slices. The histories' data term and the iterates' range feed the
+divergence guard (:class:`recon.solvers.driver.Guard`).
 """
 
 from __future__ import annotations
@@ -32,7 +24,7 @@ from collections.abc import Callable
 import torch
 
 from recon.methods import Result, RunContext
-from recon.priors import get_prior
+from recon.priors import method_prior
 from recon.problem import Problem
 from recon.proximal_gradient import ProximalGradient
 from recon.solvers.driver import Algorithm, Guard, guarded_result, iterate
@@ -108,23 +100,12 @@ class RED(Algorithm):
     def record(self) -> dict[str, float]:
         return {"change": relative(self.x, self.previous), "data": self.normalised.data_term(self.x)}
 
-    @property
-    def estimate(self) -> torch.Tensor:
-        return self.x
 
-
-def run_guarded(problem: Problem, normalised: Normalised, algorithm: Algorithm, iterations: int, ctx: RunContext,
-                name: str) -> Result:
+def run_guarded(problem: Problem, normalised: Normalised, algorithm: Algorithm, iterations: int, ctx: RunContext
+                ) -> Result:
     """``iterations`` of ``algorithm`` under the divergence guard; the estimate back in the problem's units."""
-    run, history = iterate(ctx, name, algorithm, iterations, guard=Guard(magnitude=problem.complex_image))
+    run, history = iterate(ctx, ctx.method, algorithm, iterations, guard=Guard(magnitude=problem.complex_image))
     return guarded_result(normalised.units(run.estimate), history, [run.guard] if run.guard else [], ctx)
-
-
-def denoiser(params: dict, capability: str = "denoise"):
-    """The prior named by ``params["prior"]`` (checked by ``Method.parse_params``), built with ``weights`` when
-    given."""
-    options = {"weights": params["weights"]} if params["weights"] else {}
-    return get_prior(params["prior"], capability, **options)
 
 
 def in_planes(denoise: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, planes: int) -> torch.Tensor:
@@ -140,26 +121,26 @@ def in_planes(denoise: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, 
 @torch.no_grad()
 def pnp_admm(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``pnp-admm``."""
-    prior, sigma, planes = denoiser(params), params["sigma"], params["planes"]
+    prior, sigma, planes = method_prior(params, "denoise"), params["sigma"], params["planes"]
     normalised = Normalised.per_slice(problem)
     admm = ADMM(normalised, lambda v: in_planes(lambda u: prior.denoise(u, sigma), v, planes), params["rho"],
                 params["cg_iterations"])
-    return run_guarded(problem, normalised, admm, params["iterations"], ctx, "pnp-admm")
+    return run_guarded(problem, normalised, admm, params["iterations"], ctx)
 
 
 @torch.no_grad()
 def pnp_pgd(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``pnp-pgd``."""
-    prior, sigma = denoiser(params), params["sigma"]
+    prior, sigma = method_prior(params, "denoise"), params["sigma"]
     normalised = Normalised.per_slice(problem)
     algorithm = PnPGD(normalised, lambda v: prior.denoise(v, sigma), params["step"])
-    return run_guarded(problem, normalised, algorithm, params["iterations"], ctx, "pnp-pgd")
+    return run_guarded(problem, normalised, algorithm, params["iterations"], ctx)
 
 
 @torch.no_grad()
 def red(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``red``."""
-    prior, sigma = denoiser(params, "grad"), params["sigma"]
+    prior, sigma = method_prior(params, "grad"), params["sigma"]
     normalised = Normalised.per_slice(problem)
     algorithm = RED(normalised, lambda x: prior.grad(x, sigma), params["lam"], params["cg_iterations"])
-    return run_guarded(problem, normalised, algorithm, params["iterations"], ctx, "red")
+    return run_guarded(problem, normalised, algorithm, params["iterations"], ctx)

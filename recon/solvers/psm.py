@@ -1,6 +1,6 @@
 """Partially separable models of dynamic images: ``psm`` and ``red-psm`` (Iskender, Klasky, Bresler 2023).
 
-A sequence f of P frames (P, C, ny, nx) is modelled as F = Lambda Psi (:mod:`recon.solvers.separable`): K+1 spatial
+A sequence f of P frames (P, C, ny, nx) is modelled as F = Lambda Psi (:mod:`recon.models.separable`): K+1 spatial
 basis images Lambda (K+1, C, ny, nx) weighted by temporal functions Psi (K+1, P) = Z B, spline-interpolated from a
 small latent Z (K+1, d).
 
@@ -16,11 +16,6 @@ squares) and work in normalised units like :mod:`recon.solvers.pnp`: y divided b
 the initial sequence, data term weighted by w = 1/||A||^2 (the largest frame's), so that the image is about
 [0, 1] (the denoiser's unit) and one set of weights serves any P. The output is s Lambda Psi.
 
-Defaults: tuned by hand on the walnut phantom of seed 1 at P = 64 and 128 (one view per frame, 0.5 % noise);
-the benchmark (scripts/bench_red_psm.py) uses seed 0. A small K suits few frames: at P = 128, K = 3 reached
-20.2 dB in 10 rounds where K = 6 needed 40 for 20.4. More ``psm`` steps fit the noise (P = 64, K = 6: 14.3 dB at the
-start, 13.3 after 2500 steps), hence 250.
-
 Memory: matrix-free throughout; a few copies of the sequence (P C ny nx floats) and of the measurements,
 the spatial basis (K+1 images) and the denoiser's activations for a few frames at a time: linear in frames x
 pixels (P=256 at 128^2: about 17 MB per copy of the sequence).
@@ -28,50 +23,15 @@ pixels (P=256 at 128^2: about 17 MB per copy of the sequence).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from recon.methods import Result, RunContext
+from recon.priors import method_prior
 from recon.problem import Problem
 from recon.solvers.driver import Algorithm, Tolerance, iterate
 from recon.solvers.linalg import operator_sqnorm, relative
 from recon.solvers.normalised import Normalised, robust_scale
-from recon.solvers.pnp import denoiser
 from recon.solvers.psm_init import initial_model
-from recon.solvers.separable import SeparableModel
-
-
-@dataclass
-class Objective:
-    """What the Adam steps minimise over (Lambda, Z): the data term, xi ||Z||^2 + chi ||Lambda||^2 and, for
-    red-psm, beta/2 ||Lambda Psi - target||^2 with target = f - gamma."""
-
-    normalised: Normalised
-    model: SeparableModel
-    xi: float
-    chi: float
-    beta: float = 0.0
-    target: torch.Tensor | None = None
-
-    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
-        n = self.normalised
-        value = n.data_terms(n.physics.A(frames) - n.y).sum() + self.model.penalty(self.xi, self.chi)
-        if self.target is not None:
-            value = value + 0.5 * self.beta * (frames - self.target).square().sum()
-        return value
-
-
-def _fit(model: SeparableModel, objective: Objective, steps: int, optimizer: torch.optim.Optimizer) -> float:
-    """``steps`` Adam steps on the model's (spatial, latent); the last objective value."""
-    loss = torch.zeros(())
-    with torch.enable_grad():  # the pipeline runs methods under no_grad
-        for _ in range(steps):
-            optimizer.zero_grad(set_to_none=True)
-            loss = objective(model.frames())
-            loss.backward()
-            optimizer.step()
-    return float(loss.detach())
 
 
 class ModelFit(Algorithm):
@@ -95,6 +55,21 @@ class ModelFit(Algorithm):
         with torch.no_grad():
             return self.model.frames()
 
+    def fit(self, steps: int, target: torch.Tensor | None = None) -> float:
+        """``steps`` Adam steps on (Lambda, Z) for the data term and xi ||Z||^2 + chi ||Lambda||^2 (with a
+        ``target``, red-psm's f - gamma: plus beta/2 ||Lambda Psi - target||^2); the last objective value."""
+        p, n, loss = self.params, self.normalised, torch.zeros(())
+        with torch.enable_grad():  # the pipeline runs methods under no_grad
+            for _ in range(steps):
+                self.optimizer.zero_grad(set_to_none=True)
+                frames = self.model.frames()
+                loss = n.data_terms(n.physics.A(frames) - n.y).sum() + self.model.penalty(p["xi"], p["chi"])
+                if target is not None:
+                    loss = loss + 0.5 * p["beta"] * (frames - target).square().sum()
+                loss.backward()
+                self.optimizer.step()
+        return float(loss.detach())
+
 
 class PSM(ModelFit):
     """psm's update: a block of ``BLOCK`` Adam steps (fewer for the last) on the data term and the penalties; records
@@ -109,8 +84,7 @@ class PSM(ModelFit):
     def update(self) -> None:
         steps = min(self.BLOCK, self.steps_left)
         self.steps_left -= steps
-        objective = Objective(self.normalised, self.model, self.params["xi"], self.params["chi"])
-        self.value = _fit(self.model, objective, steps, self.optimizer)
+        self.value = self.fit(steps)
 
     def record(self) -> dict[str, float]:
         return {"objective": self.value}
@@ -129,8 +103,7 @@ class REDPSM(ModelFit):
 
     def update(self) -> None:
         p = self.params
-        _fit(self.model, Objective(self.normalised, self.model, p["xi"], p["chi"], p["beta"], self.f - self.gamma),
-             p["inner_steps"], self.optimizer)
+        self.fit(p["inner_steps"], self.f - self.gamma)
         with torch.no_grad():
             self.frames = self.model.frames()
             self.denoised = self.denoise(self.f)
@@ -151,14 +124,14 @@ def psm(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``psm``: the model fitted to the data, no prior; stops once the objective settles (``tol``)."""
     fit = PSM(problem, params)
     blocks = -(-params["steps"] // PSM.BLOCK)
-    run, history = iterate(ctx, "psm", fit, blocks, stop=[Tolerance(params["tol"], ("objective",), True)])
+    run, history = iterate(ctx, ctx.method, fit, blocks, stop=[Tolerance(params["tol"], ("objective",), True)])
     return Result(fit.normalised.units(run.estimate), history)
 
 
 def red_psm(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``red-psm``: stops once the primal residual and the change of f are both within ``tol``."""
-    prior, sigma = denoiser(params), params["sigma"]
+    prior, sigma = method_prior(params, "denoise"), params["sigma"]
     rounds = REDPSM(problem, params, lambda f: prior.denoise(f, sigma))
-    run, history = iterate(ctx, "red-psm", rounds, params["rounds"],
+    run, history = iterate(ctx, ctx.method, rounds, params["rounds"],
                            stop=[Tolerance(params["tol"], ("primal_residual", "change"))])
     return Result(rounds.normalised.units(run.estimate), history)

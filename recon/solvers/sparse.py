@@ -12,7 +12,7 @@ import torch
 from recon.methods import Result, RunContext
 from recon.priors import get_prior
 from recon.problem import Problem
-from recon.proximal_gradient import ProximalGradient
+from recon.proximal_gradient import ProximalGradient, data_terms
 from recon.solvers.driver import Algorithm, iterate
 from recon.solvers.linalg import operator_sqnorm
 
@@ -28,7 +28,8 @@ class ProximalGradientPrior(Algorithm):
         self.iteration.step(self.step_size, lambda v: self.prior.prox(v, self.lam * self.step_size))
 
     def record(self) -> dict[str, float]:
-        return {"objective": float((self.iteration.data_terms() + self.lam * self.prior.value(self.estimate)).mean())}
+        penalty = self.lam * self.prior.value(self.estimate)
+        return {"objective": float((data_terms(self.iteration.residual) + penalty).mean())}
 
     @property
     def estimate(self) -> torch.Tensor:
@@ -46,9 +47,5 @@ def proximal_gradient(problem: Problem, prior_name: str, params: dict, ctx: RunC
 
 
 def ista(problem: Problem, params: dict, ctx: RunContext) -> Result:
-    """Method ``ista`` (and ``iht``, which differs only by its default prior)."""
-    return proximal_gradient(problem, params["prior"], params, ctx, "ista")
-
-
-def iht(problem: Problem, params: dict, ctx: RunContext) -> Result:
-    return proximal_gradient(problem, params["prior"], params, ctx, "iht")
+    """Methods ``ista`` and ``iht`` (which differ by their default prior)."""
+    return proximal_gradient(problem, params["prior"], params, ctx, ctx.method)

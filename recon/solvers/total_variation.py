@@ -17,6 +17,7 @@ import torch
 
 from recon.methods import Result, RunContext, get_method
 from recon.problem import Problem
+from recon.proximal_gradient import data_terms
 from recon.solvers.driver import Algorithm, iterate
 from recon.solvers.linalg import relative
 from recon.solvers.normalised import Normalised, robust_scale
@@ -115,29 +116,25 @@ class PDHG(Algorithm):
         self.scale = normalised.scale
         norm_k = math.sqrt(1 + 4 * dims)
         self.tau, self.sigma = 0.99 * step_ratio / norm_k, 0.99 / (step_ratio * norm_k)
-        self.u = self.previous = normalised.x0.detach()  # gradient() is not differentiable
-        self.au = self.au_bar = self.physics.A(self.u) / self.norm
-        self.grad = self.grad_bar = gradient(self.u, dims)
+        self.x = self.previous = normalised.x0.detach()  # gradient() is not differentiable
+        self.au = self.au_bar = self.physics.A(self.x) / self.norm
+        self.grad = self.grad_bar = gradient(self.x, dims)
         self.p = torch.zeros_like(self.y)
         self.q = torch.zeros_like(self.grad)
 
     def update(self) -> None:
         self.p = (self.p + self.sigma * (self.au_bar - self.y)) / (1 + self.sigma)
         self.q = _project_dual_ball(self.q + self.sigma * self.grad_bar, self.lam)
-        u = self.u - self.tau * (self.physics.A_adjoint(self.p) / self.norm - divergence(self.q))
+        u = self.x - self.tau * (self.physics.A_adjoint(self.p) / self.norm - divergence(self.q))
         if self.nonneg:
             u = u.clamp_min(0)
         au, grad = self.physics.A(u) / self.norm, gradient(u, self.dims)
         self.au_bar, self.grad_bar = 2 * au - self.au, 2 * grad - self.grad
-        self.previous, self.u, self.au, self.grad = self.u, u, au, grad
+        self.previous, self.x, self.au, self.grad = self.x, u, au, grad
 
     def record(self) -> dict[str, float]:
-        objective = float(0.5 * ((self.au - self.y) ** 2).sum() + self.lam * _tv_of_gradient(self.grad))
-        return {"objective": objective, "relative_change": relative(self.previous, self.u)}
-
-    @property
-    def estimate(self) -> torch.Tensor:
-        return self.u
+        objective = float(data_terms(self.au - self.y).sum() + self.lam * _tv_of_gradient(self.grad))
+        return {"objective": objective, "relative_change": relative(self.previous, self.x)}
 
     def residual_norms(self) -> torch.Tensor:
         return torch.linalg.vector_norm((self.au - self.y).flatten(1), dim=1) * self.scale * self.norm
@@ -155,5 +152,5 @@ def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
     normalised = Normalised.by(problem, robust_scale(x_init), x_init)
     pdhg = PDHG(normalised, params["lam"], params["dims"], params["nonneg"] and not problem.complex_image,
                 params["step_ratio"])
-    run, history = iterate(ctx, "tv", pdhg, params["iterations"])
+    run, history = iterate(ctx, ctx.method, pdhg, params["iterations"])
     return Result(normalised.units(run.estimate), history)

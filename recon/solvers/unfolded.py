@@ -67,14 +67,12 @@ class Layers(Algorithm):
         n = self.normalised
         return {"objective": float(objective(n.physics, n.y, self.x, self.penalty, self.weight).mean())}
 
-    @property
-    def estimate(self) -> torch.Tensor:
-        return self.x
-
 
 @torch.no_grad()
-def solve_unfolded(algo: str, problem: Problem, params: dict, ctx: RunContext) -> Result:
-    """Load the weights, run the T layers on the (scaled) problem and record the objective per layer."""
+def unfolded(problem: Problem, params: dict, ctx: RunContext) -> Result:
+    """Methods ``unfolded-ista`` and ``unfolded-iht``: load the weights, run the T layers on the (scaled) problem and
+    record the objective per layer."""
+    algo = ctx.method.removeprefix("unfolded-")
     path = Path(params["weights"]) if params["weights"] else default_weights(algo, problem.spec)
     model = load_unfolded(path, ctx.device)
     config = model.config
@@ -86,15 +84,6 @@ def solve_unfolded(algo: str, problem: Problem, params: dict, ctx: RunContext) -
     normalised = Normalised.by(problem, sample_scale(problem))
     weight = penalty_weight(problem, lam, normalised.sqnorm)
     layers = model.iterates(problem.physics, normalised.y, problem.x_shape, normalised.sqnorm, weight)
-    run, history = iterate(ctx, f"unfolded-{algo}", Layers(layers, normalised, weight), config.layers)
+    run, history = iterate(ctx, ctx.method, Layers(layers, normalised, weight), config.layers)
     return Result(normalised.units(run.estimate), history, extras={"params": {"weights": str(path), "lam": lam}})
 
-
-def unfolded_ista(problem: Problem, params: dict, ctx: RunContext) -> Result:
-    """Method ``unfolded-ista``."""
-    return solve_unfolded("ista", problem, params, ctx)
-
-
-def unfolded_iht(problem: Problem, params: dict, ctx: RunContext) -> Result:
-    """Method ``unfolded-iht``."""
-    return solve_unfolded("iht", problem, params, ctx)

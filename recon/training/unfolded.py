@@ -36,11 +36,11 @@ from recon.physics.sparse import MatrixOperator
 from recon.problem import Problem
 from recon.problems import build_problem
 from recon.progress import Progress, silent_progress
+from recon.shrinkage import group_norm
 from recon.simulate import simulate_sparse_linear
 from recon.solvers.linalg import operator_sqnorm, per_sample
 from recon.solvers.unfolded import penalty_weight, sample_scale
 from recon.training.weights_files import write_weights_and_card
-from recon.wavelets import group_norm
 
 LOSSES = ("supervised", "unsupervised")
 

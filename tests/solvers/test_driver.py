@@ -89,9 +89,32 @@ def test_a_diverging_prior_in_pnp_admm_falls_back_and_says_so(capsys):
     problem = sparse_problem(samples=2)
     normalised = Normalised.per_slice(problem, torch.ones(problem.x_shape, dtype=problem.dtype))
     admm = ADMM(normalised, lambda v: 3.0 * v, rho=1.0, cg_iterations=5)  # a "prox" that blows the image up
-    result = run_guarded(problem, normalised, admm, 50, RunContext(), "pnp-admm")
+    result = run_guarded(problem, normalised, admm, 50, RunContext(method="pnp-admm"))
     message = result.extras["attrs"]["guard"]
     assert message.startswith("warning: pnp-admm stopped at iteration") and "returned" in message
     assert float(result.x.abs().max()) <= 2.0  # the normalised unit's range, scale 1 here
     assert len(result.history["data"]) < 50
     assert "warning: pnp-admm stopped" in capsys.readouterr().err
+
+
+def test_an_operators_own_normal_solve_replaces_cg():
+    """ADMM's x-update asks the operator first (solve_normal): here an exact dense solve, whose solution satisfies
+    the normal equations where one CG step would not."""
+    problem = sparse_problem(samples=2)
+    calls = []
+
+    class Exact(type(problem.physics)):
+        def solve_normal(self, rhs, *, rho, init, iterations, weight, tol):
+            calls.append(iterations)
+            normal = weight * self.matrix.T @ self.matrix + rho * torch.eye(self.matrix.shape[1], dtype=rhs.dtype)
+            return torch.linalg.solve(normal, rhs[:, 0].T).T[:, None]
+
+    problem.physics.__class__ = Exact
+    normalised = Normalised.per_slice(problem, torch.ones(problem.x_shape, dtype=problem.dtype))
+    admm = ADMM(normalised, lambda v: v.clamp(-1, 1), rho=0.5, cg_iterations=1)
+    for _ in range(3):
+        admm.update()
+    rhs = admm.rhs + 0.5 * (admm.previous - (admm.u - admm.x + admm.z))  # the last update's right-hand side
+    physics, w = problem.physics, normalised.weight
+    assert calls == [1, 1, 1]
+    assert torch.allclose(w * physics.A_adjoint(physics.A(admm.x)) + 0.5 * admm.x, rhs, atol=1e-10)

@@ -15,6 +15,7 @@ from recon.physics.masks import make_mask
 from recon.physics.mri import CartesianMRI
 from recon.priors import get_prior
 from recon.problem import Problem
+from recon.shrinkage import HaarBasis
 from recon.simulate import simulate_sparse_linear
 from recon.solvers.sparse import proximal_gradient
 from recon.solvers.unfolded import SHIPPED
@@ -26,7 +27,6 @@ from recon.training.unfolded import (
     train,
     write_weights,
 )
-from recon.wavelets import HaarBasis
 from recon.weights import WEIGHTS_DIR
 from tests.solvers.helpers import sparse_problem
 

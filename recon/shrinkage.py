@@ -1,4 +1,4 @@
-"""The orthonormal 2D Haar transform and group shrinkage: maths shared by priors, models, solvers and training.
+"""Group shrinkage and the orthonormal 2D Haar transform: maths shared by priors, models, solvers and training.
 
 Written here rather than with deepinv's ``WaveletPrior``/``WaveletDenoiser`` (ptwt): those threshold each
 channel on its own, which for complex MRI images (real, imag) changes the phase; here a coefficient's size is
@@ -14,6 +14,8 @@ docs/architecture.md, layering).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -100,3 +102,17 @@ def soft_threshold(c: torch.Tensor, tau: torch.Tensor | float, where: torch.Tens
 def penalised_sum(values: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
     """Sum per batch element of ``values`` (B, 1, ...) over the positions ``where``: shape (B,)."""
     return (values * where).flatten(1).sum(dim=1)
+
+
+def magnitude_prox(u: torch.Tensor, prox: Callable[[torch.Tensor, float], torch.Tensor]) -> torch.Tensor:
+    """prox(|u|, peak) exp(j angle u) for u (B, 2, ...) (real, imaginary): ``prox`` maps magnitudes (B, 1, ...)
+    and their peak max |u| to magnitudes; negative outputs are clipped to 0. Where |u| = 0 the phase is taken as 0.
+    (Radar's priors act on the magnitude this way; lpn's box bounds complex magnitudes with it.)
+    """
+    magnitude = torch.linalg.vector_norm(u, dim=1, keepdim=True)
+    new = prox(magnitude, float(magnitude.max())).clamp_min(0)
+    zero = magnitude <= torch.finfo(u.dtype).tiny
+    ratio = torch.where(zero, torch.zeros_like(new), new / torch.where(zero, torch.ones_like(magnitude), magnitude))
+    out = u * ratio
+    out[:, :1] += torch.where(zero, new, torch.zeros_like(new))
+    return out
