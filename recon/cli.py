@@ -45,8 +45,7 @@ def methods() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from recon.methods import all_methods
-    from recon.priors import names_with
+    from recon.methods import all_methods, compatible_priors
     from recon.weights import all_cards, describe_card
 
     table = Table("method", "family", "specs", "parameters (default)", "priors", show_lines=True)
@@ -55,7 +54,7 @@ def methods() -> None:
         priors = "-"
         if method.prior_capability:
             priors = f"{method.default_prior} (default); any with {method.prior_capability}: "
-            priors += ", ".join(names_with(method.prior_capability, method.prior_dims))
+            priors += ", ".join(compatible_priors(method))
         table.add_row(f"{method.name}\n{method.summary}", method.family, "\n".join(method.specs), params, priors)
     console = Console(width=max(120, Console().width))
     console.print(table)

@@ -1,10 +1,17 @@
-"""Typed, documented parameters of methods, checked when the user passes ``--set key=value``."""
+"""Typed, documented parameters of methods, checked when the user passes ``--set key=value``.
+
+A parameter's default is a value, ``None`` (the method decides, e.g. "the shipped weights"), or a table
+``{spec: value}``: a default per spec, which the registry fills in once it knows the file's spec
+(:meth:`recon.methods.Method.resolve`). Torch-free: ``recon methods`` and every validation error answer
+without importing torch.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -20,7 +27,12 @@ _FALSE = {"0", "false", "no", "off"}
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: its type (int, float, str or bool), default, help text and allowed values."""
+    """One parameter: its type (int, float, str or bool), default, help text and allowed values.
+
+    ``default`` given as a mapping ``{spec: value}`` declares per-spec defaults: they move to ``by_spec`` and
+    ``default`` becomes None ("depends on the file's spec"; forms show it empty). Every spec a method accepts
+    must then have an entry (checked when the method is declared).
+    """
 
     name: str
     kind: type
@@ -29,6 +41,12 @@ class Param:
     choices: tuple | None = None
     low: float | None = None
     high: float | None = None
+    by_spec: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.default, Mapping):
+            object.__setattr__(self, "by_spec", MappingProxyType(dict(self.default)))
+            object.__setattr__(self, "default", None)
 
     def parse(self, value: Any, owner: str) -> Any:
         """Convert a CLI string or a YAML value to this parameter's type; raise UserError when invalid."""
@@ -68,13 +86,26 @@ class Param:
             return f" in [{self.low}, {self.high}]"
         return f" >= {self.low}" if self.low is not None else f" <= {self.high}" if self.high is not None else ""
 
+    def default_for(self, spec: str | None) -> Any:
+        """The default on files of ``spec`` (None when it depends on a spec not given, or on the data)."""
+        return self.by_spec.get(spec, self.default) if spec is not None else self.default
+
+    def describe_default(self) -> str:
+        """The default as help shows it: ``0.5``, or ``ct-parallel/1 0.0002, mri-cartesian/1 0.002``."""
+        if not self.by_spec:
+            return repr(self.default)
+        return ", ".join(f"{spec} {value:g}" if isinstance(value, float) else f"{spec} {value!r}"
+                         for spec, value in self.by_spec.items())
+
     def describe(self) -> str:
         allowed = f" one of {'|'.join(map(str, self.choices))}" if self.choices else ""
-        return f"{self.name}={self.default!r} ({self.kind.__name__}{allowed}): {self.help}"
+        default = f"[{self.describe_default()}]" if self.by_spec else self.describe_default()
+        return f"{self.name}={default} ({self.kind.__name__}{allowed}): {self.help}"
 
 
 def parse_params(params: tuple[Param, ...], raw: Mapping[str, Any], owner: str) -> dict[str, Any]:
-    """Defaults overridden by ``raw``; unknown keys and bad values raise UserError."""
+    """Defaults overridden by ``raw``; unknown keys and bad values raise UserError. Per-spec defaults stay
+    None here: the registry fills them in when it knows the spec."""
     known = {p.name: p for p in params}
     unknown = sorted(set(raw) - set(known))
     if unknown:
@@ -96,15 +127,3 @@ def parse_assignments(assignments: list[str]) -> dict[str, str]:
                             fix="write --set iterations=100")
         result[key.strip()] = value.strip()
     return result
-
-
-def fill_defaults(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` with each None among ``defaults``' keys replaced by its default: the parameters declared with
-    default None because theirs depends on the method, the spec or the data."""
-    return {**params, **{k: v for k, v in defaults.items() if params.get(k) is None}}
-
-
-def describe_spec_defaults(defaults: Mapping[tuple[str, str], Mapping[str, Any]], name: str, key: str) -> str:
-    """Help text of method ``name``'s per-spec default ``key``, "spec value, spec value", from a
-    {(method, spec): {key: value}} table (specs in the table's order)."""
-    return ", ".join(f"{spec} {values[key]:g}" for (method, spec), values in defaults.items() if method == name)

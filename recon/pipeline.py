@@ -117,7 +117,7 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     check_seed(request.seed)
     with open_measurement(request.input, **request.read) as measurement:
         method.check_spec(measurement.spec.id, path=str(request.input))
-        params = method.parse_params(request.params, prior=request.prior)
+        params = method.parse_params(request.params, prior=request.prior, spec=measurement.spec.id)
         sources = [*measurement.sources, *request.protect]
         if output is not None:
             check_output_path(output, overwrite=request.overwrite, protect=sources)
@@ -156,8 +156,8 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     }
     if provenance is not None:
         attrs["provenance"] = provenance
-    if "coil_maps" in problem.extras:
-        attrs["coil_maps"] = problem.extras["coil_maps"]
+    if problem.coil_maps is not None:
+        attrs["coil_maps"] = problem.coil_maps
     if note:
         attrs["metrics_note"] = note
     if problem.voxel_size is not None:

@@ -8,18 +8,14 @@ Layout inside: slices of a volume (or samples of a sparse-linear file) run along
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from deepinv.physics import LinearPhysics
 
 from recon.physics.masks import centre_slice
-
-DYNAMIC_SPECS = ("ct-dynamic/1", "mri-dynamic/1")
-"""Specs whose batch axis is time (frames) rather than z."""
-RADAR_SPECS = ("mimo-nearfield/1",)
-"""Specs of complex 3D radar reflectivities (one volume, no slice axis)."""
+from recon.spec_groups import DYNAMIC_SPECS, RADAR_SPECS
 
 
 @dataclass
@@ -43,8 +39,12 @@ class Problem:
     crop: tuple[int, int] | None = None
     """Centred (rows, columns) window of each output image that is written and scored (an MRI reconstruction field
     of view smaller than the k-space grid); None: the whole ``output_shape``."""
-    extras: dict = field(default_factory=dict)
-    """Values derived once and shared by the steps of a run, e.g. the cached ||A||^2."""
+    noise_std: float | None = None
+    """Standard deviation of the measurements' noise per real component, in y's unit, when the file states it."""
+    sqnorm: float | None = None
+    """||A||^2 estimated once and shared by the steps of a run (:func:`recon.solvers.linalg.operator_sqnorm`)."""
+    coil_maps: dict | None = None
+    """How the MRI coil maps were obtained (estimator and its parameters), recorded in the output; None otherwise."""
 
     @property
     def axes(self) -> tuple[str, ...]:
@@ -82,11 +82,6 @@ class Problem:
         if self.crop is None:
             return array
         return array[..., centre_slice(array.shape[-2], self.crop[0]), centre_slice(array.shape[-1], self.crop[1])]
-
-
-def per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """<a, b> for each batch element: shape (B,)."""
-    return (a * b).flatten(1).sum(dim=1)
 
 
 def scored_pair(spec: str, image: np.ndarray, ground_truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

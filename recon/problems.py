@@ -142,7 +142,7 @@ def _mri(measurement: MeasurementFile, slices: slice | None, device: torch.devic
     """Slices (mri-cartesian) or frames (mri-dynamic) on the batch axis; maps from the file or estimated
     (:func:`~recon.physics.coil_maps.calibrate`; a foreign layout's ``--read coil_maps`` chooses the estimator), for
     a dynamic file once from the k-space of all frames (:func:`_time_averaged_coil_maps`); how is recorded in
-    ``extras["coil_maps"]``. The output is cut to the file's ``crop``, and so is a whole-grid ground truth."""
+    ``coil_maps``. The output is cut to the file's ``crop``, and so is a whole-grid ground truth."""
     from recon.physics.coil_maps import calibrate
     from recon.physics.mri import CartesianMRI, kspace_to_tensor
 
@@ -184,7 +184,7 @@ def _mri(measurement: MeasurementFile, slices: slice | None, device: torch.devic
     return Problem(
         spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_slices, 2, ny, nx), output_shape=(n_slices, ny, nx),
         initial=lambda: physics.A_adjoint(y), complex_image=True, ground_truth=truth, crop=crop,
-        extras={"coil_maps": record})
+        coil_maps=record)
 
 
 def _mri_crop(measurement: MeasurementFile, grid: tuple[int, int]) -> tuple[int, int] | None:
@@ -241,7 +241,7 @@ def _mimo_nearfield(measurement: MeasurementFile, slices: slice | None, device: 
     return Problem(
         spec=measurement.spec.id, physics=physics, y=y, x_shape=(1, 2, *shape), output_shape=tuple(shape),
         initial=lambda: physics.A_adjoint(y), complex_image=True, ground_truth=truth,
-        voxel_size=geometry.voxel_size(), unit="m", extras={"noise_std": attrs.get("noise_std")})
+        voxel_size=geometry.voxel_size(), unit="m", noise_std=attrs.get("noise_std"))
 
 
 def _time_averaged_coil_maps(y: torch.Tensor, mask: torch.Tensor, estimator: str) -> tuple[torch.Tensor, dict]:

@@ -1,7 +1,8 @@
 """Progress of long loops: a rich bar on a terminal, plain one-line logs otherwise.
 
-Solvers call ``ctx.progress(description, total)`` and ``step(**fields)`` once per iteration; the reporter
-decides how to show it, so numerical code never prints.
+Solvers call ``ctx.progress(description, total)`` and ``step(**fields)`` once per iteration (the iteration driver,
+:mod:`recon.solvers.driver`, does it for them); the reporter decides how to show it, so numerical code never
+prints. Warnings about a result go through ``ctx.warn`` (:func:`warn_on_stderr` by default).
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def bar_progress(description: str, total: int) -> Iterator[StepReporter]:
 def default_progress() -> Progress:
     """A bar when stderr is a terminal, plain logs otherwise."""
     return bar_progress if sys.stderr.isatty() else log_progress
+
+
+def warn_on_stderr(message: str) -> None:
+    """How runs report what the user must know about a result (e.g. a divergence guard's fallback): one line on
+    stderr, whatever the progress display."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 class Cancelled(Exception):

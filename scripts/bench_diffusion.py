@@ -81,7 +81,8 @@ def deepinv_solve(problem, name: str, params: dict, noise_std: float, batch: int
     from recon.models.diffusion import DiffusionDenoiser
     from recon.priors import get_prior
     from recon.solvers.diffusion import quick_tv
-    from recon.solvers.linalg import operator_sqnorm, robust_scale
+    from recon.solvers.linalg import operator_sqnorm
+    from recon.solvers.normalised import robust_scale
 
     if problem.complex_image:
         raise SystemExit(f"{name}: deepinv's samplers take real images; the MRI prior models magnitudes")
@@ -141,14 +142,19 @@ def parse_settings(items: list[str]) -> dict[str, dict]:
     return settings
 
 
-def run_case(case: str, args, settings: dict[str, dict], device: torch.device) -> list[dict]:
+def measurement_file(case: str, slices: int, reuse: bool) -> Path:
+    """bench_results/bench_diffusion/CASE-SLICES.h5, simulated unless ``reuse`` and it exists."""
     folder = ROOT / "bench_results" / "bench_diffusion"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{case}-{args.slices}.h5"
-    if not (args.reuse and path.exists()):
-        spec, datasets, attrs = simulate(case, args.slices)
+    path = folder / f"{case}-{slices}.h5"
+    if not (reuse and path.exists()):
+        spec, datasets, attrs = simulate(case, slices)
         write_measurement(path, spec, datasets, attrs, overwrite=True)
-    with MeasurementFile(path) as measurement:
+    return path
+
+
+def run_case(case: str, args, settings: dict[str, dict], device: torch.device) -> list[dict]:
+    with MeasurementFile(measurement_file(case, args.slices, args.reuse)) as measurement:
         problem = build_problem(measurement, None, device)
         spec, attrs = measurement.spec.id, measurement.attrs
     rows = []

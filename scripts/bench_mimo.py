@@ -102,7 +102,7 @@ def method_rows(args: argparse.Namespace) -> None:
                 for index, scene in enumerate(scenes):
                     problem = radar_problem(scene, n_freq, snr, args.grid, Path(folder), seed=index + 1)
                     for name in args.methods.split(","):
-                        problem.extras.pop("sqnorm", None)  # every method pays for its own ||A|| estimate
+                        problem.sqnorm = None  # every method pays for its own ||A|| estimate
                         method = get_method(name)
                         start = time.perf_counter()
                         result = method.solve(problem, method.parse_params({}), RunContext())

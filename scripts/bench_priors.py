@@ -95,14 +95,16 @@ def deepinv_solve(problem, name: str, noise_std: float):
     import deepinv
 
     from recon.priors import get_prior
-    from recon.solvers.pnp import in_planes, resolve, scaled
+    from recon.solvers.normalised import Normalised
+    from recon.solvers.pnp import in_planes
 
-    s = scaled(problem)
+    s = Normalised.per_slice(problem)
     root = math.sqrt(s.weight)
     physics = deepinv.physics.LinearPhysics(A=lambda x: root * problem.physics.A(x),
                                             A_adjoint=lambda y: root * problem.physics.A_adjoint(y))
     prior = get_prior("drunet", "denoise")
-    params = resolve("pnp-admm", problem.spec, get_method("pnp-admm").parse_params({}), problem.x_shape[0])
+    method = get_method("pnp-admm")
+    params = method.resolve(method.parse_params({}), problem)
 
     class Shipped(deepinv.models.Denoiser):
         """The shipped denoiser as pnp-admm applies it (tri-planar on CT volumes)."""
@@ -122,7 +124,7 @@ def deepinv_solve(problem, name: str, noise_std: float):
                                        stepsize=1.0 / params["rho"], g_param=params["sigma"],
                                        max_iter=params["iterations"], early_stop=False)
             x = model(y, physics, init=(s.x0, torch.zeros_like(s.x0)))  # (x, scaled dual u)
-    return x * s.scale
+    return s.units(x)
 
 
 def solve(problem, name: str, attrs: dict, device: torch.device) -> torch.Tensor:

@@ -28,7 +28,7 @@ from recon.methods import RunContext, get_method
 from recon.metrics import quality
 from recon.problems import build_problem
 from recon.solvers.least_squares import cgls
-from recon.solvers.linalg import slice_scale
+from recon.solvers.normalised import slice_scale
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = ROOT / "tests" / "data" / "twix_gre_2coil.h5"

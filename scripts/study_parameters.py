@@ -208,21 +208,9 @@ class Evaluator:
         return self.results[value]
 
     def default(self):
-        """Today's default of the parameter on this problem (methods resolve per-spec defaults themselves)."""
-        name = self.method.name
-        if name == "tv":
-            from recon.solvers.total_variation import DEFAULT_LAM
-
-            return DEFAULT_LAM[self.problem.spec]
-        if name in ("pnp-admm", "pnp-pgd", "red"):
-            from recon.solvers.pnp import resolve
-
-            return resolve(name, self.problem.spec, self.params(None), self.problem.x_shape[0])[self.parameter]
-        if name == "dds":
-            from recon.solvers.diffusion import DEFAULTS
-
-            return DEFAULTS[("dds", self.problem.spec)]["gamma"]
-        return self.params(None)[self.parameter]
+        """Today's default of the parameter on this problem (per-spec and data-dependent defaults as the method
+        resolves them)."""
+        return self.method.resolve(self.params(None), self.problem)[self.parameter]
 
 
 def with_measurements(problem, y: torch.Tensor):
@@ -230,7 +218,7 @@ def with_measurements(problem, y: torch.Tensor):
     import dataclasses
 
     first = problem.physics.fbp if problem.spec == "ct-parallel/1" else problem.physics.A_adjoint
-    return dataclasses.replace(problem, y=y, initial=lambda: first(y), extras={})
+    return dataclasses.replace(problem, y=y, initial=lambda: first(y))
 
 
 def oracle(evaluate: Evaluator, integer: bool = False) -> dict:
@@ -377,7 +365,7 @@ def warm_start(case: Case, size: int, folder: Path) -> list[dict]:
     keeps the problem in x the same (the weight of TV in x units is lam * c)."""
     import dataclasses
 
-    from recon.solvers.linalg import robust_scale
+    from recon.solvers.normalised import robust_scale
 
     problem, _, _, _ = load(case, folder, size)
     method = get_method("tv")

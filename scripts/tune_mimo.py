@@ -5,7 +5,7 @@ recon.scenes (the radar denoiser's training scenes came from it too; the benchma
         [--methods tv,l1,mimo-pnp] [--iterations 30[,40,...]]
 
 The mimo-pnp iterations: ``--scenes 3 --methods mimo-pnp --iterations 30,35,40,45,50`` (sigma 0.175 and 0.225 at 40
-iterations, kappa and an annealed sigma were tried by hand on the same scenes: recon.solvers.csalsa.DEFAULTS).
+iterations, kappa and an annealed sigma were tried by hand on the same scenes: recon.methods.radar).
 
 Scores PSNR of normalised magnitudes for a small grid of (kappa, lam | sigma) per method, prints a table and the
 best setting by mean PSNR, and writes bench_results/tune_mimo.json.

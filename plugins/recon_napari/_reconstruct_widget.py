@@ -22,10 +22,9 @@ from qtpy.QtCore import QObject, Signal
 
 from recon.errors import ComputationFailed, UserError
 from recon.io.reconstruction import display_range, write_reconstruction
-from recon.methods import all_methods, get_method
+from recon.methods import all_methods, compatible_priors, get_method
 from recon.params import Param
 from recon.pipeline import Outcome, Request, compute
-from recon.priors import names_with
 from recon.progress import Cancelled, callback_progress
 from recon_napari.layers import reconstruction_layers
 
@@ -136,7 +135,7 @@ class ReconstructWidget(Container):
     def _on_method(self, name: str) -> None:
         """Rebuild the prior list and the parameter form for method ``name``."""
         method = get_method(name)
-        priors = names_with(method.prior_capability) if method.prior_capability else []
+        priors = compatible_priors(method, self._source_spec())
         self.prior.choices = priors
         if method.default_prior in priors:
             self.prior.value = method.default_prior

@@ -1,7 +1,8 @@
-"""Deep unfolded ISTA / IHT (Nagahisa, Hayakawa, Iiguni, arXiv 2509.01331): T proximal-gradient layers.
+"""Deep unfolded ISTA / IHT (Nagahisa, Hayakawa, Iiguni, arXiv 2509.01331): T proximal-gradient layers, the
+trainable form of :mod:`recon.proximal_gradient` (whose step each layer takes).
 
 Layer t, on any deepinv ``LinearPhysics`` and in an orthonormal basis W (identity for sparse signals, Haar
-wavelets for images, see :mod:`recon.priors.wavelet`):
+wavelets for images, see :mod:`recon.shrinkage`):
 
     v = W (x_t + a_t A^T (y - A x_t))
     DU-ISTA: x_{t+1} = W^T S_{a_t lam}(v)               soft threshold = prox of a_t lam ||.||_1
@@ -30,7 +31,8 @@ import torch
 from deepinv.physics import LinearPhysics
 
 from recon.models import weights
-from recon.priors.wavelet import HaarBasis, group_norm, penalised_sum, soft_threshold
+from recon.proximal_gradient import ProximalGradient, data_terms
+from recon.shrinkage import HaarBasis, group_norm, penalised_sum, soft_threshold
 
 ALGOS = ("ista", "iht")
 FORMAT = "recon-unfolded/1"
@@ -52,7 +54,7 @@ class UnfoldedConfig:
 def objective(physics: LinearPhysics, y: torch.Tensor, x: torch.Tensor, penalty: torch.Tensor,
               lam: float) -> torch.Tensor:
     """1/2 ||y - A x||^2 + lam R(x) per batch element (B,), given the penalty R(x) (B,) the model reported."""
-    return 0.5 * ((physics.A(x) - y) ** 2).flatten(1).sum(dim=1) + lam * penalty
+    return data_terms(physics.A(x) - y) + lam * penalty
 
 
 class UnfoldedThresholding(torch.nn.Module):
@@ -76,19 +78,27 @@ class UnfoldedThresholding(torch.nn.Module):
         """Yield (x_t, R(x_t)) for t = 1..T: x_t (B, C, ...) and the penalty ||W x_t||_1 or ||W x_t||_0 (B,)."""
         basis = HaarBasis(x_shape[2:], self.config.wavelet_levels)
         detail = basis.detail.to(y.device)
-        x = torch.zeros(x_shape, device=y.device, dtype=y.dtype)
+        iteration = ProximalGradient(physics, y, torch.zeros(x_shape, device=y.device, dtype=y.dtype), residual=-y)
         for t, step in enumerate(self.step_sizes(sqnorm, y.dtype)):
             weight = lam if self.log_threshold is None else lam * torch.exp(self.log_threshold[t].to(y.dtype))
-            v = basis.analysis(x - step * physics.A_adjoint(physics.A(x) - y))
-            if self.config.algo == "ista":
-                c = soft_threshold(v, step * weight, detail)
-                penalty = penalised_sum(group_norm(c), detail)
-            else:
-                gate = self._gate(group_norm(v), torch.sqrt(2 * step * weight))
-                c = torch.where(detail, v * gate, v)
-                penalty = penalised_sum(gate, detail)
-            x = basis.synthesis(c)
-            yield x, penalty
+            penalty = []
+
+            def prox(v: torch.Tensor, step=step, weight=weight, penalty=penalty) -> torch.Tensor:
+                c, value = self._threshold(basis.analysis(v), step * weight, detail)
+                penalty.append(value)
+                return basis.synthesis(c)
+
+            yield iteration.step(step, prox), penalty[0]
+
+    def _threshold(self, v: torch.Tensor, tau: torch.Tensor, detail: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prox of tau ||.||_1 (ista) or tau ||.||_0 (iht) on the detail coefficients v, and the penalty of the
+        result (B,)."""
+        if self.config.algo == "ista":
+            c = soft_threshold(v, tau, detail)
+            return c, penalised_sum(group_norm(c), detail)
+        gate = self._gate(group_norm(v), torch.sqrt(2 * tau))
+        return torch.where(detail, v * gate, v), penalised_sum(gate, detail)
 
     def forward(self, physics: LinearPhysics, y: torch.Tensor, x_shape: tuple[int, ...], sqnorm: float,
                 lam: float, depth: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

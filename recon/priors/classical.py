@@ -1,4 +1,5 @@
-"""Hand-made sparsity priors: the l1 norm (soft thresholding) and the l0 count (hard thresholding).
+"""Hand-made sparsity priors ``l1`` and ``l0`` (declared in :mod:`recon.priors`): the l1 norm (soft thresholding)
+and the l0 count (hard thresholding).
 
 The l1 prior is deepinv's ``L1Prior`` (prox = ``softshrink``); the l0 prox is torch's ``hardshrink`` (deepinv
 has no plain l0 prior). Both are single kernels, 4-15x faster than the sign/clamp/where forms they replace.
@@ -11,16 +12,9 @@ import math
 import torch
 from deepinv.optim import L1Prior
 
-from recon.priors import Prior, register_prior
 
-
-@register_prior
-class L1(Prior):
+class L1:
     """R(x) = ||x||_1; its prox is soft thresholding at tau."""
-
-    name = "l1"
-    summary = "l1 norm, prox = soft thresholding"
-    capabilities = frozenset({"prox"})
 
     def __init__(self):
         self._l1 = L1Prior()
@@ -32,13 +26,8 @@ class L1(Prior):
         return self._l1.fn(x)
 
 
-@register_prior
-class L0(Prior):
+class L0:
     """R(x) = ||x||_0 (count of nonzeros); its prox is hard thresholding at sqrt(2 tau)."""
-
-    name = "l0"
-    summary = "l0 count, prox = hard thresholding"
-    capabilities = frozenset({"prox"})
 
     def prox(self, x: torch.Tensor, tau: float) -> torch.Tensor:
         return torch.nn.functional.hardshrink(x, math.sqrt(2 * tau))

@@ -1,5 +1,5 @@
-"""Learned denoiser priors for PnP and RED: ``drunet`` (shipped weights chosen by the image type), ``drunet-ct``
-and ``drunet-mri`` (one shipped network each).
+"""Learned denoiser priors for PnP and RED (declared in :mod:`recon.priors`): ``drunet`` (shipped weights chosen by
+the image type), ``drunet-ct`` and ``drunet-mri`` (one shipped network each).
 
 ``denoise(x, sigma)`` is the trained DRUNet D(x, sigma) (:mod:`recon.models.denoisers`); ``grad(x, sigma)`` is
 RED's gradient x - D(x, sigma). Both take x as (S, C, ny, nx) in the normalised unit the weights were trained
@@ -20,19 +20,12 @@ from pathlib import Path
 import torch
 
 from recon.errors import UserError
-from recon.priors import Prior, register_prior
-from recon.weights import describe_shipped as describe_weights
 from recon.weights import weights_path
 
 SHIPPED = {1: "drunet-ct", 2: "drunet-mri"}
 """Shipped weights of ``drunet`` per image channel count: real images (CT) and complex ones (MRI, denoised as
 real and imaginary parts by the 1-channel network)."""
 CHUNK = 8
-
-
-def describe_shipped() -> str:
-    """The shipped weights of these priors with their held-out scores (from the cards)."""
-    return describe_weights(sorted(set(SHIPPED.values())))
 
 
 @functools.lru_cache(maxsize=8)
@@ -42,19 +35,17 @@ def _load(path: str, device: str):
     return load_denoiser(path, device)
 
 
-class DenoiserPrior(Prior):
-    """A trained DRUNet as a prior; ``weights`` overrides the shipped file (see the module)."""
+class DenoiserPrior:
+    """A trained DRUNet as a prior (``drunet``, ``drunet-ct``, ``drunet-mri``); ``weights`` overrides the shipped file,
+    ``shipped`` names the shipped file (None: chosen by the image's channels, see :data:`SHIPPED`)."""
 
-    capabilities = frozenset({"denoise", "grad"})
-    default_weights: str | None = None
-
-    def __init__(self, weights: str | Path | None = None):
+    def __init__(self, weights: str | Path | None = None, shipped: str | None = None):
         self.weights = Path(weights) if weights else None
+        self.shipped = shipped
 
     def model(self, channels: int, device: torch.device):
         """(network, config) for images with ``channels`` channels, cached per file and device."""
-        path = weights_path(self.weights, self.default_weights or SHIPPED.get(channels, SHIPPED[1]),
-                            "recon train denoiser")
+        path = weights_path(self.weights, self.shipped or SHIPPED.get(channels, SHIPPED[1]), "recon train denoiser")
         network, config = _load(str(path), str(device))
         if config.channels not in (1, channels) or config.dim != 2:
             raise UserError(f"these are {config.dim}D weights for {config.channels}-channel images, not 2D for "
@@ -74,23 +65,3 @@ class DenoiserPrior(Prior):
     def grad(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         """RED's gradient x - D(x, sigma)."""
         return x - self.denoise(x, sigma)
-
-
-@register_prior
-class Drunet(DenoiserPrior):
-    name = "drunet"
-    summary = "trained DRUNet denoiser (shipped drunet-ct weights for real images, drunet-mri for complex ones)"
-
-
-@register_prior
-class DrunetCT(DenoiserPrior):
-    name = "drunet-ct"
-    summary = "trained DRUNet denoiser (CT-like images; MRI as real and imaginary parts)"
-    default_weights = SHIPPED[1]
-
-
-@register_prior
-class DrunetMRI(DenoiserPrior):
-    name = "drunet-mri"
-    summary = "trained DRUNet denoiser (MRI-like images, real and imaginary parts apart)"
-    default_weights = SHIPPED[2]

@@ -1,5 +1,5 @@
-"""Diffusion priors for ``dds`` and ``diffusion-mbir``: ``diffusion`` (shipped weights chosen by the image type),
-``diffusion-ct`` and ``diffusion-mri`` (one shipped network each).
+"""Diffusion priors for ``dds`` and ``diffusion-mbir`` (declared in :mod:`recon.priors`): ``diffusion`` (shipped
+weights chosen by the image type), ``diffusion-ct`` and ``diffusion-mri`` (one shipped network each).
 
 ``eps(x_t, t)`` is the trained eps_theta of :mod:`recon.models.diffusion` on x_t (S, C, ny, nx) in the model unit,
 run ``slice_batch`` slices at a time so that the network's activations stay bounded whatever the volume.
@@ -22,16 +22,10 @@ from pathlib import Path
 import torch
 
 from recon.errors import UserError
-from recon.priors import Prior, register_prior
-from recon.weights import describe_shipped as describe_weights
 from recon.weights import weights_path
 
 SHIPPED = {False: "diffusion-ct", True: "diffusion-mri"}
 """Shipped weights of ``diffusion`` for real (CT) and complex (MRI) images."""
-
-
-def describe_shipped() -> str:
-    return describe_weights(sorted(set(SHIPPED.values())))
 
 
 @functools.lru_cache(maxsize=4)
@@ -41,21 +35,20 @@ def _load(path: str, device: str):
     return load_diffusion(path, device)
 
 
-class DiffusionPrior(Prior):
-    """A trained slice diffusion model as a prior; ``weights`` overrides the shipped file (see the module)."""
+class DiffusionPrior:
+    """A trained slice diffusion model as a prior (``diffusion``, ``diffusion-ct``, ``diffusion-mri``); ``weights``
+    overrides the shipped file, ``shipped`` names it (None: chosen by the image type, see :data:`SHIPPED`)."""
 
-    capabilities = frozenset({"eps"})
-    default_weights: str | None = None
-
-    def __init__(self, weights: str | Path | None = None):
+    def __init__(self, weights: str | Path | None = None, shipped: str | None = None):
         self.weights = Path(weights) if weights else None
+        self.shipped = shipped
         self.network = None
         """The loaded :class:`recon.models.diffusion.EpsilonUNet` (set by :meth:`load`)."""
 
     def load(self, complex_image: bool, channels: int, device: torch.device):
         """Load (cached per file and device) and return the network for images of the problem's kind;
         UserError unless it models 1-channel images (magnitudes) or ``channels``-channel ones."""
-        path = weights_path(self.weights, self.default_weights or SHIPPED[complex_image], "recon train diffusion")
+        path = weights_path(self.weights, self.shipped or SHIPPED[complex_image], "recon train diffusion")
         network, config = _load(str(path), str(device))
         if config.channels not in (1, channels):
             raise UserError(f"these weights model {config.channels}-channel images, the problem has {channels}",
@@ -79,27 +72,7 @@ class DiffusionPrior(Prior):
         return torch.cat((image * torch.cos(phase), image * torch.sin(phase)), dim=1)
 
     @torch.no_grad()
-    def eps(self, x_t: torch.Tensor, t: float, slice_batch: int) -> torch.Tensor:
+    def eps(self, x_t: torch.Tensor, t: float, slice_batch: int = 8) -> torch.Tensor:
         """eps_theta(x_t, t) for x_t (S, C, ny, nx) in the model unit, ``slice_batch`` slices at a time."""
         step = torch.tensor(float(t), device=x_t.device)
         return torch.cat([self.network(chunk, step) for chunk in x_t.split(slice_batch)])
-
-
-@register_prior
-class Diffusion(DiffusionPrior):
-    name = "diffusion"
-    summary = "trained slice diffusion model (VP, eps); shipped weights by image type: diffusion-ct, diffusion-mri"
-
-
-@register_prior
-class DiffusionCT(DiffusionPrior):
-    name = "diffusion-ct"
-    summary = "trained slice diffusion model on CT-like slices (shipped)"
-    default_weights = "diffusion-ct"
-
-
-@register_prior
-class DiffusionMRI(DiffusionPrior):
-    name = "diffusion-mri"
-    summary = "trained slice diffusion model on MRI magnitude slices (shipped)"
-    default_weights = "diffusion-mri"

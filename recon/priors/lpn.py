@@ -1,6 +1,6 @@
-"""Learned proximal networks as priors: ``lpn-ct`` (real images), ``lpn-mri`` (complex images, 2 channels) and
-``lpn`` (whichever of the two fits the image's channels). Weights ship in ``recon/weights`` and load offline;
-``weights=W.safetensors`` (from ``recon train lpn``) replaces them.
+"""Learned proximal networks as priors (declared in :mod:`recon.priors`): ``lpn-ct`` (real images), ``lpn-mri``
+(complex images, 2 channels) and ``lpn`` (whichever of the two fits the image's channels). Weights ship in
+``recon/weights`` and load offline; ``weights=W.safetensors`` (from ``recon train lpn``) replaces them.
 
 The network f is exactly the prox of its learned regulariser R at unit weight (see :mod:`recon.models.lpn`).
 For a weight tau < 1, ``prox`` returns f_tau = (1 - tau) x + tau f(x): the gradient of the convex
@@ -21,29 +21,20 @@ import torch
 
 from recon.errors import UserError
 from recon.models.lpn import LPN, Inversion, load_lpn, regulariser_map
-from recon.priors import Prior, register_prior
-from recon.weights import describe_shipped as describe_weights
-from recon.weights import shipped
+from recon.weights import shipped as shipped_path
 
 SHIPPED = {1: "lpn-ct", 2: "lpn-mri"}
 """Shipped weights by image channels: real (CT-like) and complex (MRI-like) images."""
 CHUNK_PIXELS = 2**18
 
 
-def describe_shipped() -> str:
-    """The shipped weights of these priors with their held-out scores (from the cards)."""
-    return describe_weights(list(SHIPPED.values()))
+class LPNPrior:
+    """A learned proximal network (``lpn``, ``lpn-ct``, ``lpn-mri``); ``weights``: a user file (None: the shipped
+    weights), ``shipped``: the name of the shipped weights (None: chosen by the image's channels, see SHIPPED)."""
 
-
-class LPNPrior(Prior):
-    """A learned proximal network; ``weights``: a user file (None: the shipped weights of this prior)."""
-
-    capabilities = frozenset({"prox", "denoise"})
-    shipped: str | None = None
-    """Name of the shipped weights; None: chosen by the image's channels (see SHIPPED)."""
-
-    def __init__(self, weights: str | Path | None = None):
+    def __init__(self, weights: str | Path | None = None, shipped: str | None = None):
         self.weights = Path(weights) if weights else None
+        self.shipped = shipped
         if self.weights is not None and not self.weights.is_file():
             raise UserError("weights file not found", path=self.weights, key="--set weights",
                             fix="give weights written by `recon train lpn`")
@@ -57,7 +48,7 @@ class LPNPrior(Prior):
         if name is None:
             raise UserError(f"no shipped LPN weights for {channels}-channel images", key="--prior",
                             fix="train some with `recon train lpn` and pass --set weights=W.safetensors")
-        return shipped(name)
+        return shipped_path(name)
 
     def model(self, x: torch.Tensor) -> LPN:
         """The network for images like x (B, C, H, W), on x's device and dtype (loaded once per device/dtype)."""
@@ -101,23 +92,3 @@ class LPNPrior(Prior):
     def value(self, x: torch.Tensor) -> torch.Tensor:
         """R(x) per image, (B,)."""
         return self.value_map(x).flatten(1).sum(dim=1)
-
-
-@register_prior
-class LPNAuto(LPNPrior):
-    name = "lpn"
-    summary = "learned proximal network: lpn-ct for real images, lpn-mri for complex ones"
-
-
-@register_prior
-class LPNCT(LPNPrior):
-    name = "lpn-ct"
-    summary = "learned proximal network trained on CT-like images (real, 1 channel)"
-    shipped = "lpn-ct"
-
-
-@register_prior
-class LPNMRI(LPNPrior):
-    name = "lpn-mri"
-    summary = "learned proximal network trained on MRI-like images (complex, 2 channels)"
-    shipped = "lpn-mri"

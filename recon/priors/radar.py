@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 
 from recon.errors import UserError
-from recon.priors import Prior, register_prior
 from recon.weights import weights_path
 
 SLAB = 48
@@ -34,14 +33,9 @@ def _load(path: str, device: str):
     return load_denoiser(path, device)
 
 
-@register_prior
-class DrunetRadar(Prior):
-    """A trained 3D magnitude denoiser; ``weights`` overrides the shipped file."""
-
-    name = "drunet-radar"
-    summary = "trained 3D DRUNet denoiser of radar reflectivity magnitudes (random synthetic scenes)"
-    capabilities = frozenset({"denoise"})
-    dims = 3  # volumes (B, 1, nz, ny, nx): what mimo-pnp checks for
+class DrunetRadar:
+    """A trained 3D magnitude denoiser (declared in :mod:`recon.priors`, dims 3: volumes (B, 1, nz, ny, nx));
+    ``weights`` overrides the shipped file."""
 
     def __init__(self, weights: str | Path | None = None):
         self.weights = Path(weights) if weights else None

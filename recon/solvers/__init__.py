@@ -1,15 +1,6 @@
-"""Reconstruction methods, one module per family; importing this package registers them all."""
+"""The implementations of the reconstruction methods, one module per family (declared in :mod:`recon.methods`,
+which imports each implementation on first use).
 
-from recon.solvers import (  # noqa: F401
-    analytic,
-    csalsa,
-    diffusion,
-    least_squares,
-    lpn,
-    pnp,
-    psm,
-    radar,
-    sparse,
-    total_variation,
-    unfolded,
-)
+Shared parts: :mod:`~recon.solvers.driver` (the iteration loop), :mod:`~recon.solvers.normalised` (the problem in
+normalised units), :mod:`~recon.solvers.linalg` (||A||, the regularised normal solve).
+"""

@@ -22,6 +22,12 @@ or lam = 0, leaves the CG step alone.
   applied to the current iterate as an image, x_t / sqrt(abar_t): ``nfe`` network evaluations per slice
   (the paper: 2000 steps, 4000 evaluations).
 
+Each draw runs on the iteration driver (:mod:`recon.solvers.driver`), one update per data step. dds's draws run under
+the divergence guard: its data-consistent x0' estimates are images, so a draw whose data term keeps growing or whose
+images leave the normalised range stops and falls back to its best estimate (or the quick TV estimate), saying so.
+diffusion-mbir's are not guarded: its data steps act on noisy images x_t / sqrt(abar_t), far outside that range until
+the last steps (85% of the values of its first ones).
+
 Slices go through the network ``slice_batch`` at a time, so memory is the network's activations for that many
 slices plus a few copies of the volume and its measurements. ``samples`` = K > 1 draws K posterior samples and
 returns their mean, with the per-voxel standard deviation as the output dataset ``uncertainty``. History per step:
@@ -31,31 +37,19 @@ returns their mean, with the per-voxel standard deviation as the output dataset 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
-from recon.methods import Result, RunContext, get_method, method
+from recon.methods import Result, RunContext, get_method
 from recon.models.diffusion import from_model, noised, to_model, tweedie
-from recon.params import Param, describe_spec_defaults, fill_defaults
-from recon.priors import get_prior
-from recon.priors.diffusion import DiffusionPrior, describe_shipped
+from recon.priors import method_prior
 from recon.problem import Problem
-from recon.solvers.linalg import cg_coupled, operator_sqnorm, robust_scale
+from recon.solvers.driver import Algorithm, Driver, Guard, guarded_result
+from recon.solvers.linalg import cg_coupled, operator_sqnorm, relative, solve_normal
+from recon.solvers.normalised import Normalised, robust_scale
 
-SPECS = ("ct-parallel/1", "mri-cartesian/1")
-DEFAULTS = {
-    ("dds", "ct-parallel/1"): {"gamma": 10.0, "lam": 0.003, "rho": 0.1, "eta": 0.85, "start": 1.0},
-    ("dds", "mri-cartesian/1"): {"gamma": 100.0, "lam": 0.0, "rho": 0.1, "eta": 1.0, "start": 0.5},
-    ("diffusion-mbir", "ct-parallel/1"): {"gamma": 10.0, "lam": 0.0003, "rho": 0.01},
-    ("diffusion-mbir", "mri-cartesian/1"): {"gamma": 10.0, "lam": 0.0, "rho": 0.01},
-}
-"""Defaults per (method, spec) in the normalised unit (see the module). diffusion-mbir's TV_z is gentler (rho 0.01):
-its data step sees noisy iterates, and the carried v holds the z-differences of earlier, noisier ones; with dds's rho
-0.1 they fed back and the sampler diverged (Colin27, 8 views: -8 dB; 18.5 dB with these). dds on MRI: tuned by
-scripts/tune_diffusion.py on 8 MNI152 training slices (4x, 8 coils; tv 30.49 dB): the CT defaults gave 30.15 dB, eta
-1.0 30.87, gamma 100 30.68, start 0.5 30.89, the three together 31.99."""
 SCALE_TV_ITERATIONS = 100
 
 
@@ -71,11 +65,14 @@ def dz_adjoint(d: torch.Tensor) -> torch.Tensor:
 
 
 class DataStep:
-    """The data-consistency step of the module docstring on the normalised volume, with the ADMM-TV_z state."""
+    """The data-consistency step of the module docstring on the normalised volume, with the ADMM-TV_z state.
+    Without TV_z (one slice, or lam = 0) the solve is the operator's regularised normal solve
+    (:func:`recon.solvers.linalg.solve_normal`, per slice)."""
 
     def __init__(self, problem: Problem, y: torch.Tensor, lam: float, rho: float, mu: float, iterations: int):
         self.physics, self.y = problem.physics, y
-        self.weight = 1.0 / operator_sqnorm(problem)
+        self.normalised = Normalised(problem, 1.0, y, operator_sqnorm(problem))
+        self.weight = self.normalised.weight
         self.data_rhs = self.weight * self.physics.A_adjoint(y)
         self.tv = lam > 0 and y.shape[0] > 1
         self.lam, self.rho, self.mu, self.iterations = lam, (rho if self.tv else 0.0), mu, iterations
@@ -94,49 +91,62 @@ class DataStep:
     def __call__(self, x0: torch.Tensor) -> torch.Tensor:
         x0 = x0 * self.support
         rhs = self.data_rhs + self.mu * x0
-        if self.tv:
-            if self.v is None:
-                self.v, self.u = dz(x0), torch.zeros_like(dz(x0))
-            rhs = rhs + self.rho * dz_adjoint(self.v - self.u)
+        if not self.tv:
+            return solve_normal(self.physics, rhs, self.mu, x0, self.iterations, self.weight, tol=1e-7) * self.support
+        if self.v is None:
+            self.v, self.u = dz(x0), torch.zeros_like(dz(x0))
+        rhs = rhs + self.rho * dz_adjoint(self.v - self.u)
         x = cg_coupled(self.normal, rhs, self.iterations, init=x0, tol=1e-7) * self.support
-        if self.tv:
-            d = dz(x) + self.u
-            self.v = torch.nn.functional.softshrink(d, self.lam / self.rho)
-            self.u = d - self.v
+        d = dz(x) + self.u
+        self.v = torch.nn.functional.softshrink(d, self.lam / self.rho)
+        self.u = d - self.v
         return x
 
     def data_term(self, x: torch.Tensor) -> float:
         """w/2 ||A x - y||^2 per slice, mean over slices."""
-        return float(0.5 * self.weight * ((self.physics.A(x) - self.y) ** 2).flatten(1).sum(1).mean())
+        return self.normalised.data_term(x)
+
+
+class Draw(Algorithm):
+    """One posterior sample as driver iterations: each update advances ``steps`` (a generator of a sampler's data
+    steps, yielding (t, data-consistent x)) by one. Records ``t``, ``data`` (the data term of x) and ``change``
+    (relative change of x; 1 at the first step). Its start, for the guard's fallback, is the quick TV estimate."""
+
+    def __init__(self, steps: Iterator[tuple[float, torch.Tensor]], data: DataStep, start: torch.Tensor):
+        self.steps, self.data, self.x, self.t, self.previous = steps, data, start, None, None
+
+    def update(self) -> None:
+        self.previous = None if self.t is None else self.x
+        self.t, self.x = next(self.steps)
+
+    def record(self) -> dict[str, float]:
+        change = 1.0 if self.previous is None else relative(self.previous, self.x)
+        return {"t": float(self.t), "data": self.data.data_term(self.x), "change": change}
 
 
 class Sampler:
-    """What both methods share: the prior in the problem's layout, the scale, the schedule and the bookkeeping."""
+    """What both methods share: the prior in the problem's layout, the scale, the schedule and the draws."""
 
-    def __init__(self, name: str, problem: Problem, params: dict, ctx: RunContext):
-        self.name, self.problem, self.ctx = name, problem, ctx
-        self.spec_defaults = DEFAULTS[(name, problem.spec)]
-        self.params = params = fill_defaults(params, self.spec_defaults)
-        self.prior: DiffusionPrior = get_prior(params["prior"], "eps",
-                                               **({"weights": params["weights"]} if params["weights"] else {}))
+    def __init__(self, problem: Problem, params: dict, ctx: RunContext):
+        self.problem, self.ctx, self.params = problem, ctx, params
+        self.prior = method_prior(params, "eps")
         self.net = self.prior.load(problem.complex_image, problem.x_shape[1], problem.device)
         estimate = quick_tv(problem)
-        self.scale = robust_scale(estimate)
-        self.estimate, self.phase = self.prior.split(estimate / self.scale)
+        self.normalised = Normalised.by(problem, robust_scale(estimate), estimate)
+        self.estimate, self.phase = self.prior.split(self.normalised.x0)
         """The quick TV estimate in the normalised unit as the network models it (where ``start`` < 1 begins), and
         its phase when that is a magnitude (a 1-channel model on MRI; else None). The phase stays fixed: taking it
         from each step's data-consistent x instead let the phase of the unmeasured frequencies turn to noise, whose
         speckle the model then amplified (mri4x dds: 15.2 dB at 10 NFE; with the fixed phase 24.7)."""
-        self.y = problem.y / self.scale
 
     def data_step(self) -> DataStep:
         """The data step with the parameters' lam, rho, M and mu = 1/gamma (0: the noiseless form)."""
         p = self.params
         mu = 0.0 if p["gamma"] == 0 else 1.0 / p["gamma"]
-        return DataStep(self.problem, self.y, p["lam"], p["rho"], mu, p["cg_iterations"])
+        return DataStep(self.problem, self.normalised.y, p["lam"], p["rho"], mu, p["cg_iterations"])
 
     def eps(self, x_t: torch.Tensor, t: float) -> torch.Tensor:
-        return self.prior.eps(x_t, t, self.params["slice_batch"])
+        return self.prior.eps(x_t, t, slice_batch=self.params["slice_batch"])
 
     def network_image(self, x: torch.Tensor) -> torch.Tensor:
         """x in the problem layout -> the image the network models (the magnitude for a 1-channel model on MRI)."""
@@ -155,37 +165,26 @@ class Sampler:
         seed gives the same samples on any device."""
         return torch.randn(image.shape, dtype=image.dtype).to(image.device)
 
-    def run(self, steps: int, draw: Callable[[Callable[..., None]], torch.Tensor]) -> Result:
-        """``samples`` draws of ``draw(report)`` (each reports ``steps`` times), their mean and spread, scaled back."""
+    def run(self, steps: int, draw: Callable[[DataStep], Iterator[tuple[float, torch.Tensor]]],
+            guard: Guard | None) -> Result:
+        """``samples`` draws of ``draw(data)`` (each yields ``steps`` data steps) under ``guard``, their mean and
+        spread, scaled back."""
         count = self.params["samples"]
-        history: dict[str, list[float]] = {"t": [], "data": [], "change": []}
-        previous: list[torch.Tensor] = []  # the draw's last x0', for the change
-        draws = []
-        with self.ctx.progress(self.name, steps * count) as step:
-
-            def report(t: float, x: torch.Tensor, data: DataStep) -> None:
-                change = float(torch.linalg.vector_norm(x - previous[0]) / torch.linalg.vector_norm(x).clamp_min(
-                    1e-30)) if previous else 1.0
-                previous[:] = [x]
-                history["t"].append(float(t))
-                history["data"].append(data.data_term(x))
-                history["change"].append(change)
-                step(t=float(t), data=history["data"][-1], change=change)
-
+        draws, messages = [], []
+        with Driver(self.ctx, self.ctx.method, steps * count, guard=guard) as driver:
             for _ in range(count):
-                previous.clear()
-                draws.append(draw(report) * self.scale)
+                data = self.data_step()
+                run = driver.run(Draw(draw(data), data, self.normalised.x0), steps)
+                draws.append(self.normalised.units(run.estimate))
+                if run.guard:
+                    messages.append(run.guard)
         stack = torch.stack(draws)
-        result = Result(stack.mean(0), history, extras={"params": self.resolved()})
+        result = guarded_result(stack.mean(0), driver.history, messages, self.ctx)
         if count > 1:
             values = torch.linalg.vector_norm(stack, dim=2) if self.problem.complex_image else stack[:, :, 0]
             spread = values.std(0).reshape(self.problem.output_shape)
             result.extras["datasets"] = {"uncertainty": spread.cpu().numpy().astype(np.float32)}
         return result
-
-    def resolved(self) -> dict:
-        """The parameters whose defaults depend on the spec, as used."""
-        return {k: self.params[k] for k in self.spec_defaults}
 
 
 def quick_tv(problem: Problem) -> torch.Tensor:
@@ -203,28 +202,25 @@ def time_steps(count: int, timesteps: int, start: float = 1.0) -> list[float]:
     return [float(t) for t in np.linspace(start * (timesteps - 1), 0, count)]
 
 
-def dds_draw(sampler: Sampler, report) -> torch.Tensor:
-    """One DDS posterior sample in the normalised unit, problem layout."""
+def dds_steps(sampler: Sampler, data: DataStep) -> Iterator[tuple[float, torch.Tensor]]:
+    """One DDS posterior sample in the normalised unit, problem layout: (t, x) after each data step."""
     params, eta = sampler.params, sampler.params["eta"]
-    data = sampler.data_step()
     steps = time_steps(params["nfe"], len(sampler.net), params["start"])
     image = sampler.estimate
     x_t = noised(to_model(image), sampler.abar(steps[0]), sampler.noise_like(image))
     for t, s in zip(steps, [*steps[1:], None], strict=True):
         eps = sampler.eps(x_t, t)
         x = data(sampler.with_phase(from_model(tweedie(x_t, eps, sampler.abar(t)))))
-        report(t, x, data)
         if s is not None:
             image = sampler.network_image(x)
             mixed = eta * sampler.noise_like(image) + math.sqrt(1 - eta**2) * eps
             x_t = noised(to_model(image), sampler.abar(s), mixed)
-    return x
+        yield t, x
 
 
-def mbir_draw(sampler: Sampler, report) -> torch.Tensor:
-    """One DiffusionMBIR posterior sample in the normalised unit, problem layout."""
+def mbir_steps(sampler: Sampler, data: DataStep) -> Iterator[tuple[float, torch.Tensor]]:
+    """One DiffusionMBIR posterior sample in the normalised unit, problem layout: (t, x) after each data step."""
     params = sampler.params
-    data = sampler.data_step()
     steps = time_steps(params["nfe"] // 2, len(sampler.net))
     x_t = sampler.noise_like(sampler.estimate)
 
@@ -232,7 +228,6 @@ def mbir_draw(sampler: Sampler, report) -> torch.Tensor:
         """The data step on x_t read as an image, x_t / sqrt(abar_t): (new x_t, x)."""
         root = math.sqrt(sampler.abar(t))
         x = data(sampler.with_phase(from_model(x_t / root)))
-        report(t, x, data)
         return to_model(sampler.network_image(x)) * root, x
 
     for t, s in zip(steps[:-1], steps[1:], strict=True):
@@ -241,56 +236,26 @@ def mbir_draw(sampler: Sampler, report) -> torch.Tensor:
         z0 = tweedie(x_t, sampler.eps(x_t, t), abar_t)
         beta = 1 - abar_t / abar_s
         mean = (math.sqrt(abar_s) * beta * z0 + math.sqrt(1 - beta) * (1 - abar_s) * x_t) / (1 - abar_t)
-        x_t, _ = consistent(mean + math.sqrt((1 - abar_s) / (1 - abar_t) * beta) * sampler.noise_like(x_t), s)
+        x_t, x = consistent(mean + math.sqrt((1 - abar_s) / (1 - abar_t) * beta) * sampler.noise_like(x_t), s)
+        yield s, x
         # corrector: one Langevin step at s, step size from the signal-to-noise ratio, then the data step
         score = -sampler.eps(x_t, s) / math.sqrt(1 - abar_s)
         noise = sampler.noise_like(x_t)
         ratio = float(torch.linalg.vector_norm(noise)) / max(float(torch.linalg.vector_norm(score)), 1e-30)
         step = 2 * (params["snr"] * ratio) ** 2 * (1 - beta)
-        x_t, _ = consistent(x_t + step * score + math.sqrt(2 * step) * noise, s)
+        x_t, x = consistent(x_t + step * score + math.sqrt(2 * step) * noise, s)
+        yield s, x
     _, x = consistent(tweedie(x_t, sampler.eps(x_t, steps[-1]), sampler.abar(steps[-1])), 0.0)  # ends at x0
-    return x
+    yield 0.0, x
 
 
-def shared_params(name: str, nfe: int) -> tuple[Param, ...]:
-    def default(key: str) -> str:
-        return describe_spec_defaults(DEFAULTS, name, key)
-
-    return (
-        Param("nfe", int, nfe, "network evaluations per slice", low=2, high=100000),
-        Param("cg_iterations", int, 5, "CG steps of the data step (M)", low=1, high=1000),
-        Param("lam", float, None, f"TV_z weight (0: slices independent); default {default('lam')}", low=0.0),
-        Param("rho", float, None, f"ADMM penalty of TV_z; default {default('rho')}", low=1e-8),
-        Param("gamma", float, None, "proximal weight of the data step, (I + gamma N) x = x0 + gamma b; 0: the "
-              f"noiseless form N x = b from x0 (unstable with TV_z here); default {default('gamma')}", low=0.0),
-        Param("slice_batch", int, 8, "slices per network call (bounds memory)", low=1, high=100000),
-        Param("samples", int, 1, "posterior samples: K > 1 writes their mean and the per-voxel std as "
-              "'uncertainty'", low=1, high=1000),
-        Param("weights", str, None, "W.safetensors from `recon train diffusion`; default: the prior's shipped weights "
-              f"({describe_shipped()})"),
-    )
-
-
-@method("dds", family="diffusion", specs=SPECS, params=(
-    *shared_params("dds", 50),
-    Param("eta", float, None, "share of fresh noise in each DDIM step (0: deterministic); default "
-          + describe_spec_defaults(DEFAULTS, "dds", "eta"), low=0.0, high=1.0),
-    Param("start", float, None, "start at this fraction of the schedule: 1 from pure noise; below 1 from a quick TV "
-          "estimate noised to that level (fewer steps cover the rest); default "
-          + describe_spec_defaults(DEFAULTS, "dds", "start"), low=0.01, high=1.0)),
-    prior_capability="eps", default_prior="diffusion")
 def dds(problem: Problem, params: dict, ctx: RunContext) -> Result:
-    """Decomposed diffusion sampler: DDIM steps with Tweedie denoising and CG data consistency (+ TV_z in 3D)."""
-    sampler = Sampler("dds", problem, params, ctx)
-    return sampler.run(params["nfe"], lambda report: dds_draw(sampler, report))
+    """Method ``dds``."""
+    sampler = Sampler(problem, params, ctx)
+    return sampler.run(params["nfe"], lambda data: dds_steps(sampler, data), Guard(magnitude=problem.complex_image))
 
 
-@method("diffusion-mbir", family="diffusion", specs=SPECS, params=(
-    *shared_params("diffusion-mbir", 1000),
-    Param("snr", float, 0.16, "signal-to-noise ratio of the Langevin corrector step", low=0.0)),
-    prior_capability="eps", default_prior="diffusion")
 def diffusion_mbir(problem: Problem, params: dict, ctx: RunContext) -> Result:
-    """DiffusionMBIR: predictor-corrector diffusion per slice with an ADMM-TV_z data step carried across steps."""
-    sampler = Sampler("diffusion-mbir", problem, params, ctx)
-    reports = 2 * (params["nfe"] // 2) - 1
-    return sampler.run(reports, lambda report: mbir_draw(sampler, report))
+    """Method ``diffusion-mbir``."""
+    sampler = Sampler(problem, params, ctx)
+    return sampler.run(2 * (params["nfe"] // 2) - 1, lambda data: mbir_steps(sampler, data), None)

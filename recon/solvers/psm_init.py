@@ -26,9 +26,9 @@ import math
 import torch
 
 from recon.errors import UserError
+from recon.models.separable import SeparableModel, combine, combine_adjoint, spline_matrix
 from recon.problem import Problem
 from recon.solvers.linalg import cg_coupled
-from recon.solvers.psm import SeparableModel, combine, combine_adjoint, spline_matrix
 
 PROSEP_ITERATIONS = 200
 """L-BFGS iterations of the variable-projection fit of Z (ProSep)."""

@@ -5,10 +5,8 @@ Both are one pass of :meth:`recon.physics.mimo.NearFieldMIMO.migrate`, chunked o
 
 from __future__ import annotations
 
-from recon.methods import Result, RunContext, method
+from recon.methods import Result, RunContext
 from recon.problem import Problem
-
-RADAR = ("mimo-nearfield/1",)
 
 
 def _migrate(problem: Problem, ctx: RunContext, migration: str) -> Result:
@@ -18,13 +16,11 @@ def _migrate(problem: Problem, ctx: RunContext, migration: str) -> Result:
     return Result(x)
 
 
-@method("backprojection", family="radar", specs=RADAR)
 def backprojection(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Back-projection: the matched filter sum_{f,t,r} y exp(+j k_f (R_t + R_r)) at every voxel."""
     return _migrate(problem, ctx, "matched")
 
 
-@method("kirchhoff", family="radar", specs=RADAR)
 def kirchhoff(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Kirchhoff migration: the matched filter with spreading undone, obliquity cos theta and the ramp k_f."""
     return _migrate(problem, ctx, "kirchhoff")

@@ -11,16 +11,17 @@ i.e. lam weighs the l1 term against the data term divided by its Lipschitz const
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from recon.errors import UserError
-from recon.methods import Result, RunContext, method
+from recon.methods import Result, RunContext
 from recon.models.unfolded import load_unfolded, objective
-from recon.params import Param
 from recon.problem import Problem
-from recon.solvers.linalg import operator_sqnorm, per_sample, slice_scale
+from recon.solvers.driver import Algorithm, iterate
+from recon.solvers.normalised import Normalised, slice_scale
 from recon.weights import shipped
 
 SHIPPED = {
@@ -28,13 +29,6 @@ SHIPPED = {
     ("iht", "sparse-linear/1"): "unfolded-iht-sparse-linear",
     ("ista", "mri-cartesian/1"): "unfolded-ista-mri-cartesian",
 }
-
-PARAMS = (
-    Param("weights", str, None, "W.safetensors from `recon train unfolded`; default: the shipped weights for "
-          "the file's spec"),
-    Param("lam", float, None, "sparsity weight (sparse: in 1/2||y - Ax||^2 + lam R(x); images: relative to "
-          "||A||^2); default: the weights' training value", low=0.0),
-)
 
 
 def sample_scale(problem: Problem) -> torch.Tensor:
@@ -58,9 +52,27 @@ def default_weights(algo: str, spec: str) -> Path:
     return shipped(SHIPPED[(algo, spec)])
 
 
+class Layers(Algorithm):
+    """The network's layers as iterations (``layers``: its iterates, (x_t, R(x_t)) per layer); records the
+    objective 1/2 ||y - A x||^2 + weight R(x) of the normalised problem (mean over samples)."""
+
+    def __init__(self, layers: Iterator[tuple[torch.Tensor, torch.Tensor]], normalised: Normalised, weight: float):
+        self.layers, self.normalised, self.weight = layers, normalised, weight
+        self.x = normalised.problem.zeros()
+
+    def update(self) -> None:
+        self.x, self.penalty = next(self.layers)
+
+    def record(self) -> dict[str, float]:
+        n = self.normalised
+        return {"objective": float(objective(n.physics, n.y, self.x, self.penalty, self.weight).mean())}
+
+
 @torch.no_grad()
-def solve_unfolded(algo: str, problem: Problem, params: dict, ctx: RunContext) -> Result:
-    """Load the weights, run the T layers on the (scaled) problem and record the objective per layer."""
+def unfolded(problem: Problem, params: dict, ctx: RunContext) -> Result:
+    """Methods ``unfolded-ista`` and ``unfolded-iht``: load the weights, run the T layers on the (scaled) problem and
+    record the objective per layer."""
+    algo = ctx.method.removeprefix("unfolded-")
     path = Path(params["weights"]) if params["weights"] else default_weights(algo, problem.spec)
     model = load_unfolded(path, ctx.device)
     config = model.config
@@ -69,28 +81,9 @@ def solve_unfolded(algo: str, problem: Problem, params: dict, ctx: RunContext) -
                         f"{problem.spec}", path=path, key="--set weights",
                         fix=f"use weights trained with --algo {algo} on {problem.spec} files")
     lam = config.lam if params["lam"] is None else params["lam"]
-    scale = sample_scale(problem)
-    y = problem.y / per_sample(scale, problem.y)
-    sqnorm = operator_sqnorm(problem)
-    weight = penalty_weight(problem, lam, sqnorm)
-    history = []
-    with ctx.progress(f"unfolded-{algo}", config.layers) as step:
-        for x, penalty in model.iterates(problem.physics, y, problem.x_shape, sqnorm, weight):
-            value = float(objective(problem.physics, y, x, penalty, weight).mean())
-            history.append(value)
-            step(objective=value)
-    return Result(x * per_sample(scale, x), {"objective": history},
-                  extras={"params": {"weights": str(path), "lam": lam}})
+    normalised = Normalised.by(problem, sample_scale(problem))
+    weight = penalty_weight(problem, lam, normalised.sqnorm)
+    layers = model.iterates(problem.physics, normalised.y, problem.x_shape, normalised.sqnorm, weight)
+    run, history = iterate(ctx, ctx.method, Layers(layers, normalised, weight), config.layers)
+    return Result(normalised.units(run.estimate), history, extras={"params": {"weights": str(path), "lam": lam}})
 
-
-@method("unfolded-ista", family="deep unfolding", specs=("sparse-linear/1", "mri-cartesian/1", "ct-parallel/1"),
-        params=PARAMS)
-def unfolded_ista(problem: Problem, params: dict, ctx: RunContext) -> Result:
-    """Deep unfolded ISTA: T soft-thresholding layers with learned step sizes (wavelet basis for images)."""
-    return solve_unfolded("ista", problem, params, ctx)
-
-
-@method("unfolded-iht", family="deep unfolding", specs=("sparse-linear/1",), params=PARAMS)
-def unfolded_iht(problem: Problem, params: dict, ctx: RunContext) -> Result:
-    """Deep unfolded IHT: T hard-thresholding layers with learned step sizes."""
-    return solve_unfolded("iht", problem, params, ctx)

@@ -4,7 +4,7 @@ Sources (``--data`` items) are files of any format :func:`recon.io.volumes.load_
 DICOM file or folder, HDF5 ``FILE.h5:KEY``), or generators: ``phantom:ellipses``, ``phantom:foam``,
 ``phantom:shepp-logan`` and ``skimage:NAME`` (a bundled scikit-image picture, e.g. ``skimage:camera``).
 Each source becomes a float32 volume (z, y, x), normalised so that its 0.99 quantile is 1 — the same unit
-the solvers work in (:func:`recon.solvers.linalg.robust_scale`), so that noise levels ``sigma`` mean the
+the solvers work in (:func:`recon.solvers.normalised.robust_scale`), so that noise levels ``sigma`` mean the
 same in training and in reconstruction. Images in Hounsfield units (``hu=True``) are first mapped to
 attenuation relative to water, max(HU + 1000, 0) / 1000, so air is 0 as in a CT reconstruction.
 

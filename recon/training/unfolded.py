@@ -33,10 +33,10 @@ from recon.errors import UserError
 from recon.io.measurement import MeasurementFile
 from recon.models.unfolded import UnfoldedConfig, UnfoldedThresholding, objective, weight_tensors
 from recon.physics.sparse import MatrixOperator
-from recon.priors.wavelet import group_norm
 from recon.problem import Problem
 from recon.problems import build_problem
 from recon.progress import Progress, silent_progress
+from recon.shrinkage import group_norm
 from recon.simulate import simulate_sparse_linear
 from recon.solvers.linalg import operator_sqnorm, per_sample
 from recon.solvers.unfolded import penalty_weight, sample_scale

@@ -93,7 +93,7 @@ def test_l1_ends_in_the_noise_ball(measurement):
 
 def test_missing_noise_level_is_a_user_error_unless_snr_is_given(measurement):
     problem = load(measurement)
-    problem.extras["noise_std"] = None
+    problem.noise_std = None
     with pytest.raises(UserError, match="snr_db"):
         noise_radius(problem, {"snr_db": None, "eps_scale": 1.0})
     signal = float(torch.linalg.vector_norm(problem.y)) ** 2

@@ -12,7 +12,7 @@ from recon.models.diffusion import DiffusionConfig
 from recon.phantoms import shepp_logan_3d
 from recon.problems import build_problem
 from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
-from recon.solvers.diffusion import DEFAULTS, DataStep, dz, dz_adjoint
+from recon.solvers.diffusion import DataStep, dz, dz_adjoint
 from recon.training.diffusion import DiffusionTraining, train_diffusion, write_diffusion
 
 CPU = torch.device("cpu")
@@ -144,9 +144,10 @@ def test_dds_with_the_shipped_mri_prior_beats_the_adjoint_and_its_mri_defaults_b
     def psnr(result):
         return quality(mri.to_output(result.x)["reconstruction"], mri.ground_truth)["psnr"]
 
+    ct_defaults = {p.name: p.by_spec["ct-parallel/1"] for p in get_method("dds").params if p.by_spec}
     scores = {}
     for label, name, raw in [("adjoint", "adjoint", {}), ("dds", "dds", {"nfe": 30}),
-                             ("dds, CT defaults", "dds", {"nfe": 30, **DEFAULTS[("dds", "ct-parallel/1")]})]:
+                             ("dds, CT defaults", "dds", {"nfe": 30, **ct_defaults})]:
         torch.manual_seed(0)
         scores[label] = psnr(run(name, mri, **raw))
     assert scores["dds, CT defaults"] > scores["adjoint"] + 3.0, scores

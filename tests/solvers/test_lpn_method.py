@@ -86,3 +86,24 @@ def test_unmet_convergence_condition_is_a_warning(ct_file):
 def test_other_priors_are_refused(ct_file):
     with pytest.raises(UserError, match="needs a learned proximal network"):
         compute(Request(input=ct_file, method="lpn", prior="l1"))
+
+
+@pytest.mark.parametrize("fixture", ["ct_file", "mri_file"])
+def test_the_box_keeps_the_image_in_the_datas_range(request, fixture):
+    """z <- P_B(f_tau(x + u)): the output lies in [box_min, box_max] times each slice's scale (magnitudes for MRI);
+    a tight box_max binds, so the bound is the box's and not the data's."""
+    import torch
+
+    from recon.io.measurement import MeasurementFile
+    from recon.problems import build_problem
+    from recon.solvers.normalised import Normalised
+
+    path = request.getfixturevalue(fixture)
+    with MeasurementFile(path) as measurement:
+        scale = Normalised.per_slice(build_problem(measurement, None, torch.device("cpu"))).scale.numpy()
+    outcome = run(path, "lpn", iterations=5, box_max=0.5)
+    image = np.abs(outcome.datasets.get("complex", outcome.image)).reshape(len(scale), -1)
+    assert image.min() >= 0 and np.all(image.max(axis=1) <= 0.5 * scale * (1 + 1e-5))
+    assert np.all(image.max(axis=1) >= 0.45 * scale)  # it binds
+    free = run(path, "lpn", iterations=5, box="false").image
+    assert np.abs(free).max() > np.abs(outcome.image).max()

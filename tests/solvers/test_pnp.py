@@ -1,6 +1,8 @@
 """PnP-ADMM, PnP-PGD and RED with the shipped denoisers: the shared CG solve is exact, slices are independent,
 and on small phantom problems (not in the denoisers' training data) they beat the first estimate and TV."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -8,12 +10,12 @@ import torch
 from recon.errors import UserError
 from recon.io.measurement import MeasurementFile, write_measurement
 from recon.methods import RunContext, get_method
+from recon.methods.plug_and_play import TRIPLANAR_SIGMA
 from recon.metrics import quality
 from recon.phantoms import shepp_logan_3d
 from recon.problems import build_problem
 from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
 from recon.solvers.linalg import cg_normal
-from recon.solvers.pnp import DEFAULTS, TRIPLANAR, resolve
 from tests.solvers.helpers import sparse_problem
 
 CPU = torch.device("cpu")
@@ -105,12 +107,17 @@ def test_volume_defaults_are_triplanar_for_ct_only():
     method = get_method("pnp-admm")
     auto, flat = method.parse_params({}), method.parse_params({"planes": "1"})
     assert not method.separable(auto) and method.separable(flat)
-    ct_volume = resolve("pnp-admm", "ct-parallel/1", auto, slices=8)
-    assert (ct_volume["planes"], ct_volume["sigma"]) == (3, TRIPLANAR[("pnp-admm", "ct-parallel/1")]["sigma"])
+
+    def resolve(spec, params, slices):  # the registry's resolution on a stack of ``slices`` slices
+        return method.resolve(params, SimpleNamespace(spec=spec, x_shape=(slices, 1, 16, 16)))
+
+    ct_volume = resolve("ct-parallel/1", auto, slices=8)
+    assert (ct_volume["planes"], ct_volume["sigma"]) == (3, TRIPLANAR_SIGMA)
+    sigma = next(p for p in method.params if p.name == "sigma")
     for spec, slices, raw in [("ct-parallel/1", 4, auto), ("ct-parallel/1", 8, flat), ("mri-cartesian/1", 8, auto)]:
-        resolved = resolve("pnp-admm", spec, raw, slices=slices)
-        assert (resolved["planes"], resolved["sigma"]) == (1, DEFAULTS[("pnp-admm", spec)]["sigma"])
-    assert resolve("pnp-admm", "ct-parallel/1", {**auto, "sigma": 0.2}, slices=8)["sigma"] == 0.2
+        resolved = resolve(spec, raw, slices=slices)
+        assert (resolved["planes"], resolved["sigma"]) == (1, sigma.by_spec[spec])
+    assert resolve("ct-parallel/1", {**auto, "sigma": 0.2}, slices=8)["sigma"] == 0.2
 
 
 def test_triplanar_prior_uses_the_neighbouring_slices(tmp_path):

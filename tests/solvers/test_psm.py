@@ -9,10 +9,10 @@ from recon.errors import UserError
 from recon.io.measurement import MeasurementFile, write_measurement
 from recon.methods import RunContext, get_method
 from recon.metrics import quality
+from recon.models.separable import spline_matrix
 from recon.physics.dynamic import DynamicParallelCT, view_angles
 from recon.problems import build_problem
 from recon.simulate import simulate_ct_dynamic, simulate_mri_dynamic
-from recon.solvers.psm import spline_matrix
 from recon.solvers.psm_init import cosine_latent, prosep_latent
 
 

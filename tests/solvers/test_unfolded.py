@@ -14,8 +14,8 @@ from recon.models.unfolded import UnfoldedConfig, UnfoldedThresholding, load_unf
 from recon.physics.masks import make_mask
 from recon.physics.mri import CartesianMRI
 from recon.priors import get_prior
-from recon.priors.wavelet import HaarBasis
 from recon.problem import Problem
+from recon.shrinkage import HaarBasis
 from recon.simulate import simulate_sparse_linear
 from recon.solvers.sparse import proximal_gradient
 from recon.solvers.unfolded import SHIPPED
@@ -104,7 +104,7 @@ def test_wavelet_ista_objective_decreases_on_mri():
 def test_untrained_wavelet_network_is_plain_wavelet_ista_on_the_scaled_problem():
     problem, _ = mri_problem()
     batch = make_batch(problem)
-    scaled = dataclasses.replace(problem, y=batch.y, extras={})
+    scaled = dataclasses.replace(problem, y=batch.y, sqnorm=None)
     weight = 1e-3 * batch.sqnorm  # images: lam is relative to ||A||^2
     plain = proximal_gradient(scaled, "wavelet-l1", {"lam": weight, "iterations": 12}, RunContext(), "ista")
     model = UnfoldedThresholding(UnfoldedConfig("ista", 12, 1e-3, "mri-cartesian/1", wavelet_levels=4))

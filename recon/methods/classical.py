@@ -1,0 +1,55 @@
+"""Declarations of the classical methods: adjoint, fbp, cgls, ista, iht and tv (implementations in
+:mod:`recon.solvers.analytic`, :mod:`~recon.solvers.least_squares`, :mod:`~recon.solvers.sparse` and
+:mod:`~recon.solvers.total_variation`)."""
+
+from __future__ import annotations
+
+from recon.methods import Method
+from recon.methods.radar import TV_RADAR_ITERATIONS, TV_RADAR_LAM
+from recon.params import Param
+from recon.physics import FBP_FILTERS
+from recon.spec_groups import ALL_SPECS, DYNAMIC_SPECS, RADAR_SPECS, SLICE_SPECS, SPARSE_SPECS
+
+SPARSE_PARAMS = (
+    Param("lam", float, 0.05, "weight of the sparsity term lam R(x), in the units of 1/2||y - Ax||^2", low=0.0),
+    Param("iterations", int, 500, "iterations", low=1, high=1_000_000),
+)
+
+TV_LAM = {"ct-parallel/1": 2e-4, "mri-cartesian/1": 2e-3}
+"""Tuned on the phantoms of the test suite at 1% noise: the CT normal operator damps high frequencies
+(A^T A ~ 1/|w|), so CT needs a smaller weight than MRI, whose A^H A is a projection."""
+TV_ITERATIONS = 300
+
+METHODS = (
+    Method("adjoint", "classical", "The adjoint A^T y: back-projection for CT, coil-combined zero-filled image for "
+           "MRI.", ALL_SPECS, (), "recon.solvers.analytic:adjoint", slice_separable=True),
+    Method("fbp", "classical", "Filtered back-projection (ramp, Shepp-Logan or Hann filter); frame by frame for "
+           "dynamic CT.", ("ct-parallel/1", "ct-dynamic/1"), (
+               Param("filter", str, "ramp", "filter applied along the detector", choices=FBP_FILTERS),
+               Param("static", bool, False, "ct-dynamic: one FBP of the views of all frames pooled, repeated over "
+                                            "the frames (a baseline that ignores the motion)")),
+           "recon.solvers.analytic:fbp", slice_separable=lambda params: not params["static"]),
+    Method("cgls", "classical", "Least squares by conjugate gradients on the normal equations, from zero, stopped "
+           "early.", (*SLICE_SPECS, *DYNAMIC_SPECS, *SPARSE_SPECS),
+           (Param("iterations", int, 20, "CG iterations (fewer regularise more)", low=1, high=10000),),
+           "recon.solvers.least_squares:cgls_method", slice_separable=True),
+    Method("ista", "classical", "ISTA: proximal gradient with soft thresholding (l1), or the prox of any --prior.",
+           SPARSE_SPECS, SPARSE_PARAMS, "recon.solvers.sparse:ista", prior_capability="prox", default_prior="l1",
+           slice_separable=True),
+    Method("iht", "classical", "Iterative hard thresholding (l0), or the prox of any --prior.", SPARSE_SPECS,
+           SPARSE_PARAMS, "recon.solvers.sparse:ista", prior_capability="prox", default_prior="l0",
+           slice_separable=True),
+    Method("tv", "classical", "Isotropic total variation: PDHG (Chambolle-Pock), 2D per slice or 3D; radar: tv-radar.",
+           (*SLICE_SPECS, *RADAR_SPECS), (
+               Param("lam", float, {**TV_LAM, RADAR_SPECS[0]: TV_RADAR_LAM}, "TV weight in the normalised problem "
+                     "(larger: smoother); radar: tv-radar's, a fraction of the peak magnitude", low=0.0),
+               Param("iterations", int, {**dict.fromkeys(SLICE_SPECS, TV_ITERATIONS),
+                                         RADAR_SPECS[0]: TV_RADAR_ITERATIONS},
+                     "PDHG iterations; radar: tv-radar's C-SALSA iterations", low=1, high=100000),
+               Param("dims", int, 3, "3: TV across slices as well (volumes); 2: each slice on its own (not radar)",
+                     choices=(2, 3)),
+               Param("nonneg", bool, True, "constrain the image to be non-negative (real images only)"),
+               Param("step_ratio", float, 50.0, "PDHG primal step / dual step (convergence speed, not the solution)",
+                     low=1e-6)),
+           "recon.solvers.total_variation:tv"),
+)
