@@ -14,7 +14,7 @@ import click
 import typer
 import yaml
 
-from recon.errors import UserError
+from recon.errors import UserError, print_warnings_as_lines
 
 app = typer.Typer(
     help="Reconstruct images and volumes (CT, MRI, sparse signals) from HDF5 measurements.",
@@ -62,26 +62,35 @@ def methods() -> None:
     console.print(weights)
 
 
-@app.command()
-def info(file: Annotated[Path, typer.Argument(help="An HDF5 file written by or for recon.")]) -> None:
-    """Validate FILE against its spec; print its datasets, attributes and every problem found."""
-    from recon.io.specs import describe_file, validate_file
+READ_HELP = "Reader option key=value for files in a foreign layout (repeatable), e.g. center=auto, rings=sorting."
 
-    report = validate_file(file)
-    print(describe_file(file, report))
-    if report.problems:
-        print(f"{len(report.problems)} problem(s):", file=sys.stderr)
-        for problem in report.problems:
+
+@app.command()
+def info(file: Annotated[Path, typer.Argument(help="An HDF5 file in a recon spec or a layout recon reads.")],
+         read: Annotated[list[str] | None, typer.Option("--read", help=READ_HELP)] = None) -> None:
+    """Validate FILE against its spec, or name the layout that recognises it and how it maps onto a spec; print
+    its datasets, attributes and every problem found."""
+    from recon.io.layouts import inspect_file, parse_read_options
+
+    text, problems = inspect_file(file, parse_read_options(read))
+    print(text)
+    if problems:
+        print(f"{len(problems)} problem(s):", file=sys.stderr)
+        for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         raise typer.Exit(2)
 
 
 def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None, size: int | None,
                        dynamic: bool = False, frames: int | None = None, seed: int = 0):
-    """The volume (z, y, x) to measure, or with ``dynamic`` the sequence (t, y, x): a phantom or a file."""
+    """``(volume, voxel size)``: the volume (z, y, x) to measure, or with ``dynamic`` the sequence (t, y, x), from a
+    phantom (no voxel size) or a file (the voxel size it states, resampled with ``size``). Warns when the file
+    holds a sinogram rather than an image."""
     import numpy as np
 
-    from recon.io.volumes import load_volume
+    from recon.errors import warn
+    from recon.io.ct_geometry import sinogram_like
+    from recon.io.volumes import VoxelSize, load_volume_and_spacing
 
     if (volume is None) == (phantom is None):
         example = "walnut --frames 64, or --volume frames.npy" if dynamic else "shepp-logan-3d, or --volume head.nii"
@@ -89,22 +98,29 @@ def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None
     if phantom is not None and dynamic:
         from recon.dynamic_phantoms import make_dynamic_phantom
 
-        return make_dynamic_phantom(phantom, 64 if frames is None else frames, size or 128, seed)
+        return make_dynamic_phantom(phantom, 64 if frames is None else frames, size or 128, seed), None
     if phantom is not None:
         from recon.phantoms import shepp_logan_3d
 
         if phantom not in PHANTOMS:
             raise UserError(f"unknown phantom {phantom!r}", key="--phantom", fix=f"choose {', '.join(PHANTOMS)}")
-        return shepp_logan_3d(size or 64)
+        return shepp_logan_3d(size or 64), None
     if frames is not None:
         raise UserError("--frames sets a phantom's length; a volume's frames are its first axis", key="--frames",
                         fix="leave out --frames with --volume")
-    data = load_volume(str(volume), key=key)
+    data, spacing = load_volume_and_spacing(str(volume), key=key)
+    sinogram = sinogram_like(data)
+    if sinogram:
+        warn(f"{sinogram}: this is a sinogram, not an image to measure", path=volume, key="--volume",
+             fix="reconstruct it instead: `recon import sinogram FILE --angles N|FILE --angle-unit deg|rad --out S.h5`")
     if size is not None and data.shape[-2:] != (size, size):
         from skimage.transform import resize
 
+        if spacing is not None:  # the same field of view in size x size pixels
+            factors = (1,) * (data.ndim - 2) + (data.shape[-2] / size, data.shape[-1] / size)
+            spacing = VoxelSize(tuple(d * f for d, f in zip(spacing.sizes, factors, strict=True)), spacing.unit)
         data = resize(data, (*data.shape[:-2], size, size), order=1, anti_aliasing=True).astype(np.float32)
-    return data
+    return data, spacing
 
 
 def _given(value, default):
@@ -192,21 +208,21 @@ def simulate(
     check_output_path(out, overwrite=overwrite)
     rng = np.random.default_rng(seed)
     if spec == "ct-parallel":
-        data = _load_input_volume(volume, key, phantom, size)
+        data, spacing = _load_input_volume(volume, key, phantom, size)
         datasets, attrs = sim.simulate_ct_parallel(data, views or 60, angle_range or math.pi, noise_std or 0.0,
-                                                   n_det=n_det, rng=rng)
+                                                   n_det=n_det, rng=rng, voxel_size=spacing)
     elif spec == "mri-cartesian":
-        data = _load_input_volume(volume, key, phantom, size)
+        data, _ = _load_input_volume(volume, key, phantom, size)
         datasets, attrs = sim.simulate_mri_cartesian(data, coils or 8, acceleration or 4.0, mask or "uniform1d",
                                                      acs=acs, noise_std=noise_std or 0.0,
                                                      with_coil_maps=bool(with_coil_maps), rng=rng)
     elif spec == "ct-dynamic":
-        data = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed)
+        data, _ = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed)
         datasets, attrs = sim.simulate_ct_dynamic(data, _given(views_per_frame, 1), order or "bit-reversal",
                                                   _given(noise_std, 0.0), _given(angle_range, math.pi),
                                                   bool(pi_symmetry), n_det=n_det, rng=rng)
     elif spec == "mri-dynamic":
-        data = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed)
+        data, _ = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed)
         datasets, attrs = sim.simulate_mri_dynamic(data, _given(coils, 8), _given(acceleration, 4.0),
                                                    mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
                                                    with_coil_maps=bool(with_coil_maps), rng=rng)
@@ -247,7 +263,7 @@ def _read_config(path: Path | None) -> dict[str, Any]:
 
 @app.command()
 def reconstruct(
-    file: Annotated[Path, typer.Argument(help="Measurement file (HDF5, a recon spec).")],
+    file: Annotated[Path, typer.Argument(help="Measurement file (HDF5: a recon spec, LoDoPaB, DXchange, NXtomo...).")],
     method: Annotated[str | None, typer.Option("--method", "-m", help="Method name (see `recon methods`).")] = None,
     prior: Annotated[str | None, typer.Option(help="Prior for methods that take one.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Method parameter key=value (repeatable).")] = None,
@@ -257,8 +273,10 @@ def reconstruct(
     slices: Annotated[str | None, typer.Option(help="Slice range a:b of a volume (Python-style).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    read: Annotated[list[str] | None, typer.Option("--read", help=READ_HELP)] = None,
 ) -> None:
     """Reconstruct FILE with a method and write a reconstruction/1 file."""
+    from recon.io.layouts import parse_read_options
     from recon.params import parse_assignments
     from recon.pipeline import Request
     from recon.pipeline import reconstruct as run
@@ -272,7 +290,7 @@ def reconstruct(
     request = Request(input=file, method=method, output=out, params=params, prior=prior or settings.get("prior"),
                       device=device or settings.get("device", "auto"), slices=slices,
                       seed=seed if seed is not None else settings.get("seed", 0), overwrite=overwrite,
-                      command=_command_line())
+                      command=_command_line(), read=parse_read_options(read))
     print(run(request, progress=default_progress()).line())
 
 
@@ -358,9 +376,11 @@ def view(
 
 
 def _add_sub_apps() -> None:
+    from recon.importing import import_command
     from recon.training.cli import train_app
 
     app.add_typer(train_app, name="train")
+    app.command("import")(import_command)
 
 
 _add_sub_apps()
@@ -380,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     _install_sigterm_handler()
+    print_warnings_as_lines()
     try:
         code = app(args=argv, prog_name="recon", standalone_mode=False)
     except UserError as error:

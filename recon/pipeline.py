@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import torch
 
 import recon
 from recon.device import resolve_device
-from recon.io.measurement import MeasurementFile
+from recon.errors import ReconWarning
+from recon.io.layouts import open_measurement
 from recon.io.reconstruction import check_output_path, write_reconstruction
 from recon.methods import RunContext, get_method
 from recon.metrics import quality
@@ -30,7 +32,8 @@ from recon.progress import Progress, silent_progress
 
 @dataclass
 class Request:
-    """What to reconstruct and how; ``params`` are raw ``--set`` values (strings or YAML values)."""
+    """What to reconstruct and how; ``params`` are raw ``--set`` values (strings or YAML values), ``read`` the
+    reader's options (``--read key=value``, for files in a foreign layout)."""
 
     input: Path
     method: str
@@ -42,6 +45,7 @@ class Request:
     seed: int = 0
     overwrite: bool = False
     command: str = ""
+    read: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,7 +95,8 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     not be saved fails before it computes.
     """
     method = get_method(request.method)
-    with MeasurementFile(request.input) as measurement:
+    with warnings.catch_warnings(record=True) as caught, open_measurement(request.input, **request.read) as measurement:
+        warnings.simplefilter("always", ReconWarning)
         method.check_spec(measurement.spec.id, path=str(request.input))
         params = method.parse_params(request.params, prior=request.prior)
         if output is not None:
@@ -100,6 +105,13 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
         slices = measurement.check_slice_range(request.slices) if request.slices else None
         seed_everything(request.seed)
         problem = build_problem(measurement, slices, device)
+        provenance = measurement.provenance
+    for caught_warning in caught:  # shown now, and kept in the output's provenance
+        warnings.warn_explicit(caught_warning.message, caught_warning.category, caught_warning.filename,
+                               caught_warning.lineno)
+    notes = [str(w.message) for w in caught if issubclass(w.category, ReconWarning)]
+    if notes:
+        provenance["warnings"] = notes
 
     ctx = RunContext(device=device, progress=progress)
     start = time.perf_counter()
@@ -122,7 +134,7 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     attrs = {
         "method": method.name, "params": params, "source": source,
         "command": request.command, "recon_version": recon.__version__, "device": str(device),
-        "elapsed_s": elapsed, "seed": request.seed, "axes": ",".join(problem.axes), **metrics,
+        "elapsed_s": elapsed, "seed": request.seed, "axes": ",".join(problem.axes), "provenance": provenance, **metrics,
         **result.extras.get("attrs", {}),
     }
     if problem.voxel_size is not None:

@@ -11,10 +11,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from recon.io.measurement import MeasurementFile
+from recon.errors import UserError, warn
+from recon.io.measurement import MeasurementReader
 from recon.problem import Problem
 
-Builder = Callable[[MeasurementFile, slice | None, torch.device, torch.dtype], Problem]
+Builder = Callable[[MeasurementReader, slice | None, torch.device, torch.dtype], Problem]
 _BUILDERS: dict[str, Builder] = {}
 
 
@@ -26,7 +27,7 @@ def builder(spec: str) -> Callable[[Builder], Builder]:
     return decorate
 
 
-def build_problem(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def build_problem(measurement: MeasurementReader, slices: slice | None, device: torch.device,
                   dtype: torch.dtype = torch.float32) -> Problem:
     """The problem for the slices ``slices`` (None: all) of an open, validated measurement file; UserError for
     slices of a file without a slice axis."""
@@ -35,30 +36,63 @@ def build_problem(measurement: MeasurementFile, slices: slice | None, device: to
     return _BUILDERS[measurement.spec.id](measurement, slices, device, dtype)
 
 
-def _ground_truth(measurement: MeasurementFile, slices: slice | None) -> np.ndarray | None:
+def _ground_truth(measurement: MeasurementReader, slices: slice | None) -> np.ndarray | None:
     return measurement.read("ground_truth", slices) if measurement.has("ground_truth") else None
 
 
 @builder("ct-parallel/1")
-def _ct_parallel(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def _ct_parallel(measurement: MeasurementReader, slices: slice | None, device: torch.device,
                  dtype: torch.dtype) -> Problem:
+    """Sinograms in recon's units (:func:`~recon.io.ct_geometry.line_integral_scale`), the detector offset in the
+    projector, the voxel size from the file; refuses what would give a wrong image silently (angles in degrees,
+    units without a pixel size) and warns about what may (see :func:`_warn_about_geometry`)."""
+    from recon.io.ct_geometry import ct_problems, line_integral_scale, voxel_size
     from recon.physics.ct import ParallelBeamCT
 
+    attrs = measurement.attrs
+    angles = measurement.read("angles")
+    for problem in ct_problems(attrs, angles)[:1]:
+        raise UserError(problem.what, path=measurement.path, key=problem.key, fix=problem.fix)
     sinogram = measurement.read("sinogram", slices)
-    ny, nx = measurement.attrs["image_shape"][-2:]  # ints, and det_spacing a float: the spec types them
-    physics = ParallelBeamCT((ny, nx), measurement.read("angles"), n_det=sinogram.shape[-1],
-                             det_spacing=measurement.attrs["det_spacing"], device=device, dtype=dtype)
+    scale = line_integral_scale(attrs)
+    if scale != 1:
+        sinogram = sinogram / np.float32(scale)
+    ny, nx = attrs["image_shape"][-2:]  # ints, and det_spacing a float: the spec types them
+    physics = ParallelBeamCT((ny, nx), angles, n_det=sinogram.shape[-1], det_spacing=attrs["det_spacing"],
+                             det_offset=attrs["det_offset"], device=device, dtype=dtype)
     y = torch.as_tensor(sinogram.reshape(-1, 1, *sinogram.shape[-2:]), device=device, dtype=dtype)
     n_slices = y.shape[0]
     output_shape = (n_slices, ny, nx) if sinogram.ndim == 3 else (ny, nx)
+    truth = _ground_truth(measurement, slices)
+    _warn_about_geometry(measurement, physics, y[0, 0], None if truth is None else truth.reshape(-1, ny, nx)[0])
+    voxel, unit = voxel_size(attrs, len(output_shape))
     return Problem(
         spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_slices, 1, ny, nx), output_shape=output_shape,
-        initial=lambda: physics.fbp(y), norm_shape=(1, 1, ny, nx),
-        ground_truth=_ground_truth(measurement, slices))
+        initial=lambda: physics.fbp(y), norm_shape=(1, 1, ny, nx), ground_truth=truth, voxel_size=voxel, unit=unit)
+
+
+def _warn_about_geometry(measurement: MeasurementReader, physics, sinogram: torch.Tensor,
+                         truth: np.ndarray | None) -> None:
+    """Warn (one line each) when the first slice's sinogram (n_views, n_det) reaches beyond the image, or
+    disagrees in scale or shape with the projections of its ground truth (n_views, n_det)."""
+    from recon.io.ct_geometry import reach_warning, scale_warning
+
+    values = sinogram.cpu().numpy()
+    reach = reach_warning(values, physics.image_shape, physics.det_spacing, physics.det_offset)
+    if reach:
+        warn(reach, path=measurement.path, key="sinogram", fix="set image_shape, det_spacing and det_offset as "
+             "docs/guides/ct-data.md describes")
+    if truth is not None:
+        projected = physics.A(torch.as_tensor(truth, device=sinogram.device, dtype=sinogram.dtype)[None, None])
+        mismatch = scale_warning(values, projected[0, 0].cpu().numpy())
+        if mismatch:
+            warn(mismatch, path=measurement.path, key="sinogram",
+                 fix="declare the units (pixel_size, unit, path_length_unit) and geometry as data_specs/"
+                     "ct-parallel.yaml says, or read the original file (recon reads LoDoPaB, DXchange, NXtomo)")
 
 
 @builder("ct-dynamic/1")
-def _ct_dynamic(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def _ct_dynamic(measurement: MeasurementReader, slices: slice | None, device: torch.device,
                 dtype: torch.dtype) -> Problem:
     from recon.physics.dynamic import DynamicParallelCT
 
@@ -75,7 +109,7 @@ def _ct_dynamic(measurement: MeasurementFile, slices: slice | None, device: torc
 
 @builder("mri-cartesian/1")
 @builder("mri-dynamic/1")
-def _mri(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def _mri(measurement: MeasurementReader, slices: slice | None, device: torch.device,
          dtype: torch.dtype) -> Problem:
     """Slices (mri-cartesian) or frames (mri-dynamic) on the batch axis; maps from the file or estimated, for a
     dynamic file once from the k-space of all frames (:func:`_time_averaged_coil_maps`)."""
@@ -101,7 +135,7 @@ def _mri(measurement: MeasurementFile, slices: slice | None, device: torch.devic
 
 
 @builder("sparse-linear/1")
-def _sparse_linear(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def _sparse_linear(measurement: MeasurementReader, slices: slice | None, device: torch.device,
                    dtype: torch.dtype) -> Problem:
     from recon.physics.sparse import MatrixOperator
 
@@ -116,7 +150,7 @@ def _sparse_linear(measurement: MeasurementFile, slices: slice | None, device: t
 
 
 @builder("mimo-nearfield/1")
-def _mimo_nearfield(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def _mimo_nearfield(measurement: MeasurementReader, slices: slice | None, device: torch.device,
                     dtype: torch.dtype) -> Problem:
     from recon.physics.mimo import NearFieldMIMO, RadarGeometry
 

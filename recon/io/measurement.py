@@ -12,6 +12,7 @@ the only range it accepts is the whole, ``0:1``, and ``read`` then returns the d
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from recon.errors import UserError
 from recon.io.reconstruction import atomic_h5, attr_value, write_array
-from recon.io.specs import dtype_matches, iter_blocks, load_spec, open_validated, read_attrs, value_problem
+from recon.io.specs import Spec, dtype_matches, iter_blocks, load_spec, open_validated, read_attrs, value_problem
 
 _STORED_AS = {"float32": np.float32, "float64": np.float64, "complex64": np.complex64, "mask": np.bool_}
 
@@ -52,29 +53,41 @@ def parse_slice_range(text: str, n_slices: int, *, path: str | Path | None = Non
     return slice(start, stop)
 
 
-class MeasurementFile:
-    """An open, validated HDF5 measurement file, read lazily.
+class MeasurementReader:
+    """What every measurement source offers the pipeline, the viewer and batch, whatever its layout on disk: a
+    recon-spec file (:class:`MeasurementFile`) or a foreign layout mapped onto a spec (``recon.io.layouts``).
 
-    ``spec``: its Spec; ``dims``: symbol -> size (e.g. ``{"nz": 40, "n_views": 180, ...}``);
-    ``attrs``: root attributes as Python values with the spec's defaults filled in; ``n_slices``: size of
-    the slice axis (1 when the file has none). Use as a context manager; raises UserError listing every
-    structural problem when the file does not follow its spec.
+    ``path``; ``spec``: the Spec it maps to; ``dims``: symbol -> size; ``attrs``: spec attributes with defaults,
+    units and geometry filled in; ``layout``: "recon" or the foreign layout's name; ``provenance``: a JSON-able
+    dict (layout, source files, conversion and preprocessing steps with their parameters). Subclasses set
+    these in ``__init__`` and implement :meth:`_dataset_shape`, :meth:`_present` and :meth:`_blocks`; reading,
+    slice ranges and value checks are shared. Use as a context manager.
     """
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._file, report = open_validated(self.path)
-        self.spec, self.dims, self._axes = report.spec, report.dims, report.axes
-        self.attrs: dict[str, Any] = read_attrs(self._file, self.spec)
+    path: Path
+    spec: Spec
+    dims: dict[str, int]
+    attrs: dict[str, Any]
+    layout: str = "recon"
+    _sliced: frozenset[str] = frozenset()
+    """Dataset keys whose axis 0 is the spec's slice axis."""
 
-    def __enter__(self) -> MeasurementFile:
+    def __enter__(self) -> MeasurementReader:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def close(self) -> None:
-        self._file.close()
+        """Release the open files (subclasses with files override)."""
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return {"layout": self.layout, "sources": [str(self.path)]}
+
+    def describe(self) -> str:
+        """What ``recon info`` prints about how the file is read (one line for a recon-spec file)."""
+        return f"layout: {self.layout} (a {self.spec.id} file, read as it is)"
 
     @property
     def n_slices(self) -> int:
@@ -82,12 +95,17 @@ class MeasurementFile:
         return self.dims.get(self.spec.slice_dim, 1)
 
     def has(self, key: str) -> bool:
-        """Whether the file holds dataset ``key`` (optional ones like ``ground_truth`` may be absent)."""
-        return key in self._file and isinstance(self._file[key], h5py.Dataset)
+        """Whether the measurement holds dataset ``key`` (optional ones like ``ground_truth`` may be absent)."""
+        return key in self.spec.datasets and self._present(key)
 
     def shape(self, key: str) -> tuple[int, ...]:
-        """Shape of dataset ``key`` on disk, without reading it."""
-        return self._dataset(key).shape
+        """Shape of dataset ``key``, without reading it."""
+        self._check_key(key)
+        return self._dataset_shape(key)
+
+    def sliced(self, key: str) -> bool:
+        """Whether axis 0 of dataset ``key`` is the slice axis (``read`` then takes a slice range)."""
+        return key in self._sliced
 
     def check_slice_range(self, text: str) -> slice:
         """Parse ``--slices`` text against this file's ``n_slices`` (see :func:`parse_slice_range`); UserError for a
@@ -110,27 +128,29 @@ class MeasurementFile:
         Returns float32, float64, complex64 or bool (masks) as the spec stores the key. Raises UserError
         when the range is out of bounds, or the values read contain NaN/Inf or a mask value other than 0/1.
         """
-        ds = self._dataset(key)
+        self._check_key(key)
+        shape = self._dataset_shape(key)
         start, stop = self._bounds(slices)
-        if self._axes.get(key, ())[:1] != (self.spec.slice_dim,):
-            start, stop = 0, ds.shape[0]  # specs have no 0-d datasets
+        if key not in self._sliced:
+            start, stop = 0, shape[0]  # specs have no 0-d datasets
         d = self.spec.datasets[key]
-        kind = next(k for k in d.dtypes if dtype_matches(k, ds.dtype))
-        out = np.empty((stop - start, *ds.shape[1:]), dtype=_STORED_AS[kind])
-        for i, block in iter_blocks(ds, start, stop):  # checked block by block, copied into ``out``
+        out = None
+        for i, block in self._blocks(key, start, stop):  # checked block by block, copied into ``out``
+            kind = next(k for k in d.dtypes if dtype_matches(k, block.dtype))
             problem = value_problem(kind, d.finite, block, i)
             if problem:
                 raise UserError(problem, path=self.path, key=key,
                                 fix="replace the bad values in the file, or choose other --slices")
+            if out is None:
+                out = np.empty((stop - start, *shape[1:]), dtype=_STORED_AS[kind])
             out[i - start:i - start + len(block)] = block
         return out
 
-    def _dataset(self, key: str) -> h5py.Dataset:
-        if key not in self.spec.datasets or not self.has(key):
+    def _check_key(self, key: str) -> None:
+        if not self.has(key):
             present = ", ".join(k for k in self.spec.datasets if self.has(k))
-            raise UserError(f"no dataset {key!r} in this {self.spec.id} file", path=self.path, key=key,
+            raise UserError(f"no dataset {key!r} in this {self.spec.id} measurement", path=self.path, key=key,
                             fix=f"read one of {present}")
-        return self._file[key]
 
     def _bounds(self, slices: slice | None) -> tuple[int, int]:
         if slices is None:
@@ -141,6 +161,59 @@ class MeasurementFile:
             raise UserError(f"slice range {start}:{stop} is empty, stepped or outside 0:{self.n_slices}",
                             path=self.path, fix=f"choose a:b with 0 <= a < b <= {self.n_slices}")
         return start, stop
+
+    def _present(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def _dataset_shape(self, key: str) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def _blocks(self, key: str, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first_index, block)`` pairs covering ``[start, stop)`` of ``key`` along axis 0, in order."""
+        raise NotImplementedError
+
+
+class MeasurementFile(MeasurementReader):
+    """An open, validated HDF5 measurement file in a recon spec, read lazily.
+
+    ``spec``: its Spec; ``dims``: symbol -> size (e.g. ``{"nz": 40, "n_views": 180, ...}``);
+    ``attrs``: root attributes as Python values with the spec's defaults filled in; ``n_slices``: size of
+    the slice axis (1 when the file has none). Use as a context manager; raises UserError listing every
+    structural problem when the file does not follow its spec. A file written by ``recon import`` carries
+    the provenance of its conversion in the ``provenance`` attribute.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._file, report = open_validated(self.path)
+        self.spec, self.dims = report.spec, report.dims
+        self._sliced = frozenset(key for key, axes in report.axes.items() if axes[:1] == (self.spec.slice_dim,))
+        self.attrs: dict[str, Any] = read_attrs(self._file, self.spec)
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        stored = self.attrs.get("provenance")
+        if isinstance(stored, dict):  # written by ``recon import``: where the data came from, then this file
+            return {**stored, "sources": [*stored.get("sources", []), str(self.path)]}
+        return super().provenance
+
+    def describe(self) -> str:
+        stored = self.attrs.get("provenance")
+        if isinstance(stored, dict) and stored.get("layout"):
+            return f"layout: recon ({self.spec.id}), imported from {stored['layout']} (see its provenance attribute)"
+        return super().describe()
+
+    def _present(self, key: str) -> bool:
+        return key in self._file and isinstance(self._file[key], h5py.Dataset)
+
+    def _dataset_shape(self, key: str) -> tuple[int, ...]:
+        return self._file[key].shape
+
+    def _blocks(self, key: str, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+        return iter_blocks(self._file[key], start, stop)
 
 
 def _stored_dtype(kinds: tuple[str, ...], array: np.ndarray) -> np.dtype | None:

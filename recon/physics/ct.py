@@ -5,8 +5,10 @@ Geometry (all lengths in pixels, the pixel size is 1):
 - Images are ``(..., ny, nx)``; row ``i``, column ``j`` is the pixel centred at
   ``x = j - (nx - 1) / 2`` and ``y = (ny - 1) / 2 - i`` (x to the right, y up, origin at the image centre).
 - View ``v`` at angle ``theta`` (radians, counter-clockwise from the x axis) measures line integrals along
-  the rays ``x cos(theta) + y sin(theta) = s``. Detector bin ``k`` sits at ``s = (k - (n_det - 1) / 2) *
-  det_spacing``, so the detector is centred on the rotation axis (the image centre).
+  the rays ``x cos(theta) + y sin(theta) = s``. Detector bin ``k`` sits at ``s = (k - (n_det - 1) / 2 -
+  det_offset) * det_spacing``: with ``det_offset = 0`` the detector is centred on the rotation axis (the image
+  centre); otherwise the rotation axis projects to bin ``(n_det - 1) / 2 + det_offset`` (bins, may be
+  fractional; positive = towards higher bin indices).
 - Sinograms are ``(..., n_views, n_det)``. They match ``skimage.transform.radon(image,
   theta=degrees(angles), circle=False).T`` on the bins both grids share (for odd image sizes exactly,
   where skimage's rotation centre is the image centre).
@@ -52,6 +54,7 @@ class ParallelGeometry:
     angles: tuple[float, ...]
     n_det: int
     det_spacing: float
+    det_offset: float = 0.0
 
     @property
     def n_views(self) -> int:
@@ -59,17 +62,17 @@ class ParallelGeometry:
 
     @classmethod
     def checked(cls, image_shape: tuple[int, int], angles: np.ndarray, n_det: int | None,
-                det_spacing: float) -> ParallelGeometry:
+                det_spacing: float, det_offset: float = 0.0) -> ParallelGeometry:
         """The geometry of ``angles`` (radians, flattened in C order), checked; ``n_det`` defaults to
         ``ceil(sqrt(2) * max(ny, nx))``, which covers the image diagonal. Raises ValueError."""
         ny, nx = (int(n) for n in image_shape)
         if angles.size == 0 or not np.isfinite(angles).all():
             raise ValueError(f"angles must be a non-empty array of finite radians, got shape {angles.shape}")
         n_det = int(n_det) if n_det is not None else math.ceil(math.sqrt(2) * max(ny, nx))
-        if min(ny, nx, n_det) < 1 or det_spacing <= 0:
-            raise ValueError("need a positive image shape, n_det and det_spacing, "
-                             f"got {image_shape}, {n_det}, {det_spacing}")
-        return cls(ny, nx, tuple(angles.ravel().tolist()), n_det, float(det_spacing))
+        if min(ny, nx, n_det) < 1 or det_spacing <= 0 or not math.isfinite(det_offset):
+            raise ValueError("need a positive image shape, n_det and det_spacing and a finite det_offset, "
+                             f"got {image_shape}, {n_det}, {det_spacing}, {det_offset}")
+        return cls(ny, nx, tuple(angles.ravel().tolist()), n_det, float(det_spacing), float(det_offset))
 
 
 def as_radians(angles: Sequence[float] | np.ndarray | torch.Tensor) -> np.ndarray:
@@ -79,7 +82,7 @@ def as_radians(angles: Sequence[float] | np.ndarray | torch.Tensor) -> np.ndarra
 
 def _joseph_view(theta: float, g: ParallelGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Entries of one view's rows: (entries per row (n_det,), column indices, weights), row by row."""
-    s = (np.arange(g.n_det) - (g.n_det - 1) / 2) * g.det_spacing
+    s = (np.arange(g.n_det) - (g.n_det - 1) / 2 - g.det_offset) * g.det_spacing
     cos, sin = math.cos(theta), math.sin(theta)
     if abs(cos) >= abs(sin):  # ray closer to the y axis: one sample per row, interpolate along x
         y = (g.ny - 1) / 2 - np.arange(g.ny)
@@ -218,6 +221,8 @@ class JosephProjector(LinearPhysics):
     :param angles: view angles in radians, shaped as ``angle_layout`` says, any order and spacing.
     :param n_det: detector bins; default ``ceil(sqrt(2) * max(ny, nx))`` covers the image diagonal.
     :param det_spacing: detector bin spacing in pixels.
+    :param det_offset: where the rotation axis projects, in bins from the detector centre ``(n_det - 1) / 2``
+        (positive = towards higher bins); 0 for a centred detector.
     :param device: device of the matrix copy prepared now; other devices are converted on first use.
     :param dtype: dtype of the matrix copy prepared now (float32 or float64).
     :param kwargs: passed to ``deepinv.physics.LinearPhysics`` (noise_model, max_iter, ...).
@@ -226,19 +231,20 @@ class JosephProjector(LinearPhysics):
     angle_layout: tuple[str, ...] = ("n_views",)
 
     def __init__(self, image_shape: tuple[int, int], angles: Sequence | np.ndarray | torch.Tensor,
-                 n_det: int | None = None, det_spacing: float = 1.0, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32, **kwargs):
+                 n_det: int | None = None, det_spacing: float = 1.0, det_offset: float = 0.0,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, **kwargs):
         ny, nx = (int(n) for n in image_shape)
         kwargs.setdefault("img_size", (1, ny, nx))
         super().__init__(device=device, **kwargs)
         angles = as_radians(angles)
         if angles.ndim != len(self.angle_layout):
             raise ValueError(f"angles must be ({', '.join(self.angle_layout)}), got shape {angles.shape}")
-        self.geometry = ParallelGeometry.checked((ny, nx), angles, n_det, det_spacing)
+        self.geometry = ParallelGeometry.checked((ny, nx), angles, n_det, det_spacing, det_offset)
         self.image_shape = (ny, nx)
         self.angles = torch.from_numpy(angles)
         self.n_det = self.geometry.n_det
         self.det_spacing = self.geometry.det_spacing
+        self.det_offset = self.geometry.det_offset
         self._matrices = _MatrixCopies(self.matrices())
         self._matrices.get(self._device_holder.device, dtype)
 
