@@ -47,7 +47,8 @@ def import_command(
                                                     "[the detector's middle, (n_det - 1) / 2].")] = None,
     axes: Annotated[str | None, typer.Option(help="sinogram: axis names, e.g. z,angle,det or angle,z,det (a stack of "
                                                   "projections) [from the shape and the angles].")] = None,
-    image_size: Annotated[int | None, typer.Option(help="sinogram: side of the image in pixels [n_det].")] = None,
+    image_size: Annotated[int | None, typer.Option(help="sinogram: side of the image in pixels [the ground truth's, "
+                                                        "else n_det].")] = None,
     pixel_size: Annotated[float | None, typer.Option(help="sinogram: image pixel size in --unit.")] = None,
     unit: Annotated[str | None, typer.Option(help="sinogram: m | cm | mm | um | nm, of --pixel-size.")] = None,
     path_length_unit: Annotated[str | None, typer.Option(help="sinogram: pixel | m | cm | mm | um | nm: the unit of "
@@ -62,7 +63,8 @@ def import_command(
 
     check_output_path(out, overwrite=overwrite)
     command = shlex.join(["recon", *sys.argv[1:]])
-    given = {name for name in SINOGRAM_ONLY if locals()[name] is not None}
+    options = locals()
+    given = {name for name in SINOGRAM_ONLY if options[name] is not None}
     if format == SINOGRAM:
         if read:
             raise UserError("--read applies to layouts, not to a bare sinogram", key="--read",
@@ -221,13 +223,14 @@ def import_sinogram(path: Path, out: Path, *, angles: str | None, angle_unit: st
                             fix="give the rotation axis' column, e.g. 255.5, or auto") from None
     det_offset = column - (n_det - 1) / 2
     steps.append({"step": "centre of rotation", "method": how, "center": column, "det_offset": det_offset})
-    size = image_size or n_det
-    image_shape = [size, size] if sinogram.ndim == 2 else [sinogram.shape[0], size, size]
-    attrs = {"image_shape": image_shape, "det_spacing": det_spacing or 1.0, "det_offset": det_offset,
-             "pixel_size": pixel_size, "unit": unit, "path_length_unit": path_length_unit, "command": command}
     datasets = {"sinogram": sinogram, "angles": radians}
     if ground_truth is not None:
         datasets["ground_truth"] = load_volume(ground_truth)
+    ny, nx = (image_size, image_size) if image_size else datasets["ground_truth"].shape[-2:] if ground_truth else (
+        n_det, n_det)
+    image_shape = [ny, nx] if sinogram.ndim == 2 else [sinogram.shape[0], ny, nx]
+    attrs = {"image_shape": image_shape, "det_spacing": det_spacing or 1.0, "det_offset": det_offset,
+             "pixel_size": pixel_size, "unit": unit, "path_length_unit": path_length_unit, "command": command}
     attrs["provenance"] = {"layout": SINOGRAM, "sources": [str(path)] + ([str(ground_truth)] if ground_truth else []),
                            "steps": steps, "import_command": command}
     try:

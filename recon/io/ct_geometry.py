@@ -69,18 +69,24 @@ def ct_problems(attrs: dict[str, Any], angles: np.ndarray) -> list[UserError]:
     return problems
 
 
+CORRELATION_FLOOR = 0.98
+
+
 def scale_warning(sinogram: np.ndarray, projected_truth: np.ndarray) -> str | None:
     """Compare one slice's sinogram (line integrals in pixels, after :func:`line_integral_scale`) with the
     projections of its ground truth: a scale far from 1 means the units are wrong (metres read as pixels makes
     it about 1 / (pixel size in m) times too small), a poor correlation means the geometry is (angles, centre,
-    orientation). None when they agree or the ground truth is empty."""
+    orientation). None when they agree or the ground truth is empty.
+
+    Correlation below CORRELATION_FLOOR warns: measured on a LoDoPaB-like slice (50 views, the dataset's noise)
+    0.9993 for the right geometry, 0.90 for a mirrored image and 0.78 for one in odl's axis order."""
     y, p = sinogram.astype(np.float64).ravel(), projected_truth.astype(np.float64).ravel()
     power = float(p @ p)
     if power == 0 or not np.any(y):
         return None
     scale = float(y @ p) / power
     correlation = float(np.corrcoef(y, p)[0, 1])
-    if correlation < 0.5:
+    if correlation < CORRELATION_FLOOR:
         return (f"the sinogram does not match the projections of ground_truth (correlation {correlation:.2f}): "
                 "the angles, det_offset, det_spacing or the image orientation are wrong, or ground_truth belongs to "
                 "other data")

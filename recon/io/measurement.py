@@ -103,6 +103,10 @@ class MeasurementReader:
         self._check_key(key)
         return self._dataset_shape(key)
 
+    def dtype(self, key: str) -> np.dtype:
+        """The dtype :meth:`read` returns for ``key`` (the first dtype kind its spec accepts)."""
+        return np.dtype(_STORED_AS[self.spec.datasets[key].dtypes[0]])
+
     def sliced(self, key: str) -> bool:
         """Whether axis 0 of dataset ``key`` is the slice axis (``read`` then takes a slice range)."""
         return key in self._sliced

@@ -25,10 +25,12 @@ the reader's provenance, the counts as they accumulate.
 
 from __future__ import annotations
 
+import importlib
 import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -105,6 +107,15 @@ class Counts:
                 "zingers_replaced": self.zingers}
 
 
+def _algotom(module: str) -> ModuleType:
+    """``algotom.prep.MODULE`` (in the ``tomo`` extra), or a UserError saying how to install it."""
+    try:
+        return importlib.import_module(f"algotom.prep.{module}")
+    except ImportError as error:
+        raise UserError(f"tomography preprocessing needs algotom ({error})", key="algotom",
+                        fix="pip install 'recon[tomo]'") from None
+
+
 def frame_means(frames: np.ndarray) -> np.ndarray:
     """Per-pixel mean (rows, cols) of flat or dark frames (n, rows, cols), float32; zeros when there are none."""
     return frames.astype(np.float32).mean(axis=0) if len(frames) else np.zeros(frames.shape[1:], np.float32)
@@ -133,9 +144,7 @@ def line_integrals(raw: np.ndarray, flat: np.ndarray, dark: np.ndarray, options:
     out = np.empty(transmission.shape, np.float32)
     for r, sinogram in enumerate(transmission):
         if options.zingers is not None:
-            from algotom.prep.removal import remove_zinger
-
-            cleaned = remove_zinger(sinogram, options.zingers, size=2)
+            cleaned = _algotom("removal").remove_zinger(sinogram, options.zingers, size=2)
             counts.zingers += int(np.count_nonzero(cleaned != sinogram))
             sinogram = cleaned
         bad = dead[r] | ~np.isfinite(sinogram)
@@ -146,9 +155,7 @@ def line_integrals(raw: np.ndarray, flat: np.ndarray, dark: np.ndarray, options:
         counts.clipped += int(low.sum())
         sinogram = -np.log(np.maximum(sinogram, options.min_transmission))
         if options.rings == "sorting":
-            from algotom.prep.removal import remove_stripe_based_sorting
-
-            sinogram = remove_stripe_based_sorting(sinogram, size=options.ring_size)
+            sinogram = _algotom("removal").remove_stripe_based_sorting(sinogram, size=options.ring_size)
         out[r] = sinogram
     return out
 
@@ -192,14 +199,12 @@ def estimate_center(sinograms: np.ndarray, angles: np.ndarray, path: str | Path)
     rows of the same scans, kept when it lies within a pixel of the first (an object wider than the field of
     view breaks its assumption, not the first's). UserError for scans shorter than a half turn.
     """
-    from algotom.prep.calculation import find_center_vo
-
     views = half_turn(angles)
     if len(views) < 8:
         raise UserError(f"the views cover {np.degrees(np.ptp(angles)):.0f} degrees, too few to estimate the centre "
                         "of rotation (it needs 180)", path=path, key="--read center",
                         fix="give the rotation axis' column with --read center=COLUMN")
-    coarse = float(find_center_vo(sinograms.mean(axis=0)[views], ncore=1))
+    coarse = float(_algotom("calculation").find_center_vo(sinograms.mean(axis=0)[views], ncore=1))
     refined = centroid_center(sinograms.sum(axis=0), angles)
     details = {"method": "algotom.prep.calculation.find_center_vo, refined by the centroid sinusoid fit",
                "find_center_vo": round(coarse, 3), "centroid_fit": round(refined, 3)}
