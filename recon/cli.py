@@ -356,10 +356,10 @@ def view(
     """Open napari with FILES as layers and recon's Reconstruct and Compare widgets docked."""
     import os
 
-    from recon.io.specs import validate_file
+    from recon.io.layouts import open_measurement
 
-    for path in files:
-        validate_file(path, check_values=False).raise_if_bad()
+    for path in files:  # recon files are validated, foreign layouts recognised, before a window opens
+        open_measurement(path).close()
     if screenshot is not None and screenshot.suffix.lower() != ".png":
         raise UserError(f"{screenshot} is not a .png path", key="--screenshot", fix="give a path ending in .png")
     try:

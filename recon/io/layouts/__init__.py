@@ -133,6 +133,10 @@ def inspect_file(path: str | Path, options: dict[str, Any]) -> tuple[str, list[s
 
     path = Path(path)
     name = detect_layout(path) if path.is_file() and h5py.is_hdf5(path) else None
+    if name not in (None, "recon") and role(path)[1] == "ground_truth":
+        partner = getattr(LAYOUTS[name], "partner", lambda _: None)(path)
+        return (f"{path}: layout {name}, a ground-truth file: recon pairs it with its measurement "
+                f"({partner if partner else 'not found beside it'}) and reconstructs that"), []
     if name not in (None, "recon"):
         with open_measurement(path, **options) as measurement:
             text = "\n".join([f"{path}: {measurement.spec.id}: {measurement.spec.description}", measurement.describe(),
