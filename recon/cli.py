@@ -18,7 +18,7 @@ import click
 import typer
 import yaml
 
-from recon.errors import ComputationFailed, UserError
+from recon.errors import ComputationFailed, ReconWarning, UserError
 
 app = typer.Typer(
     help="Reconstruct images and volumes (CT, MRI, sparse signals) from HDF5 measurements.",
@@ -65,29 +65,22 @@ def methods() -> None:
     console.print(weights)
 
 
-_READ_HELP = "Reader option key=value of a foreign layout (repeatable), e.g. acceleration=4, coils=8."
+READ_HELP = ("Reader option key=value for files in a foreign layout (repeatable), e.g. center=auto, rings=sorting, "
+             "acceleration=4, coils=8.")
 
 
 @app.command()
-def info(
-    file: Annotated[Path, typer.Argument(help="An HDF5 file written by or for recon, or in a layout recon reads.")],
-    read: Annotated[list[str] | None, typer.Option("--read", help=_READ_HELP)] = None,
-) -> None:
-    """Validate FILE against its spec; print its datasets, attributes and every problem found. A file in a foreign
-    layout (fastMRI, ISMRMRD): the layout and how it is read as a recon spec."""
-    from recon.io.layouts import detect_layout, open_measurement
-    from recon.io.specs import describe_file, validate_file
-    from recon.params import parse_assignments
+def info(file: Annotated[Path, typer.Argument(help="An HDF5 file in a recon spec or a layout recon reads.")],
+         read: Annotated[list[str] | None, typer.Option("--read", help=READ_HELP)] = None) -> None:
+    """Validate FILE against its spec, or name the layout that recognises it and how it maps onto a spec; print
+    its datasets, attributes and every problem found."""
+    from recon.io.layouts import inspect_file, parse_read_options
 
-    if detect_layout(file) is not None:
-        with open_measurement(file, **parse_assignments(read or [])) as measurement:
-            print(measurement.describe())
-        return
-    report = validate_file(file)
-    print(describe_file(file, report))
-    if report.problems:
-        print(f"{len(report.problems)} problem(s):", file=sys.stderr)
-        for problem in report.problems:
+    text, problems = inspect_file(file, parse_read_options(read))
+    print(text)
+    if problems:
+        print(f"{len(problems)} problem(s):", file=sys.stderr)
+        for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         raise typer.Exit(2)
 
@@ -95,11 +88,15 @@ def info(
 def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None, size: int | None,
                        dynamic: bool = False, frames: int | None = None, seed: int = 0,
                        fits: Callable[[int], None] = lambda voxels: None):
-    """The volume (z, y, x) to measure, or with ``dynamic`` the sequence (t, y, x): a phantom or a file.
-    ``fits(voxels)`` is called before a phantom is made or a volume resampled, to refuse what cannot fit."""
+    """``(volume, voxel size)``: the volume (z, y, x) to measure, or with ``dynamic`` the sequence (t, y, x), from a
+    phantom (no voxel size) or a file (the voxel size it states, resampled with ``size``). Warns when the file
+    holds a sinogram rather than an image. ``fits(voxels)`` is called before a phantom is made or a volume
+    resampled, to refuse what cannot fit."""
     import numpy as np
 
-    from recon.io.volumes import load_volume
+    from recon.errors import warn
+    from recon.io.ct_geometry import sinogram_like
+    from recon.io.volumes import VoxelSize, load_volume_and_spacing
 
     if (volume is None) == (phantom is None):
         example = "walnut --frames 64, or --volume frames.npy" if dynamic else "shepp-logan-3d, or --volume head.nii"
@@ -109,7 +106,7 @@ def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None
 
         frames, size = _given(frames, 64), _given(size, 128)
         fits(frames * size * size)
-        return make_dynamic_phantom(phantom, frames, size, seed)
+        return make_dynamic_phantom(phantom, frames, size, seed), None
     if phantom is not None:
         from recon.phantoms import shepp_logan_3d
 
@@ -117,17 +114,24 @@ def _load_input_volume(volume: Path | None, key: str | None, phantom: str | None
             raise UserError(f"unknown phantom {phantom!r}", key="--phantom", fix=f"choose {', '.join(PHANTOMS)}")
         size = _given(size, 64)
         fits(size**3)
-        return shepp_logan_3d(size)
+        return shepp_logan_3d(size), None
     if frames is not None:
         raise UserError("--frames sets a phantom's length; a volume's frames are its first axis", key="--frames",
                         fix="leave out --frames with --volume")
-    data = load_volume(str(volume), key=key)
+    data, spacing = load_volume_and_spacing(str(volume), key=key)
+    sinogram = sinogram_like(data)
+    if sinogram:
+        warn(f"{sinogram}: this is a sinogram, not an image to measure", path=volume, key="--volume",
+             fix="reconstruct it instead: `recon import sinogram FILE --angles N|FILE --angle-unit deg|rad --out S.h5`")
     fits(data.size if size is None else data.size // math.prod(data.shape[-2:]) * size * size)
     if size is not None and data.shape[-2:] != (size, size):
         from skimage.transform import resize
 
+        if spacing is not None:  # the same field of view in size x size pixels
+            factors = (1,) * (data.ndim - 2) + (data.shape[-2] / size, data.shape[-1] / size)
+            spacing = VoxelSize(tuple(d * f for d, f in zip(spacing.sizes, factors, strict=True)), spacing.unit)
         data = resize(data, (*data.shape[:-2], size, size), order=1, anti_aliasing=True).astype(np.float32)
-    return data
+    return data, spacing
 
 
 def _given(value, default):
@@ -271,21 +275,22 @@ def simulate(
         if photons is not None and noise_std is not None:
             raise UserError("--photons and --noise-std both set the noise", key="--photons",
                             fix="give one: --photons for Poisson counts, --noise-std for Gaussian noise")
-        data = _load_input_volume(volume, key, phantom, size, fits=fits)
+        data, spacing = _load_input_volume(volume, key, phantom, size, fits=fits)
         datasets, attrs = sim.simulate_ct_parallel(data, _given(views, 60), _given(angle_range, math.pi),
-                                                   _given(noise_std, 0.0), n_det=n_det, rng=rng, photons=photons)
+                                                   _given(noise_std, 0.0), n_det=n_det, rng=rng, photons=photons,
+                                                   voxel_size=spacing)
     elif spec == "mri-cartesian":
-        data = _load_input_volume(volume, key, phantom, size, fits=fits)
+        data, _ = _load_input_volume(volume, key, phantom, size, fits=fits)
         datasets, attrs = sim.simulate_mri_cartesian(data, _given(coils, 8), _given(acceleration, 4.0),
                                                      mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
                                                      with_coil_maps=bool(with_coil_maps), rng=rng)
     elif spec == "ct-dynamic":
-        data = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed, fits=fits)
+        data, _ = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed, fits=fits)
         datasets, attrs = sim.simulate_ct_dynamic(data, _given(views_per_frame, 1), order or "bit-reversal",
                                                   _given(noise_std, 0.0), _given(angle_range, math.pi),
                                                   bool(pi_symmetry), n_det=n_det, rng=rng)
     elif spec == "mri-dynamic":
-        data = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed, fits=fits)
+        data, _ = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed, fits=fits)
         datasets, attrs = sim.simulate_mri_dynamic(data, _given(coils, 8), _given(acceleration, 4.0),
                                                    mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
                                                    with_coil_maps=bool(with_coil_maps), rng=rng)
@@ -357,19 +362,20 @@ def _complete_once_written(path: Path) -> Iterator[None]:
 
 @app.command()
 def reconstruct(
-    file: Annotated[Path, typer.Argument(help="Measurement file (HDF5, a recon spec).")],
+    file: Annotated[Path, typer.Argument(help="Measurement file (HDF5: a recon spec, LoDoPaB, DXchange, NXtomo...).")],
     method: Annotated[str | None, typer.Option("--method", "-m", help="Method name (see `recon methods`).")] = None,
     prior: Annotated[str | None, typer.Option(help="Prior for methods that take one.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Method parameter key=value (repeatable).")] = None,
-    read: Annotated[list[str] | None, typer.Option("--read", help=_READ_HELP)] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with method, prior, params, device, seed.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file [FILE.METHOD.h5].")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N [auto].")] = None,
     slices: Annotated[str | None, typer.Option(help="Slice range a:b of a volume (Python-style).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    read: Annotated[list[str] | None, typer.Option("--read", help=READ_HELP)] = None,
 ) -> None:
     """Reconstruct FILE with a method and write a reconstruction/1 file."""
+    from recon.io.layouts import parse_read_options
     from recon.params import parse_assignments
     from recon.pipeline import Request, default_output
     from recon.pipeline import reconstruct as run
@@ -381,7 +387,7 @@ def reconstruct(
         raise UserError("no method given", key="--method", fix="add --method NAME (see `recon methods`)")
     params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
     output = out or default_output(file, method)
-    request = Request(input=file, method=method, output=output, params=params, read=parse_assignments(read or []),
+    request = Request(input=file, method=method, output=output, params=params, read=parse_read_options(read),
                       prior=prior or settings.get("prior"),
                       device=device or settings.get("device", "auto"), slices=slices,
                       seed=seed if seed is not None else settings.get("seed", 0), overwrite=overwrite,
@@ -452,10 +458,10 @@ def view(
     """Open napari with FILES as layers and recon's Reconstruct and Compare widgets docked."""
     import os
 
-    from recon.io.specs import validate_file
+    from recon.io.layouts import open_measurement
 
-    for path in files:
-        validate_file(path, check_values=False).raise_if_bad()
+    for path in files:  # recon files are validated, foreign layouts recognised, before a window opens
+        open_measurement(path).close()
     if screenshot is not None and screenshot.suffix.lower() != ".png":
         raise UserError(f"{screenshot} is not a .png path", key="--screenshot", fix="give a path ending in .png")
     try:
@@ -472,9 +478,11 @@ def view(
 
 
 def _add_sub_apps() -> None:
+    from recon.importing import import_command
     from recon.training.cli import train_app
 
     app.add_typer(train_app, name="train")
+    app.command("import")(import_command)
 
 
 _add_sub_apps()
@@ -510,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            warnings.simplefilter("always", ReconWarning)
             code = _command().main(args=argv, prog_name="recon", standalone_mode=False)
     except UserError as error:
         if debug:

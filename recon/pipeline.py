@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import torch
 
 import recon
 from recon.device import resolve_device
-from recon.errors import ComputationFailed, UserError
+from recon.errors import ComputationFailed, ReconWarning, UserError
 from recon.io.layouts import open_measurement
 from recon.io.reconstruction import check_output_path, write_reconstruction
 from recon.methods import RunContext, get_method
@@ -36,7 +37,8 @@ from recon.progress import Progress, silent_progress
 
 @dataclass
 class Request:
-    """What to reconstruct and how; ``params`` are raw ``--set`` values (strings or YAML values)."""
+    """What to reconstruct and how; ``params`` are raw ``--set`` values (strings or YAML values), ``read`` the
+    reader's options (``--read key=value``, for files in a foreign layout)."""
 
     input: Path
     method: str
@@ -50,6 +52,7 @@ class Request:
     seed: int = 0
     overwrite: bool = False
     command: str = ""
+    read: dict[str, Any] = field(default_factory=dict)
     protect: tuple[Path, ...] = ()
     """Other files the run reads (a --config file): the output must be none of them, nor the input."""
 
@@ -115,7 +118,8 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     """
     method = get_method(request.method)
     check_seed(request.seed)
-    with open_measurement(request.input, **request.read) as measurement:
+    with warnings.catch_warnings(record=True) as caught, open_measurement(request.input, **request.read) as measurement:
+        warnings.simplefilter("always", ReconWarning)
         method.check_spec(measurement.spec.id, path=str(request.input))
         params = method.parse_params(request.params, prior=request.prior, spec=measurement.spec.id)
         sources = [*measurement.sources, *request.protect]
@@ -127,7 +131,13 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
         seed_everything(request.seed)
         with _out_of_memory_as_user_error(request):
             problem = build_problem(measurement, slices, device)
-        provenance = getattr(measurement, "provenance", None)
+        provenance = measurement.provenance
+    for caught_warning in caught:  # shown now, and kept in the output's provenance
+        warnings.warn_explicit(caught_warning.message, caught_warning.category, caught_warning.filename,
+                               caught_warning.lineno)
+    notes = [str(w.message) for w in caught if issubclass(w.category, ReconWarning)]
+    if notes:
+        provenance["warnings"] = notes
 
     ctx = RunContext(device=device, progress=progress)
     start = time.perf_counter()
@@ -151,11 +161,9 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     attrs = {
         "method": method.name, "params": params, "source": source,
         "command": request.command, "recon_version": recon.__version__, "device": str(device),
-        "elapsed_s": elapsed, "seed": request.seed, "axes": ",".join(problem.axes), **metrics,
+        "elapsed_s": elapsed, "seed": request.seed, "axes": ",".join(problem.axes), "provenance": provenance, **metrics,
         **result.extras.get("attrs", {}),
     }
-    if provenance is not None:
-        attrs["provenance"] = provenance
     if problem.coil_maps is not None:
         attrs["coil_maps"] = problem.coil_maps
     if note:

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from recon.errors import UserError
-from recon.io.measurement import MeasurementFile
+from recon.errors import UserError, warn
+from recon.io.measurement import MeasurementReader
 from recon.physics.masks import centre_slice
 from recon.problem import Problem
 
@@ -32,7 +32,7 @@ RADAR_MAX_METRES = 1e6
 RADAR_MAX_FREQUENCY = 1e15
 """Radar geometry beyond these (positions and grid in metres, frequencies in Hz: 1e15 Hz is ultraviolet light) is
 refused: float32 phases k R and spreading 1/R^2 overflow, and no near-field radar works there."""
-Builder = Callable[[MeasurementFile, slice | None, torch.device, torch.dtype], Problem]
+Builder = Callable[[MeasurementReader, slice | None, torch.device, torch.dtype], Problem]
 _BUILDERS: dict[str, Builder] = {}
 
 
@@ -44,7 +44,7 @@ def builder(spec: str) -> Callable[[Builder], Builder]:
     return decorate
 
 
-def build_problem(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def build_problem(measurement: MeasurementReader, slices: slice | None, device: torch.device,
                   dtype: torch.dtype = torch.float32) -> Problem:
     """The problem for the slices ``slices`` (None: all) of an open, validated measurement file; UserError for
     slices of a file without a slice axis."""
@@ -53,12 +53,12 @@ def build_problem(measurement: MeasurementFile, slices: slice | None, device: to
     return _BUILDERS[measurement.spec.id](measurement, slices, device, dtype)
 
 
-def _no_information(measurement: MeasurementFile, key: str, what: str, fix: str) -> UserError:
+def _no_information(measurement: MeasurementReader, key: str, what: str, fix: str) -> UserError:
     return UserError(f"{what}: the measurements carry no information about the image", path=measurement.path,
                      key=key, fix=fix)
 
 
-def _check_scale(measurement: MeasurementFile, key: str, values: np.ndarray,
+def _check_scale(measurement: MeasurementReader, key: str, values: np.ndarray,
                  bounds: tuple[float, float] = MAGNITUDE_RANGE) -> None:
     """UserError when the largest magnitude of ``values`` (unless all zero) is outside ``bounds``."""
     peak = float(np.abs(values).max())
@@ -70,11 +70,11 @@ def _check_scale(measurement: MeasurementFile, key: str, values: np.ndarray,
                         "arithmetic is safe", path=measurement.path, key=key, fix=fix)
 
 
-def _check_detector(measurement: MeasurementFile, sinogram: np.ndarray, image_shape: tuple[int, int]) -> None:
-    """UserError when the detector (n_det bins, det_spacing image pixels apart, centred) cannot resolve the image:
+def _check_detector(measurement: MeasurementReader, sinogram: np.ndarray, image_shape: tuple[int, int]) -> None:
+    """UserError when the detector (n_det bins, det_spacing image pixels apart) cannot resolve the image:
     one bin, bins spanning less than a pixel, or fewer than two bins on the image's diagonal."""
     n_det, spacing = sinogram.shape[-1], measurement.attrs["det_spacing"]
-    offsets = np.abs(np.arange(n_det) - (n_det - 1) / 2) * spacing
+    offsets = np.abs(np.arange(n_det) - (n_det - 1) / 2 - measurement.attrs.get("det_offset", 0.0)) * spacing
     on_image = int((offsets <= math.hypot(*image_shape) / 2).sum())
     fix = "check det_spacing (image pixels per detector bin) and the sinogram's last axis (detector bins)"
     if n_det < 2:
@@ -93,32 +93,65 @@ def _first_empty(arrays: np.ndarray, offset: int) -> int | None:
     return offset + int(np.argmax(empty)) if empty.any() else None
 
 
-def _ground_truth(measurement: MeasurementFile, slices: slice | None) -> np.ndarray | None:
+def _ground_truth(measurement: MeasurementReader, slices: slice | None) -> np.ndarray | None:
     return measurement.read("ground_truth", slices) if measurement.has("ground_truth") else None
 
 
 @builder("ct-parallel/1")
-def _ct_parallel(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def _ct_parallel(measurement: MeasurementReader, slices: slice | None, device: torch.device,
                  dtype: torch.dtype) -> Problem:
+    """Sinograms in recon's units (:func:`~recon.io.ct_geometry.line_integral_scale`), the detector offset in the
+    projector, the voxel size from the file; refuses what would give a wrong image silently (angles in degrees,
+    units without a pixel size) and warns about what may (see :func:`_warn_about_geometry`)."""
+    from recon.io.ct_geometry import ct_problems, line_integral_scale, voxel_size
     from recon.physics.ct import ParallelBeamCT
 
+    attrs = measurement.attrs
+    angles = measurement.read("angles")
+    for problem in ct_problems(attrs, angles)[:1]:
+        raise UserError(problem.what, path=measurement.path, key=problem.key, fix=problem.fix)
     sinogram = measurement.read("sinogram", slices)
-    ny, nx = measurement.attrs["image_shape"][-2:]  # ints, and det_spacing a float: the spec types them
+    scale = line_integral_scale(attrs)
+    if scale != 1:
+        sinogram = sinogram / np.float32(scale)
+    ny, nx = attrs["image_shape"][-2:]  # ints, and det_spacing a float: the spec types them
     _check_scale(measurement, "sinogram", sinogram)
     _check_detector(measurement, sinogram, (ny, nx))
-    physics = ParallelBeamCT((ny, nx), measurement.read("angles"), n_det=sinogram.shape[-1],
-                             det_spacing=measurement.attrs["det_spacing"], device=device, dtype=dtype)
+    physics = ParallelBeamCT((ny, nx), angles, n_det=sinogram.shape[-1], det_spacing=attrs["det_spacing"],
+                             det_offset=attrs["det_offset"], device=device, dtype=dtype)
     y = torch.as_tensor(sinogram.reshape(-1, 1, *sinogram.shape[-2:]), device=device, dtype=dtype)
     n_slices = y.shape[0]
     output_shape = (n_slices, ny, nx) if sinogram.ndim == 3 else (ny, nx)
+    truth = _ground_truth(measurement, slices)
+    _warn_about_geometry(measurement, physics, y[0, 0], None if truth is None else truth.reshape(-1, ny, nx)[0])
+    voxel, unit = voxel_size(attrs, len(output_shape))
     return Problem(
         spec=measurement.spec.id, physics=physics, y=y, x_shape=(n_slices, 1, ny, nx), output_shape=output_shape,
-        initial=lambda: physics.fbp(y), norm_shape=(1, 1, ny, nx),
-        ground_truth=_ground_truth(measurement, slices))
+        initial=lambda: physics.fbp(y), norm_shape=(1, 1, ny, nx), ground_truth=truth, voxel_size=voxel, unit=unit)
+
+
+def _warn_about_geometry(measurement: MeasurementReader, physics, sinogram: torch.Tensor,
+                         truth: np.ndarray | None) -> None:
+    """Warn (one line each) when the first slice's sinogram (n_views, n_det) reaches beyond the image, or
+    disagrees in scale or shape with the projections of its ground truth (n_views, n_det)."""
+    from recon.io.ct_geometry import reach_warning, scale_warning
+
+    values = sinogram.cpu().numpy()
+    reach = reach_warning(values, physics.image_shape, physics.det_spacing, physics.det_offset)
+    if reach:
+        warn(reach, path=measurement.path, key="sinogram", fix="set image_shape, det_spacing and det_offset as "
+             "docs/guides/ct-data.md describes")
+    if truth is not None:
+        projected = physics.A(torch.as_tensor(truth, device=sinogram.device, dtype=sinogram.dtype)[None, None])
+        mismatch = scale_warning(values, projected[0, 0].cpu().numpy())
+        if mismatch:
+            warn(mismatch, path=measurement.path, key="sinogram",
+                 fix="declare the units (pixel_size, unit, path_length_unit) and geometry as data_specs/"
+                     "ct-parallel.yaml says, or read the original file (recon reads LoDoPaB, DXchange, NXtomo)")
 
 
 @builder("ct-dynamic/1")
-def _ct_dynamic(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def _ct_dynamic(measurement: MeasurementReader, slices: slice | None, device: torch.device,
                 dtype: torch.dtype) -> Problem:
     from recon.physics.dynamic import DynamicParallelCT
 
@@ -137,7 +170,7 @@ def _ct_dynamic(measurement: MeasurementFile, slices: slice | None, device: torc
 
 @builder("mri-cartesian/1")
 @builder("mri-dynamic/1")
-def _mri(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def _mri(measurement: MeasurementReader, slices: slice | None, device: torch.device,
          dtype: torch.dtype) -> Problem:
     """Slices (mri-cartesian) or frames (mri-dynamic) on the batch axis; maps from the file or estimated
     (:func:`~recon.physics.coil_maps.calibrate`; a foreign layout's ``--read coil_maps`` chooses the estimator), for
@@ -187,7 +220,7 @@ def _mri(measurement: MeasurementFile, slices: slice | None, device: torch.devic
         coil_maps=record)
 
 
-def _mri_crop(measurement: MeasurementFile, grid: tuple[int, int]) -> tuple[int, int] | None:
+def _mri_crop(measurement: MeasurementReader, grid: tuple[int, int]) -> tuple[int, int] | None:
     """The file's ``crop`` (rows, columns), checked against the grid; None when absent or the whole grid."""
     crop = measurement.attrs.get("crop")
     if crop is None or tuple(crop) == grid:
@@ -199,7 +232,7 @@ def _mri_crop(measurement: MeasurementFile, grid: tuple[int, int]) -> tuple[int,
 
 
 @builder("sparse-linear/1")
-def _sparse_linear(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def _sparse_linear(measurement: MeasurementReader, slices: slice | None, device: torch.device,
                    dtype: torch.dtype) -> Problem:
     from recon.physics.sparse import MatrixOperator
 
@@ -219,7 +252,7 @@ def _sparse_linear(measurement: MeasurementFile, slices: slice | None, device: t
 
 
 @builder("mimo-nearfield/1")
-def _mimo_nearfield(measurement: MeasurementFile, slices: slice | None, device: torch.device,
+def _mimo_nearfield(measurement: MeasurementReader, slices: slice | None, device: torch.device,
                     dtype: torch.dtype) -> Problem:
     from recon.physics.mimo import NearFieldMIMO, RadarGeometry
 

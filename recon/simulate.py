@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recon.errors import UserError
+from recon.errors import UserError, warn
+from recon.io.volumes import VoxelSize
 from recon.phantoms import bernoulli_gaussian
 from recon.physics.mimo import NearFieldMIMO, RadarGeometry, diagonal_array
 
@@ -41,12 +42,14 @@ def _relative_noise(clean: np.ndarray, noise_std: float, rng: np.random.Generato
 
 def simulate_ct_parallel(volume: np.ndarray, views: int, angle_range: float = math.pi, noise_std: float = 0.0,
                          n_det: int | None = None, rng: np.random.Generator | None = None,
-                         photons: float | None = None) -> Measurement:
+                         photons: float | None = None, voxel_size: VoxelSize | None = None) -> Measurement:
     """Parallel-beam sinograms of ``volume`` (ny, nx) or (nz, ny, nx) at ``views`` angles over [0, angle_range).
 
     ``photons`` = I0 (low-dose CT): counts ~ Poisson(I0 exp(-p)) for the noiseless line integrals p, which must
     then be dimensionless (``volume`` in attenuation per pixel), and the post-log sinogram log(I0 / max(counts, 1))
     is written with attributes ``noise_model`` "poisson" and ``photons`` instead of ``noise_std``.
+    The sinogram is in pixel units; ``voxel_size`` (that of ``volume``'s axes, e.g. from DICOM or NIfTI) is
+    stored as ``pixel_size`` (the column spacing; recon's pixels are square), ``slice_spacing`` and ``unit``.
     """
     from recon.physics.ct import ParallelBeamCT
 
@@ -67,6 +70,12 @@ def simulate_ct_parallel(volume: np.ndarray, views: int, angle_range: float = ma
     datasets = {"sinogram": sinogram.astype(np.float32), "angles": angles,
                 "ground_truth": volume.astype(np.float32)}
     attrs = {"image_shape": list(volume.shape), "det_spacing": 1.0, **noise_attrs}
+    if voxel_size is not None:
+        *dz, dy, dx = voxel_size.sizes
+        if abs(dy - dx) > 0.01 * dx:
+            warn(f"the pixels are {dy:g} x {dx:g} {voxel_size.unit}, not square: the measurement uses square pixels "
+                 f"of {dx:g}", key="--volume", fix="resample the volume to square pixels first if that matters")
+        attrs.update(pixel_size=dx, unit=voxel_size.unit, slice_spacing=dz[0] if dz else None)
     return datasets, attrs
 
 

@@ -1,7 +1,9 @@
-"""napari reader for recon HDF5 files (any spec), through :func:`recon_napari.layers.read_layers`.
+"""napari reader for recon HDF5 files (any spec) and files in the layouts recon reads (LoDoPaB, DXchange, NXtomo:
+``recon.io.layouts``), through :func:`recon_napari.layers.read_layers`.
 
-It claims ``.h5``/``.hdf5`` files that carry a ``recon_spec`` attribute, and those HDF5 cannot open at all
-(so that the user hears why); other HDF5 files are left to other readers. A bad file shows recon's one-line
+It claims ``.h5``/``.hdf5``/``.nx``/``.nxs`` files that carry a ``recon_spec`` attribute or whose content a
+layout recognises, and those HDF5 cannot open at all (so that the user hears why); other HDF5 files are left to
+other readers. A bad file shows recon's one-line
 error as a notification and opens nothing, rather than raising into the viewer.
 """
 
@@ -9,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-
-import h5py
 
 from recon.errors import UserError
 from recon_napari.layers import LayerData, read_layers
@@ -20,12 +20,13 @@ NOTHING_READ = [(None,)]
 
 
 def _claims(path: str | Path) -> bool:
-    if not str(path).endswith((".h5", ".hdf5")):
+    from recon.io.layouts import detect_layout
+
+    if not str(path).endswith((".h5", ".hdf5", ".nx", ".nxs")):
         return False
     try:
-        with h5py.File(path, "r") as file:
-            return "recon_spec" in file.attrs
-    except OSError:
+        return detect_layout(path) is not None
+    except UserError:
         return Path(path).is_file()
 
 

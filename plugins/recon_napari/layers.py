@@ -18,6 +18,7 @@ import dask.array as da
 import h5py
 import numpy as np
 
+from recon.io.measurement import MeasurementReader
 from recon.io.reconstruction import display_range
 from recon.io.specs import load_spec, read_attrs, validate_file
 
@@ -150,23 +151,28 @@ def radar_grid_scale(attrs: dict[str, Any]) -> tuple[float, float, float] | None
     return tuple(float(s) for s in step)
 
 
-def measurement_layers(file: h5py.File, spec_id: str, name: str, path: str) -> list[LayerData]:
-    """Layers of a measurement file: its datasets in MEASUREMENT_VIEWS, then the ground truth (hidden)."""
-    attrs = read_attrs(file, load_spec(spec_id))
+def measurement_layers(arrays: dict[str, da.Array], spec_id: str, attrs: dict[str, Any], name: str,
+                       path: str) -> list[LayerData]:
+    """Layers of a measurement: its datasets (``arrays``: key -> lazy array) in MEASUREMENT_VIEWS, then the ground
+    truth (hidden); ``attrs`` as read (spec defaults, units and geometry filled in)."""
     layers = []
     for view in MEASUREMENT_VIEWS.get(spec_id, ()):
-        if view.key not in file:
+        if view.key not in arrays:
             continue
-        data = _transform(lazy(file[view.key]), view.transform)
+        data = _transform(arrays[view.key], view.transform)
         scale = [1.0] * data.ndim
         if view.square and data.ndim >= 2:
             scale[-2] = data.shape[-1] / data.shape[-2]
         layers.append(image_layer(data, f"{name} [{view.key}]", view.axes, sample_range(data),
                                   _meta(path, spec_id, "measurement", attrs, view.key), visible=view.visible,
                                   colormap=view.colormap, scale=scale))
-    if "ground_truth" in file:
-        truth = _transform(lazy(file["ground_truth"]), "magnitude")
+    if "ground_truth" in arrays:
+        truth = _transform(arrays["ground_truth"], "magnitude")
         scale, unit = (radar_grid_scale(attrs), "m") if spec_id == "mimo-nearfield/1" else (None, None)
+        if spec_id == "ct-parallel/1":
+            from recon.io.ct_geometry import voxel_size
+
+            scale, unit = voxel_size(attrs, truth.ndim)
         axes = IMAGE_AXES.get(spec_id, IMAGE_AXES["default"])
         layers.append(image_layer(truth, f"{name} [ground truth]", axes, sample_range(truth),
                                   _meta(path, spec_id, "ground_truth", attrs, "ground_truth"), visible=False,
@@ -174,12 +180,45 @@ def measurement_layers(file: h5py.File, spec_id: str, name: str, path: str) -> l
     return layers
 
 
+class _ReaderArray:
+    """One dataset of an open measurement reader as an array dask can slice: whole slices along axis 0 are read
+    (and, for raw projections, preprocessed) when napari shows them."""
+
+    def __init__(self, reader: MeasurementReader, key: str):
+        self.reader, self.key = reader, key
+        self.shape = reader.shape(key)
+        self.ndim, self.dtype = len(self.shape), reader.dtype(key)
+
+    def __getitem__(self, index):
+        index = index if isinstance(index, tuple) else (index,)
+        rows = range(self.shape[0])[index[0]] if index else range(self.shape[0])
+        if not self.reader.sliced(self.key) or isinstance(rows, int) or rows.step != 1 or not rows:
+            return self.reader.read(self.key)[index]  # what dask never asks: read all, index in memory
+        return self.reader.read(self.key, slice(rows.start, rows.stop))[(slice(None), *index[1:])]
+
+
+def layout_layers(path: Path) -> list[LayerData]:
+    """Layers of a file in a foreign layout (LoDoPaB, DXchange, NXtomo...), read as the spec it maps onto."""
+    from recon.io.layouts import open_measurement
+
+    reader = open_measurement(path)  # open while its dask arrays live
+    arrays = {key: da.from_array(_ReaderArray(reader, key), chunks=(1, *reader.shape(key)[1:]), lock=True)
+              for key in reader.spec.datasets if reader.has(key) and len(reader.shape(key)) >= 2}
+    attrs = {**reader.attrs, "provenance": reader.provenance}
+    return measurement_layers(arrays, reader.spec.id, attrs, path.name.rsplit(".", 1)[0], str(path))
+
+
 def read_layers(path: str | Path) -> list[LayerData]:
-    """All layers of a recon HDF5 file, lazily; raises UserError (one clear line) when the file is not valid.
+    """All layers of a recon HDF5 file or of a file in a layout recon reads, lazily; raises UserError (one clear
+    line) when the file is not valid.
 
     The file stays open for as long as its dask arrays live (h5py closes it when they are released).
     """
+    from recon.io.layouts import detect_layout
+
     path = Path(path)
+    if path.is_file() and h5py.is_hdf5(path) and detect_layout(path) not in ("recon", None):
+        return layout_layers(path)
     report = validate_file(path, check_values=False)
     report.raise_if_bad()
     spec_id = report.spec.id
@@ -190,4 +229,5 @@ def read_layers(path: str | Path) -> list[LayerData]:
         arrays = {key: lazy(file[key]) for key in ("reconstruction", "uncertainty", "ground_truth", "complex")
                   if key in file}
         return reconstruction_layers(arrays, attrs, name, str(path), spec_id)
-    return measurement_layers(file, spec_id, name, str(path))
+    arrays = {key: lazy(file[key]) for key in file if isinstance(file[key], h5py.Dataset)}
+    return measurement_layers(arrays, spec_id, read_attrs(file, load_spec(spec_id)), name, str(path))

@@ -72,10 +72,10 @@ def is_complete(path: Path) -> bool:
 
 
 def _n_slices(path: Path) -> int | None:
-    from recon.io.measurement import MeasurementFile
+    from recon.io.layouts import open_measurement
 
     try:
-        with MeasurementFile(path) as measurement:
+        with open_measurement(path) as measurement:
             return measurement.n_slices
     except UserError:
         return None  # the unit will fail with the clear line when it runs

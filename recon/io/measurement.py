@@ -13,6 +13,7 @@ the only range it accepts is the whole, ``0:1``, and ``read`` then returns the d
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from recon.io.reconstruction import atomic_h5, attr_value, write_array
 from recon.io.specs import (
     DAMAGED_FIX,
     HDF5_ERRORS,
+    Spec,
     dtype_matches,
     iter_blocks,
     load_spec,
@@ -63,29 +65,41 @@ def parse_slice_range(text: str, n_slices: int, *, path: str | Path | None = Non
     return slice(start, stop)
 
 
-class MeasurementFile:
-    """An open, validated HDF5 measurement file, read lazily.
+class MeasurementReader:
+    """What every measurement source offers the pipeline, the viewer and batch, whatever its layout on disk: a
+    recon-spec file (:class:`MeasurementFile`) or a foreign layout mapped onto a spec (``recon.io.layouts``).
 
-    ``spec``: its Spec; ``dims``: symbol -> size (e.g. ``{"nz": 40, "n_views": 180, ...}``);
-    ``attrs``: root attributes as Python values with the spec's defaults filled in; ``n_slices``: size of
-    the slice axis (1 when the file has none). Use as a context manager; raises UserError listing every
-    structural problem when the file does not follow its spec.
+    ``path``; ``spec``: the Spec it maps to; ``dims``: symbol -> size; ``attrs``: spec attributes with defaults,
+    units and geometry filled in; ``layout``: "recon" or the foreign layout's name; ``provenance``: a JSON-able
+    dict (layout, source files, conversion and preprocessing steps with their parameters). Subclasses set
+    these in ``__init__`` and implement :meth:`_dataset_shape`, :meth:`_present` and :meth:`_blocks`; reading,
+    slice ranges and value checks are shared. Use as a context manager.
     """
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._file, report = open_validated(self.path)
-        self.spec, self.dims, self._axes = report.spec, report.dims, report.axes
-        self.attrs: dict[str, Any] = read_attrs(self._file, self.spec)
+    path: Path
+    spec: Spec
+    dims: dict[str, int]
+    attrs: dict[str, Any]
+    layout: str = "recon"
+    _sliced: frozenset[str] = frozenset()
+    """Dataset keys whose axis 0 is the spec's slice axis."""
 
-    def __enter__(self) -> MeasurementFile:
+    def __enter__(self) -> MeasurementReader:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def close(self) -> None:
-        self._file.close()
+        """Release the open files (subclasses with files override)."""
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return {"layout": self.layout, "sources": [str(self.path)]}
+
+    def describe(self) -> str:
+        """What ``recon info`` prints about how the file is read (one line for a recon-spec file)."""
+        return f"layout: {self.layout} (a {self.spec.id} file, read as it is)"
 
     @property
     def n_slices(self) -> int:
@@ -94,21 +108,25 @@ class MeasurementFile:
 
     @property
     def sources(self) -> list[Path]:
-        """The files a run reads: this one and those its datasets are externally linked to (an output must be
-        none of them)."""
-        files = [self.path]
-        for key in self.spec.datasets:
-            if key in self._axes:
-                files.append(Path(self._file[key].file.filename))
-        return list(dict.fromkeys(files))
+        """The files a run reads (an output must be none of them)."""
+        return [self.path]
 
     def has(self, key: str) -> bool:
-        """Whether the file holds dataset ``key`` (optional ones like ``ground_truth`` may be absent)."""
-        return key in self._file and isinstance(self._file[key], h5py.Dataset)
+        """Whether the measurement holds dataset ``key`` (optional ones like ``ground_truth`` may be absent)."""
+        return key in self.spec.datasets and self._present(key)
 
     def shape(self, key: str) -> tuple[int, ...]:
-        """Shape of dataset ``key`` on disk, without reading it."""
-        return self._dataset(key).shape
+        """Shape of dataset ``key``, without reading it."""
+        self._check_key(key)
+        return self._dataset_shape(key)
+
+    def dtype(self, key: str) -> np.dtype:
+        """The dtype :meth:`read` returns for ``key`` (the first dtype kind its spec accepts)."""
+        return np.dtype(_STORED_AS[self.spec.datasets[key].dtypes[0]])
+
+    def sliced(self, key: str) -> bool:
+        """Whether axis 0 of dataset ``key`` is the slice axis (``read`` then takes a slice range)."""
+        return key in self._sliced
 
     def check_slice_range(self, text: str) -> slice:
         """Parse ``--slices`` text against this file's ``n_slices`` (see :func:`parse_slice_range`); UserError for a
@@ -132,39 +150,40 @@ class MeasurementFile:
         when the range is out of bounds, the values read contain NaN/Inf or a mask value other than 0/1 (or
         break the spec's minimum), or cannot be read (a damaged compressed chunk).
         """
-        ds = self._dataset(key)
+        self._check_key(key)
+        shape = self._dataset_shape(key)
         start, stop = self._bounds(slices)
-        if self._axes.get(key, ())[:1] != (self.spec.slice_dim,):
-            start, stop = 0, ds.shape[0]  # specs have no 0-d datasets
+        if key not in self._sliced:
+            start, stop = 0, shape[0]  # specs have no 0-d datasets
         d = self.spec.datasets[key]
-        kind = next(k for k in d.dtypes if dtype_matches(k, ds.dtype))
-        out = np.empty((stop - start, *ds.shape[1:]), dtype=_STORED_AS[kind])
+        out = None
         try:
-            blocks = iter_blocks(ds, start, stop)
-            for i, block in blocks:  # checked block by block, copied into ``out``
+            for i, block in self._blocks(key, start, stop):  # checked block by block, copied into ``out``
+                kind = next(k for k in d.dtypes if dtype_matches(k, block.dtype))
                 problem = value_problem(kind, d.finite, block, i, d.exclusive_minimum)
                 if problem:
                     raise UserError(problem, path=self.path, key=key,
                                     fix="replace the bad values in the file, or choose other --slices")
+                if out is None:
+                    out = np.empty((stop - start, *shape[1:]), dtype=_STORED_AS[kind])
                 out[i - start:i - start + len(block)] = block
         except HDF5_ERRORS as err:
             raise UserError(f"cannot be read ({err})", path=self.path, key=key, fix=DAMAGED_FIX) from None
         return out
 
     def check_memory(self, slices: slice | None = None) -> None:
-        """UserError when a run over ``slices`` (None: all) cannot fit in memory: the datasets the file holds, in
-        the dtype :meth:`read` returns, plus the image to reconstruct in float32. A lower bound, from the
+        """UserError when a run over ``slices`` (None: all) cannot fit in memory: the datasets the measurement
+        holds, in the dtype :meth:`read` returns, plus the image to reconstruct in float32. A lower bound, from the
         declared shapes, before anything is read; the fix says how many slices fit."""
         start, stop = self._bounds(slices)
         fixed, per_slice = self._image_bytes()
-        for key, d in self.spec.datasets.items():
-            if key not in self._axes:
+        for key in self.spec.datasets:
+            if not self.has(key):
                 continue
-            ds = self._file[key]
-            kind = next(k for k in d.dtypes if dtype_matches(k, ds.dtype))
-            nbytes = ds.size * np.dtype(_STORED_AS[kind]).itemsize
-            if self._axes[key][:1] == (self.spec.slice_dim,):
-                per_slice += nbytes // ds.shape[0]
+            shape = self.shape(key)
+            nbytes = math.prod(shape) * self.dtype(key).itemsize
+            if self.sliced(key):
+                per_slice += nbytes // shape[0]
             else:
                 fixed += nbytes
         count = stop - start
@@ -176,7 +195,7 @@ class MeasurementFile:
 
     def _image_bytes(self) -> tuple[int, int]:
         """(bytes, bytes per slice) of the float32 image to reconstruct: the ground truth's longest shape whose
-        sizes this file binds (per slice when it has the slice axis)."""
+        sizes this measurement binds (per slice when it has the slice axis)."""
         d = self.spec.datasets.get("ground_truth")
         bound = [shape for shape in (d.shapes if d else ()) if all(s in self.dims or isinstance(s, int) for s in shape)]
         if not bound:
@@ -187,12 +206,11 @@ class MeasurementFile:
             return 0, nbytes // self.dims[self.spec.slice_dim]
         return nbytes, 0
 
-    def _dataset(self, key: str) -> h5py.Dataset:
-        if key not in self.spec.datasets or not self.has(key):
+    def _check_key(self, key: str) -> None:
+        if not self.has(key):
             present = ", ".join(k for k in self.spec.datasets if self.has(k))
-            raise UserError(f"no dataset {key!r} in this {self.spec.id} file", path=self.path, key=key,
+            raise UserError(f"no dataset {key!r} in this {self.spec.id} measurement", path=self.path, key=key,
                             fix=f"read one of {present}")
-        return self._file[key]
 
     def _bounds(self, slices: slice | None) -> tuple[int, int]:
         if slices is None:
@@ -203,6 +221,65 @@ class MeasurementFile:
             raise UserError(f"slice range {start}:{stop} is empty, stepped or outside 0:{self.n_slices}",
                             path=self.path, fix=f"choose a:b with 0 <= a < b <= {self.n_slices}")
         return start, stop
+
+    def _present(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def _dataset_shape(self, key: str) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def _blocks(self, key: str, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first_index, block)`` pairs covering ``[start, stop)`` of ``key`` along axis 0, in order."""
+        raise NotImplementedError
+
+
+class MeasurementFile(MeasurementReader):
+    """An open, validated HDF5 measurement file in a recon spec, read lazily.
+
+    ``spec``: its Spec; ``dims``: symbol -> size (e.g. ``{"nz": 40, "n_views": 180, ...}``);
+    ``attrs``: root attributes as Python values with the spec's defaults filled in; ``n_slices``: size of
+    the slice axis (1 when the file has none). Use as a context manager; raises UserError listing every
+    structural problem when the file does not follow its spec. A file written by ``recon import`` carries
+    the provenance of its conversion in the ``provenance`` attribute.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._file, report = open_validated(self.path)
+        self.spec, self.dims = report.spec, report.dims
+        self._sliced = frozenset(key for key, axes in report.axes.items() if axes[:1] == (self.spec.slice_dim,))
+        self.attrs: dict[str, Any] = read_attrs(self._file, self.spec)
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        stored = self.attrs.get("provenance")
+        if isinstance(stored, dict):  # written by ``recon import``: where the data came from, then this file
+            return {**stored, "sources": [*stored.get("sources", []), str(self.path)]}
+        return super().provenance
+
+    def describe(self) -> str:
+        stored = self.attrs.get("provenance")
+        if isinstance(stored, dict) and stored.get("layout"):
+            return f"layout: recon ({self.spec.id}), imported from {stored['layout']} (see its provenance attribute)"
+        return super().describe()
+
+    @property
+    def sources(self) -> list[Path]:
+        """This file and those its datasets are externally linked to."""
+        files = [self.path, *(Path(self._file[key].file.filename) for key in self.spec.datasets if self.has(key))]
+        return list(dict.fromkeys(files))
+
+    def _present(self, key: str) -> bool:
+        return key in self._file and isinstance(self._file[key], h5py.Dataset)
+
+    def _dataset_shape(self, key: str) -> tuple[int, ...]:
+        return self._file[key].shape
+
+    def _blocks(self, key: str, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+        return iter_blocks(self._file[key], start, stop)
 
 
 def _stored_dtype(kinds: tuple[str, ...], array: np.ndarray) -> np.dtype | None:

@@ -765,6 +765,32 @@ def _check_attribute(file: h5py.File, a: AttributeSpec, dims: _Dims, report: Rep
                                     f"and {a.less_than}={other!r}"))
 
 
+def bind_shapes(spec: Spec, shapes: dict[str, tuple[int, ...]],
+                attrs: dict[str, Any]) -> tuple[dict[str, int], dict[str, SymShape]]:
+    """Dims and axes of a measurement given as dataset shapes and attribute values instead of a file (what a
+    foreign layout maps onto ``spec``), bound by the same rules as a file: ``(dims, axes)``. Raises ValueError
+    listing every mismatch: a mapping that breaks its spec is a bug in the layout, not the user's fault."""
+    dims, problems, axes = _Dims(), [], {}
+    for key, d in spec.datasets.items():
+        if key in shapes:
+            found, problem = dims.bind(key, d.shapes, tuple(shapes[key]), broadcast=d.broadcast,
+                                       shown=f"shape {_fmt_shape(tuple(shapes[key]))}")
+            problems += [f"{key}: {problem}"] if problem else []
+            axes[key] = found
+        elif d.required:
+            problems.append(f"{key}: missing")
+    for key, a in spec.attributes.items():
+        if a.shapes is not None and key in attrs:
+            value = tuple(attrs[key])
+            found, problem = dims.bind(key, a.shapes, value, broadcast=False, shown=f"value {list(value)}")
+            problems += [f"{key}: {problem}"] if problem else []
+        elif a.required and key not in attrs:
+            problems.append(f"{key}: missing")
+    if problems:
+        raise ValueError(f"the mapping onto {spec.id} is inconsistent: {'; '.join(problems)}")
+    return dims.sizes(), axes
+
+
 # --------------------------------------------------------------------------------------------- description
 
 

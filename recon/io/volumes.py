@@ -2,13 +2,16 @@
 
 Every loader returns float32 (z, y, x) or (y, x): NIfTI arrays (x, y, z) are transposed, scaling is
 applied (NIfTI scl_slope/scl_inter, DICOM RescaleSlope/RescaleIntercept), DICOM slices are ordered along
-the slice normal. Axes of length 1 are dropped while more than three axes remain. Sizes declared by a file's
-header are checked against the memory available before its data is read.
+the slice normal. Axes of length 1 are dropped while more than three axes remain. :func:`load_volume_and_spacing`
+also gives the voxel size the file states (NIfTI header zooms; DICOM PixelSpacing and the distance between slice
+positions, else SpacingBetweenSlices or SliceThickness), in mm. Sizes declared by a file's header are checked
+against the memory available before its data is read.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -16,14 +19,28 @@ import numpy as np
 
 from recon.errors import UserError
 
-FORMATS = ".npy, .nii, .nii.gz, .dcm (or a folder of DICOM slices), .h5/.hdf5 (with a key)"
+FORMATS = ".npy, .nii, .nii.gz, .dcm (or a folder of DICOM slices), .tif/.tiff (pages = slices), .h5/.hdf5 (with a key)"
 H5_SUFFIXES = (".h5", ".hdf5")
 
 
-def load_volume(path: str | Path, key: str | None = None) -> np.ndarray:
-    """Load a volume as float32 (z, y, x) or an image as (y, x).
+@dataclass(frozen=True)
+class VoxelSize:
+    """Size of a voxel along each axis of a loaded array ((z, y, x) or (y, x)), in ``unit``."""
 
-    ``path``: a ``.npy``, ``.nii``/``.nii.gz``, ``.dcm`` file, a folder of DICOM slices, or a
+    sizes: tuple[float, ...]
+    unit: str = "mm"
+
+
+def load_volume(path: str | Path, key: str | None = None) -> np.ndarray:
+    """The array of :func:`load_volume_and_spacing`, without its voxel size."""
+    return load_volume_and_spacing(path, key)[0]
+
+
+def load_volume_and_spacing(path: str | Path, key: str | None = None) -> tuple[np.ndarray, VoxelSize | None]:
+    """Load a volume as float32 (z, y, x) or an image as (y, x), and its voxel size when the file states one
+    (NIfTI, DICOM; None for npy and HDF5).
+
+    ``path``: a ``.npy``, ``.nii``/``.nii.gz``, ``.dcm``, ``.tif`` file, a folder of DICOM slices, or a
     ``.h5``/``.hdf5`` file with ``key`` given here or as ``FILE.h5:KEY``. Without a key an HDF5 file gives
     ``reconstruction`` (of a reconstruction file) or ``ground_truth`` (of a measurement file), or its only
     dataset. Raises UserError for a missing file, unknown format, missing key, complex, non-finite or
@@ -40,19 +57,25 @@ def load_volume(path: str | Path, key: str | None = None) -> np.ndarray:
     name = path.name.lower()
     if key is not None and not name.endswith(H5_SUFFIXES):
         raise UserError(f"a key ({key!r}) only applies to HDF5 files", path=path, fix="leave out the key")
+    spacing = None
     if path.is_dir():
-        data = _load_dicom_folder(path)
+        data, spacing = _load_dicom_folder(path)
     elif name.endswith(".npy"):
         data = _load_npy(path)
     elif name.endswith((".nii", ".nii.gz")):
-        data = _load_nifti(path)
+        data, spacing = _load_nifti(path)
     elif name.endswith((".dcm", ".dicom")):
-        data = _load_dicom_file(path)
+        data, spacing = _load_dicom_file(path)
+    elif name.endswith((".tif", ".tiff")):
+        data = _load_tiff(path)
     elif name.endswith(H5_SUFFIXES):
         data, key = _load_h5(path, key)
     else:
         raise UserError(f"unknown volume format {path.suffix!r}", path=path, fix=f"give one of {FORMATS}")
-    return _as_volume(data, path, key)
+    volume = _as_volume(data, path, key)
+    if spacing is not None and len(spacing.sizes) != volume.ndim:  # axes of length 1 were dropped
+        spacing = VoxelSize(spacing.sizes[-volume.ndim:], spacing.unit) if len(spacing.sizes) > volume.ndim else None
+    return volume, spacing
 
 
 def _as_volume(data: np.ndarray, path: Path, key: str | None) -> np.ndarray:
@@ -91,7 +114,19 @@ def _load_npy(path: Path) -> np.ndarray:
         raise UserError(f"cannot be read as .npy ({err})", path=path, fix="save it with numpy.save") from None
 
 
-def _load_nifti(path: Path) -> np.ndarray:
+_NIFTI_UNITS = {"meter": "m", "mm": "mm", "micron": "um"}
+
+
+def _load_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        return tifffile.imread(path)  # a multi-page stack is (pages, rows, columns)
+    except Exception as err:  # tifffile raises several types for damaged files (TiffFileError, struct.error...)
+        raise UserError(f"cannot be read as TIFF ({err})", path=path, fix="check the file") from None
+
+
+def _load_nifti(path: Path) -> tuple[np.ndarray, VoxelSize | None]:
     import nibabel as nib
 
     try:
@@ -107,7 +142,10 @@ def _load_nifti(path: Path) -> np.ndarray:
     if data.ndim > 3:
         raise UserError(f"is a {data.ndim}D NIfTI image (shape {data.shape}); expected 2D or 3D", path=path,
                         fix="extract one volume, e.g. with nibabel: img.slicer[..., 0]")
-    return data.T  # (x, y[, z]) -> ([z,] y, x)
+    zooms = [float(z) for z in image.header.get_zooms()[:data.ndim]]
+    unit = _NIFTI_UNITS.get(image.header.get_xyzt_units()[0], "mm")  # "unknown": NIfTI tools read mm
+    spacing = VoxelSize(tuple(zooms[::-1]), unit) if all(z > 0 for z in zooms) else None
+    return data.T, spacing  # (x, y[, z]) -> ([z,] y, x)
 
 
 def _dicom_pixels(ds, path: Path) -> np.ndarray:
@@ -122,7 +160,13 @@ def _dicom_pixels(ds, path: Path) -> np.ndarray:
     return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
 
 
-def _load_dicom_file(path: Path) -> np.ndarray:
+def _pixel_spacing(ds) -> tuple[float, float] | None:
+    """(row spacing, column spacing) in mm from PixelSpacing, or None."""
+    spacing = getattr(ds, "PixelSpacing", None)
+    return (float(spacing[0]), float(spacing[1])) if spacing is not None and len(spacing) == 2 else None
+
+
+def _load_dicom_file(path: Path) -> tuple[np.ndarray, VoxelSize | None]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -132,7 +176,8 @@ def _load_dicom_file(path: Path) -> np.ndarray:
         raise UserError(f"is not a DICOM file ({err})", path=path, fix="check the file") from None
     if "PixelData" not in ds:
         raise UserError("holds no image (no PixelData)", path=path, fix="give a DICOM image file")
-    return _dicom_pixels(ds, path)
+    in_plane = _pixel_spacing(ds)
+    return _dicom_pixels(ds, path), VoxelSize(in_plane) if in_plane else None
 
 
 def _slice_position(ds) -> float | None:
@@ -144,7 +189,7 @@ def _slice_position(ds) -> float | None:
     return float(np.dot(normal, np.asarray(ds.ImagePositionPatient, dtype=float)))
 
 
-def _load_dicom_folder(path: Path) -> np.ndarray:
+def _load_dicom_folder(path: Path) -> tuple[np.ndarray, VoxelSize | None]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -174,7 +219,21 @@ def _load_dicom_folder(path: Path) -> np.ndarray:
     if len(shapes) > 1 or images[0].ndim != 2:
         raise UserError(f"holds DICOM images of shapes {sorted(shapes)}; expected 2D slices of one shape",
                         path=path, fix="put only the slices of one volume in the folder")
-    return np.stack(images)
+    return np.stack(images), _dicom_voxel_size([slices[i][1] for i in order], positions)
+
+
+def _dicom_voxel_size(ordered: list, positions: list[float | None]) -> VoxelSize | None:
+    """(dz, dy, dx) in mm of sorted slices: dz from the slice positions (their median step), else
+    SpacingBetweenSlices, else SliceThickness, else dy; None without PixelSpacing."""
+    in_plane = _pixel_spacing(ordered[0])
+    if in_plane is None:
+        return None
+    steps = np.diff(sorted(positions)) if None not in positions else np.empty(0)
+    steps = steps[steps > 0]
+    first = ordered[0]
+    dz = float(np.median(steps)) if steps.size else float(
+        getattr(first, "SpacingBetweenSlices", None) or getattr(first, "SliceThickness", None) or in_plane[0])
+    return VoxelSize((dz, *in_plane))
 
 
 def _load_h5(path: Path, key: str | None) -> tuple[np.ndarray, str]:

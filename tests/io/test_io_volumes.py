@@ -38,8 +38,11 @@ def test_npy_errors(tmp_path, array, reason):
 def test_missing_file_unknown_format_and_misplaced_key(tmp_path):
     with pytest.raises(UserError, match="file not found"):
         load_volume(tmp_path / "nothing.npy")
+    (tmp_path / "v.png").write_bytes(b"\x89PNG")
+    with pytest.raises(UserError, match=r"unknown volume format '.png'; fix: give one of .npy, .nii"):
+        load_volume(tmp_path / "v.png")
     (tmp_path / "v.tif").write_bytes(b"II*\0")
-    with pytest.raises(UserError, match=r"unknown volume format '.tif'; fix: give one of .npy, .nii"):
+    with pytest.raises(UserError, match="cannot be read as TIFF"):
         load_volume(tmp_path / "v.tif")
     np.save(tmp_path / "v.npy", VOLUME)
     with pytest.raises(UserError, match="only applies to HDF5 files"):

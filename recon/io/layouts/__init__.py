@@ -1,10 +1,20 @@
-"""Foreign HDF5 layouts read as they are: each module recognises its layout from the file's content (never its
-name) and opens it as an object with :class:`~recon.io.measurement.MeasurementFile`'s reading API in a recon spec.
+"""The field's own HDF5 layouts, read as recon measurements without a conversion step.
 
-A layout module defines ``NAME``, ``SPEC`` (the recon spec it reads as), ``detect(file: h5py.File) -> bool`` and
-``open(path, **options)``; the object it returns also has ``layout``, ``provenance`` (the layout, the source and
-every conversion step with its parameters) and ``describe()`` (for ``recon info``). Options come from the CLI's
-repeatable ``--read key=value``.
+:func:`open_measurement` is how recon opens any measurement (``recon reconstruct``, ``info``, ``batch``, the
+napari reader): a file with the ``recon_spec`` root attribute is a :class:`~recon.io.measurement.MeasurementFile`;
+any other HDF5 file is read by the first layout in :data:`LAYOUTS` whose ``detect`` recognises its content
+(datasets, shapes, attributes: never the file's name).
+
+A layout module defines:
+
+- ``NAME`` (e.g. ``"lodopab"``) and ``SPEC`` (the recon spec it maps to, e.g. ``"ct-parallel/1"``);
+- ``detect(file: h5py.File) -> bool``;
+- ``open(path, **options)`` returning a :class:`~recon.io.measurement.MeasurementReader` (usually a
+  :class:`~recon.io.layouts.reader.LayoutReader`) with ``layout``, ``provenance`` and ``describe()``; options
+  come from ``--read key=value`` as strings, or from Python as values;
+- optionally ``role(file) -> "measurement" | "ground_truth"`` (a file that only holds another file's ground
+  truth, e.g. LoDoPaB's ``ground_truth_*.hdf5``: batch pairs it instead of counting it as a unit) and
+  ``partner(path) -> Path | None`` (the file it pairs with), and ``OPTIONS`` (name -> help) for ``recon info``.
 """
 
 from __future__ import annotations
@@ -16,32 +26,127 @@ from typing import Any
 import h5py
 
 from recon.errors import UserError
-from recon.io.layouts import fastmri, ismrmrd
-from recon.io.measurement import MeasurementFile
+from recon.io.layouts import dxchange, fastmri, ismrmrd, lodopab, nxtomo
+from recon.io.measurement import MeasurementFile, MeasurementReader
 
-LAYOUTS: dict[str, ModuleType] = {module.NAME: module for module in (fastmri, ismrmrd)}
+LAYOUTS: dict[str, ModuleType] = {module.NAME: module for module in (lodopab, dxchange, nxtomo, fastmri, ismrmrd)}
+"""Layout name -> module, in the order detection tries them."""
+
+
+def open_h5(path: str | Path) -> h5py.File:
+    """Open ``path`` read-only with the compression filters beamlines use (Blosc, LZ4, bitshuffle... through
+    ``hdf5plugin``) registered; UserError when it is missing or not HDF5."""
+    import hdf5plugin  # noqa: F401  (registers the filters with HDF5)
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("file not found" if not path.exists() else "is not a file", path=path, fix="check the path")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise UserError(f"cannot be opened as HDF5 ({err})", path=path,
+                        fix="check that the file is complete and not being written") from None
+
+
+def _detect(file: h5py.File) -> str | None:
+    if "recon_spec" in file.attrs:
+        return "recon"
+    return next((name for name, module in LAYOUTS.items() if module.detect(file)), None)
 
 
 def detect_layout(path: str | Path) -> str | None:
-    """Name of the first layout that recognises the file's content; None for recon's own files and unknown ones."""
-    try:
-        with h5py.File(path, "r") as file:
-            if "recon_spec" in file.attrs:
-                return None
-            return next((name for name, module in LAYOUTS.items() if module.detect(file)), None)
-    except OSError:
-        return None  # not HDF5 (or unreadable): MeasurementFile says why
+    """``"recon"`` for a recon-spec file, the name of the layout that recognises the file's content, or None."""
+    with open_h5(path) as file:
+        return _detect(file)
 
 
-def open_measurement(path: str | Path, **options: Any) -> Any:
-    """recon's own file as a MeasurementFile, or a foreign file through its layout's ``open(path, **options)``.
+def role(path: str | Path) -> tuple[str | None, str]:
+    """``(layout, role)`` of a file: role ``measurement`` (a unit of work), ``ground_truth`` (belongs to another
+    file, see ``partner``) or ``unknown`` (no layout recognises it)."""
+    with open_h5(path) as file:
+        name = _detect(file)
+        if name is None:
+            return None, "unknown"
+        module = LAYOUTS.get(name)
+        return name, module.role(file) if module is not None and hasattr(module, "role") else "measurement"
 
-    A file neither recon's nor of a known layout opens as a MeasurementFile, which names what is missing.
+
+def parse_read_options(items: list[str] | None) -> dict[str, str]:
+    """``["center=auto", "rings=sorting"]`` (repeatable ``--read``) -> ``{"center": "auto", "rings": "sorting"}``."""
+    options: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--read {item!r} is not key=value", key="--read", fix="write e.g. --read center=auto")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def open_measurement(path: str | Path, **options: Any) -> MeasurementReader:
+    """The measurement at ``path``, in a recon spec or a layout recon reads (see the module docstring).
+
+    ``options`` go to the layout's reader (``--read key=value``); a recon-spec file takes none. Raises
+    UserError when the file cannot be read, follows no spec and no layout recognises it, or an option is bad.
     """
+    path = Path(path)
+    if not path.is_file() or not h5py.is_hdf5(path):
+        return MeasurementFile(path)  # its validation says why (missing, a folder, not HDF5)
     name = detect_layout(path)
-    if name is not None:
-        return LAYOUTS[name].open(path, **options)
-    if options:
-        raise UserError(f"--read {next(iter(options))} applies to foreign layouts, and this file is not one",
-                        path=path, key="--read", fix="leave out --read for recon's own files")
-    return MeasurementFile(path)
+    if name == "recon":
+        if options:
+            raise UserError(f"--read {next(iter(options))}=... applies to files in a foreign layout, this is a recon "
+                            "file", path=path, key="--read", fix="leave out --read")
+        return MeasurementFile(path)
+    if name is None:
+        raise UserError(f"recon_spec: root attribute missing, and no layout recon reads ({', '.join(LAYOUTS)}) "
+                        "recognises its content", path=path,
+                        fix="convert it with `recon import` (e.g. `recon import sinogram ARRAY ...`), or set the "
+                            "root attribute recon_spec and follow that spec (data_specs/*.yaml)")
+    return LAYOUTS[name].open(path, **options)
+
+
+def _semantic_problems(measurement: MeasurementReader) -> list[str]:
+    """What a structurally valid measurement still gets wrong (ct-parallel: angles in degrees, units without a
+    pixel size), as ``KEY: what; fix: ...`` lines."""
+    if measurement.spec.id != "ct-parallel/1":
+        return []
+    from recon.io.ct_geometry import ct_problems
+
+    return [f"{p.key}: {p.what}; fix: {p.fix}" for p in ct_problems(measurement.attrs, measurement.read("angles"))]
+
+
+def _mapped_summary(measurement: MeasurementReader) -> list[str]:
+    """The spec-side view of a foreign file: dims, datasets and attributes as recon reads them."""
+    lines = ["dims: " + ", ".join(f"{sym}={n}" for sym, n in measurement.dims.items()), "datasets (as read):"]
+    lines += [f"  {key}  {measurement.shape(key)}  {measurement.spec.datasets[key].description}"
+              for key in measurement.spec.datasets if measurement.has(key)]
+    lines.append("attributes (as read):")
+    lines += [f"  {key}  {value!r}" for key, value in measurement.attrs.items()]
+    return lines
+
+
+def inspect_file(path: str | Path, options: dict[str, Any]) -> tuple[str, list[str]]:
+    """What ``recon info`` prints about ``path`` and the problems it finds: a recon-spec file is described and
+    validated as stored (plus the checks of its content, such as angles in degrees); a file in a foreign layout
+    says which layout recognised it and how it maps onto its spec."""
+    from recon.io.specs import describe_file, validate_file
+
+    path = Path(path)
+    name = detect_layout(path) if path.is_file() and h5py.is_hdf5(path) else None
+    if name not in (None, "recon") and role(path)[1] == "ground_truth":
+        partner = getattr(LAYOUTS[name], "partner", lambda _: None)(path)
+        return (f"{path}: layout {name}, a ground-truth file: recon pairs it with its measurement "
+                f"({partner if partner else 'not found beside it'}) and reconstructs that"), []
+    if name not in (None, "recon"):
+        with open_measurement(path, **options) as measurement:
+            text = "\n".join([f"{path}: {measurement.spec.id}: {measurement.spec.description}", measurement.describe(),
+                              *_mapped_summary(measurement)])
+            return text, _semantic_problems(measurement)
+    report = validate_file(path)
+    text = describe_file(path, report)
+    if not report.ok:
+        known = ", ".join(LAYOUTS)
+        return text, report.problems + ([f"no layout recon reads ({known}) recognises it either"]
+                                        if name is None and path.is_file() and h5py.is_hdf5(path) else [])
+    with open_measurement(path, **options) as measurement:
+        return f"{text}\n{measurement.describe()}", _semantic_problems(measurement)

@@ -46,7 +46,9 @@ def _groups(file: h5py.File) -> list[str]:
     """Top-level groups holding an ISMRMRD ``xml`` and a ``data`` table of acquisitions with headers."""
     found = []
     for name, group in file.items():
-        data = group.get("data") if isinstance(group, h5py.Group) else None
+        if not isinstance(group, h5py.Group):
+            continue
+        data = group.get("data")
         if "xml" in group and isinstance(data, h5py.Dataset) and data.dtype.names and "head" in data.dtype.names:
             found.append(name)
     return found

@@ -43,7 +43,7 @@ def files(tmp_path_factory):
 
 def test_layouts_are_detected_from_content_not_names(files, tmp_path):
     assert [detect_layout(files[k]) for k in ("train", "test", "single", "ismrmrd", "native")] == \
-        ["fastmri", "fastmri", "fastmri", "ismrmrd", None]
+        ["fastmri", "fastmri", "fastmri", "ismrmrd", "recon"]
     renamed = tmp_path / "scan.ismrmrd.h5"
     renamed.write_bytes(files["train"].read_bytes())
     assert detect_layout(renamed) == "fastmri"

@@ -1,0 +1,1 @@
+"""Preprocessing stages that turn raw measurements into what a spec holds (tomography: counts -> sinograms)."""
