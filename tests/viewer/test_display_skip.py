@@ -33,3 +33,10 @@ def test_with_xvfb_on_path_gui_tests_run():
     result = run_pytest(env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "1 passed" in result.stdout and "skipped" not in result.stdout
+
+
+def test_ci_can_require_the_gui_tests(tmp_path):
+    env = {name: value for name, value in os.environ.items() if name not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(PATH=str(tmp_path), RECON_REQUIRE_GUI="1")
+    result = run_pytest(env)
+    assert result.returncode != 0 and "RECON_REQUIRE_GUI=1, but GUI test: no display" in result.stderr
