@@ -4,7 +4,8 @@ GUI tests carry the ``gui`` marker (tests using Qt's application, through the ``
 ``make_napari_viewer`` fixtures, get it automatically). They run under Xvfb, which pytest-xvfb starts when
 ``Xvfb`` is on PATH (Debian: ``apt-get install xvfb``; ``.ci/run`` installs it), or on the display in
 ``DISPLAY``. Without one they are skipped with the reason, because Qt aborts the whole process (not just the
-test) when it cannot connect to a display.
+test) when it cannot connect to a display. ``RECON_REQUIRE_GUI=1`` (set by ``.ci/run``) makes a missing display
+an error instead, so that CI cannot pass with the GUI tests skipped.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def pytest_collection_modifyitems(config, items):
         if QT_FIXTURES & set(getattr(item, "fixturenames", ())) and "gui" not in item.keywords:
             item.add_marker(pytest.mark.gui)
     if any("gui" in item.keywords for item in items) and (reason := no_display_reason()):
+        if os.environ.get("RECON_REQUIRE_GUI") == "1":
+            raise pytest.UsageError(f"RECON_REQUIRE_GUI=1, but {reason}")
         for item in items:
             if "gui" in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=reason))
