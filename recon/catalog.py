@@ -111,7 +111,6 @@ def methods_markdown() -> str:
 
     cards = all_cards()
     lines = ["# Methods", "",
-             "<!-- Generated from the method registry by `python scripts/make_docs.py`: do not edit by hand. -->", "",
              "Every method recon can run, as `recon methods` lists them. `recon methods NAME` prints the same",
              "section in the terminal; `recon reconstruct FILE --method '?'` lists the methods for one file.", "",
              "| method | family | specs | what it does |", "|---|---|---|---|"]

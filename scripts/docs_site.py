@@ -38,7 +38,8 @@ MODALITIES = (("CT, parallel beam", "ct-parallel/1"), ("MRI, Cartesian multi-coi
 def methods_page() -> str:
     from recon.catalog import methods_markdown
 
-    return methods_markdown()
+    title, rest = methods_markdown().split("\n", 1)
+    return f"{title}\n\n{GENERATED.format(source='the method registry (recon/catalog.py)')}\n{rest}"
 
 
 def _cell(value) -> str:
