@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test bench lint docs docs-serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,gui,dask,data]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,gui,dask,data,docs]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -17,8 +17,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/recon demo --out demo_out --overwrite
 
+# GUI tests run under Xvfb when it is installed (Debian: apt-get install xvfb) and are skipped otherwise.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_operators.py
@@ -26,5 +27,12 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+docs: $(STAMP)
+	$(BIN)/python scripts/docs_site.py
+	$(BIN)/mkdocs build --strict
+
+docs-serve: docs
+	$(BIN)/mkdocs serve
+
 clean:
-	rm -rf $(VENV) demo_out bench_results .pytest_cache
+	rm -rf $(VENV) demo_out bench_results build/site .pytest_cache

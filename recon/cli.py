@@ -18,11 +18,15 @@ import click
 import typer
 import yaml
 
+from recon.catalog import method_lines, methods_hint
 from recon.errors import ComputationFailed, ReconWarning, UserError
 
 app = typer.Typer(
-    help="Reconstruct images and volumes (CT, MRI, sparse signals) from HDF5 measurements.",
+    help="Reconstruct images and volumes from HDF5 measurements: CT, MRI, dynamic CT/MRI, near-field MIMO radar "
+         "and sparse signals, with classical, learned and diffusion priors. Start with `recon demo`.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    context_settings={"max_content_width": 110},
+    rich_markup_mode=None,  # help texts are plain: rich markup would swallow bracketed defaults like [60]
 )
 
 PHANTOMS = ("shepp-logan-3d",)
@@ -32,37 +36,32 @@ def _command_line() -> str:
     return shlex.join(["recon", *sys.argv[1:]])
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from recon import __version__
+
+        print(f"recon {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print recon's version and exit.")] = False,
 ) -> None:
     """Global options (``--debug`` is read by :func:`main`)."""
 
 
 @app.command()
-def methods() -> None:
-    """List the methods, the specs each accepts, their parameters and the priors each can use."""
-    from rich.console import Console
-    from rich.table import Table
+def methods(
+    name: Annotated[str | None, typer.Argument(help="A method: show its parameters, priors and weights.")] = None,
+    spec: Annotated[str | None, typer.Option(help="Only the methods that accept this spec, e.g. ct-parallel.")] = None,
+) -> None:
+    """List the methods (name, family, specs), or show one method's parameters, priors and shipped weights."""
+    from recon.catalog import describe_method, method_lines
 
-    from recon.methods import all_methods, compatible_priors
-    from recon.weights import all_cards, describe_card
-
-    table = Table("method", "family", "specs", "parameters (default)", "priors", show_lines=True)
-    for method in sorted(all_methods(), key=lambda m: (m.family, m.name)):
-        params = "\n".join(p.describe() for p in method.params) or "-"
-        priors = "-"
-        if method.prior_capability:
-            priors = f"{method.default_prior} (default); any with {method.prior_capability}: "
-            priors += ", ".join(compatible_priors(method))
-        table.add_row(f"{method.name}\n{method.summary}", method.family, "\n".join(method.specs), params, priors)
-    console = Console(width=max(120, Console().width))
-    console.print(table)
-    weights = Table("shipped weights", "what", "trained on", "validation", show_lines=True,
-                    title="Weights in recon/weights (each with a JSON card: data, command, steps, scores)")
-    for name, card in all_cards().items():
-        weights.add_row(name, *describe_card(card))
-    console.print(weights)
+    print(describe_method(name) if name is not None else method_lines(spec))
 
 
 READ_HELP = ("Reader option key=value for files in a foreign layout (repeatable), e.g. center=auto, rings=sorting, "
@@ -360,10 +359,42 @@ def _complete_once_written(path: Path) -> Iterator[None]:
         print(f"interrupted after {path} was written; the output is complete", file=sys.stderr)
 
 
+def _file_spec(file: Path) -> str:
+    """The spec of a measurement file, recon's own (structure checked, not values) or in a layout recon reads;
+    UserError naming the problem otherwise."""
+    import h5py
+
+    from recon.io.layouts import LAYOUTS, detect_layout
+    from recon.io.specs import validate_file
+
+    if file.is_file() and h5py.is_hdf5(file):
+        layout = detect_layout(file)
+        if layout in LAYOUTS:
+            return LAYOUTS[layout].SPEC
+    report = validate_file(file, check_values=False)
+    report.raise_if_bad()
+    return report.spec.id
+
+
+def _check_method(file: Path, method: str | None) -> None:
+    """A missing or unknown --method, or one that does not take FILE's spec, fails here (naming the methods for
+    that spec) before the pipeline imports torch."""
+    from recon.methods import all_methods
+
+    spec = _file_spec(file)
+    known = {m.name: m for m in all_methods()}
+    if method in known:
+        known[method].check_spec(spec, path=str(file))
+        return
+    problem = "no method given" if method is None else f"unknown method {method!r}"
+    raise UserError(problem, key="--method", fix=methods_hint(spec))
+
+
 @app.command()
 def reconstruct(
     file: Annotated[Path, typer.Argument(help="Measurement file (HDF5: a recon spec, LoDoPaB, DXchange, NXtomo...).")],
-    method: Annotated[str | None, typer.Option("--method", "-m", help="Method name (see `recon methods`).")] = None,
+    method: Annotated[str | None, typer.Option("--method", "-m", help="Method name; '?' lists those for FILE "
+                                                                      "(see `recon methods`).")] = None,
     prior: Annotated[str | None, typer.Option(help="Prior for methods that take one.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Method parameter key=value (repeatable).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with method, prior, params, device, seed.")] = None,
@@ -383,8 +414,10 @@ def reconstruct(
 
     settings = _read_config(config)
     method = method or settings.get("method")
-    if method is None:
-        raise UserError("no method given", key="--method", fix="add --method NAME (see `recon methods`)")
+    if method == "?":
+        print(method_lines(_file_spec(file)))
+        return
+    _check_method(file, method)
     params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
     output = out or default_output(file, method)
     request = Request(input=file, method=method, output=output, params=params, read=parse_read_options(read),
@@ -399,15 +432,15 @@ def reconstruct(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path("demo_out"),
-    size: Annotated[int, typer.Option(help="Phantom size in pixels.")] = 128,
-    slices: Annotated[int, typer.Option(help="Number of slices.")] = 32,
-    views: Annotated[int, typer.Option(help="Projection angles.")] = 30,
+    cases: Annotated[str | None, typer.Option(help="Comma-separated cases to run: ct, mri, radar, dynamic "
+                                                   "(default: all).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the demo's earlier outputs.")] = False,
 ) -> None:
-    """Simulate a sparse-view 3D CT, reconstruct it with fbp, cgls and tv, and print a results table."""
+    """Simulate CT, MRI, radar and dynamic MRI cases from real data and phantoms, reconstruct each with a
+    classical and a learned method, print a PSNR/SSIM table and write a PNG montage (about 2 minutes)."""
     from recon.demo import run_demo
 
-    run_demo(out, size=size, n_slices=slices, views=views, overwrite=overwrite)
+    run_demo(out, cases=[c.strip() for c in cases.split(",")] if cases else None, overwrite=overwrite)
 
 
 @app.command()

@@ -1,5 +1,5 @@
 """Synthetic 3D radar scenes: complex reflectivities (nz, ny, nx), z = range, magnitude in [0, 1] and a random
-phase per voxel. No radar scene data ships anywhere (see DATA.md), so training and tests draw these.
+phase per voxel. No radar scene data ships anywhere (docs/guides/training.md), so training and tests draw these.
 
 - ``points``: a few isolated point scatterers;
 - ``shapes``: flat plates (boxes one to three voxels thick) and balls at random ranges;

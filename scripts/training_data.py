@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/training_data.py [--out build/training-data]
 
-Everything comes from packages (shared/DATA.md), nothing is downloaded:
+Everything comes from packages (docs/guides/training.md, data that installs offline), nothing is downloaded:
 
 - ct-small.npy (1, 128, 128) float32: pydicom's CT_small.dcm, Hounsfield units mapped to attenuation
   max(HU + 1000, 0) / 1000;

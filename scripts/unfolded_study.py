@@ -1,4 +1,4 @@
-"""Deep unfolded ISTA / IHT study (Nagahisa, Hayakawa, Iiguni, arXiv 2509.01331; METHODS.md section 3).
+"""Deep unfolded ISTA / IHT study (Nagahisa, Hayakawa, Iiguni, arXiv 2509.01331; docs/guides/sparse.md).
 
 The paper's setup: x in R^150 with 12 nonzeros N(0, 1) (Bernoulli-Gaussian), y = A x + noise in R^75,
 A Gaussian with entries N(0, 1/m) drawn afresh for every training batch and every test batch, 10 dB SNR.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from recon.errors import UserError
-from recon_napari.layers import LayerData, read_layers
+from recon_napari.layers import LayerData, measurements_below, read_layers
 
 NOTHING_READ = [(None,)]
 """napari's sentinel for "read, but nothing to show" (an empty list would mean the reader failed)."""
@@ -30,8 +30,21 @@ def _claims(path: str | Path) -> bool:
         return Path(path).is_file()
 
 
+def _viewer_shows_a_reconstruction() -> bool:
+    """Whether the current napari viewer shows a recon reconstruction (the layers read now will go above it)."""
+    import napari
+
+    viewer = napari.current_viewer()
+    return viewer is not None and any(
+        layer.visible and layer.metadata.get("recon", {}).get("kind") == "reconstruction" for layer in viewer.layers)
+
+
 def read(path: str | list[str]) -> list[LayerData]:
-    """The layers of one or more recon files; a file that fails gives a notification and no layers."""
+    """The layers of one or more recon files; a file that fails gives a notification and no layers.
+
+    Measurement layers never cover a reconstruction: napari puts each new layer on top, so they come first
+    (below the reconstructions read in the same call), and open hidden when the viewer already shows one.
+    """
     from napari.utils.notifications import show_error
 
     layers = []
@@ -40,7 +53,7 @@ def read(path: str | list[str]) -> list[LayerData]:
             layers.extend(read_layers(one))
         except UserError as error:
             show_error(f"recon: {error}")
-    return layers or NOTHING_READ
+    return measurements_below(layers, hide=_viewer_shows_a_reconstruction()) or NOTHING_READ
 
 
 def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:

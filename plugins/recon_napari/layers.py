@@ -231,3 +231,15 @@ def read_layers(path: str | Path) -> list[LayerData]:
         return reconstruction_layers(arrays, attrs, name, str(path), spec_id)
     arrays = {key: lazy(file[key]) for key in file if isinstance(file[key], h5py.Dataset)}
     return measurement_layers(arrays, spec_id, read_attrs(file, load_spec(spec_id)), name, str(path))
+
+
+def measurements_below(layers: list[LayerData], hide: bool = False) -> list[LayerData]:
+    """``layers`` with those of measurement files first (napari stacks later layers on top, so the
+    reconstructions stay visible); with ``hide``, the measurement layers open hidden."""
+    measured, others = [], []
+    for data, kwargs, kind in layers:
+        if kwargs["metadata"]["recon"]["kind"] == "measurement":
+            measured.append((data, {**kwargs, "visible": kwargs["visible"] and not hide}, kind))
+        else:
+            others.append((data, kwargs, kind))
+    return measured + others

@@ -1,8 +1,9 @@
 """Dynamic parallel-beam CT: a 2D object changing in time, each time frame seen from its own few views.
 
-Frames live on the batch axis (``ct-dynamic/1``, DESIGN.md §4): images are ``(P, C, ny, nx)`` and sinograms
-``(P, C, V, n_det)`` for ``P`` frames of ``V`` views each (often ``V = 1``); frame ``t`` is projected only at
-its own angles ``angles[t]``. Geometry and projector are those of :mod:`recon.physics.ct` (Joseph, pixel
+Frames live on the batch axis (``ct-dynamic/1``; docs/reference/specs.md, Conventions): images are
+``(P, C, ny, nx)`` and sinograms ``(P, C, V, n_det)`` for ``P`` frames of ``V`` views each (often ``V = 1``);
+frame ``t`` is projected only at its own angles ``angles[t]``. Geometry and projector are those of
+:mod:`recon.physics.ct` (Joseph, pixel
 units, ``det_spacing`` and ``det_offset`` as there); only the stored projector is implemented here.
 
 The operator is block diagonal over frames. It is stored as one CSR matrix of shape ``(P * V * n_det,

@@ -1,8 +1,8 @@
 """Cartesian (multi-coil) MRI ``y = M F S x`` on deepinv's ``MultiCoilMRI``; on-disk <-> tensor layouts.
 
-Layouts (``mri-cartesian/1``, DESIGN.md §4): on disk k-space is complex (n_slices, n_coils, ny, nx) with a
-centred orthonormal 2D FFT per slice; inside, images are real (B, 2, ny, nx) (real, imag) and k-space is real
-(B, 2, C, ny, nx), with the slices of a stack in the batch dimension B.
+Layouts (``mri-cartesian/1``; docs/reference/specs.md, Conventions): on disk k-space is complex
+(n_slices, n_coils, ny, nx) with a centred orthonormal 2D FFT per slice; inside, images are real (B, 2, ny, nx)
+(real, imag) and k-space is real (B, 2, C, ny, nx), with the slices of a stack in the batch dimension B.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The CLI end to end: simulate, info, reconstruct (tv beats fbp), slices, config, interrupts, demo."""
+"""The CLI end to end: simulate, info, reconstruct (tv beats fbp), slices, config, interrupts."""
 
 import json
 import signal
@@ -130,12 +130,3 @@ def test_simulate_rejects_options_of_another_spec(tmp_path):
     result = run_cli("simulate", "sparse-linear", "--views", "10", "--out", tmp_path / "x.h5")
     assert result.returncode == 2 and "--views does not apply to sparse-linear" in result.stderr
     assert not (tmp_path / "x.h5").exists()
-
-
-def test_demo_prints_a_table_where_tv_beats_fbp(tmp_path):
-    result = run_cli("demo", "--out", tmp_path / "demo", "--size", "48", "--slices", "8", "--views", "20")
-    assert result.returncode == 0, result.stderr
-    assert "recon demo" in result.stdout
-    assert psnr_of(tmp_path / "demo" / "ct_sparse_view.tv.h5") > psnr_of(tmp_path / "demo" / "ct_sparse_view.fbp.h5")
-    again = run_cli("demo", "--out", tmp_path / "demo", "--size", "48", "--slices", "8", "--views", "20")
-    assert again.returncode == 2 and "--overwrite" in again.stderr

@@ -29,3 +29,13 @@ def ct_measurement(tmp_path_factory) -> Path:
                                            rng=np.random.default_rng(0))
     write_measurement(path, "ct-parallel/1", datasets, attrs)
     return path
+
+
+@pytest.fixture
+def napari_settings(tmp_path, monkeypatch):
+    """napari's settings for this test alone, kept in tmp_path/settings.yaml (napari saves on every change);
+    ask for it before the viewer."""
+    from napari import settings
+
+    monkeypatch.setattr(settings, "_SETTINGS", None)
+    return settings.get_settings(tmp_path / "settings.yaml")

@@ -150,3 +150,16 @@ def test_writer_saves_a_plain_layer_and_refuses_measurements(tmp_path):
     assert json.loads(json.dumps(attrs["params"])) == {}
     with pytest.raises(UserError, match="4 dimensions"):
         write_image(str(tmp_path / "k.h5"), np.zeros((2, 2, 4, 4)), {"name": "kspace"})
+
+
+def test_measurement_layers_go_first_and_hide_on_request(tmp_path):
+    from recon_napari.layers import measurements_below
+
+    reconstruction = read_layers(write_valid_file("reconstruction/1", tmp_path / "r.h5"))
+    measurement = read_layers(write_valid_file("ct-parallel/1", tmp_path / "m.h5"))
+    ordered = measurements_below(reconstruction + measurement)
+    assert ordered[0][1]["name"] == "m [sinogram]" and ordered[0][1]["visible"]
+    names = [layer[1]["name"] for layer in ordered[1:]]
+    assert names == [layer[1]["name"] for layer in reconstruction + measurement[1:]]
+    hidden = measurements_below(measurement, hide=True)
+    assert not hidden[0][1]["visible"] and hidden[1:] == measurement[1:]

@@ -189,3 +189,58 @@ def test_dynamic_reconstruction_plays_as_a_time_series(viewer, tmp_path):
     assert viewer.dims.nsteps[0] == 12  # the frame slider
     viewer.dims.set_current_step(0, 7)
     assert float(np.asarray(layer._slice.image.view).mean()) == pytest.approx(7)
+
+
+def _settings_file(settings) -> str:
+    return settings.config_path.read_text() if settings.config_path.exists() else ""
+
+
+def test_recon_view_opens_h5_files_without_the_choose_reader_dialog(napari_settings, viewer, tmp_path):
+    from napari.errors import MultipleReaderError
+
+    from recon_napari.view import recon_reads_hdf5
+
+    path = write_valid_file("ct-parallel/1", tmp_path / "f.h5")
+    readers = napari_settings.plugins
+    before = dict(readers.extension2reader)
+    saved = _settings_file(napari_settings)
+    with pytest.raises(MultipleReaderError):  # File > Open passes plugin=None; napari then asks which reader
+        viewer.open(str(path), plugin=None)
+    with recon_reads_hdf5():
+        layers = viewer.open(str(path), plugin=None)  # the session's preference picks recon's reader
+        assert layers and layers[0].name == "f [sinogram]"
+        assert "recon" not in _settings_file(napari_settings)  # the user's settings file is not written
+    assert dict(readers.extension2reader) == before
+    assert _settings_file(napari_settings) == saved
+
+
+def test_recon_view_keeps_a_users_own_reader_choice(napari_settings, viewer):
+    from recon_napari.view import recon_reads_hdf5
+
+    readers = napari_settings.plugins
+    readers.extension2reader = {**readers.extension2reader, "*.h5": "napari"}
+    with recon_reads_hdf5():
+        assert readers.extension2reader["*.h5"] == "napari" and readers.extension2reader["*.hdf5"] == "recon"
+    assert readers.extension2reader["*.h5"] == "napari" and "*.hdf5" not in readers.extension2reader
+
+
+def test_a_measurement_opened_after_its_reconstruction_does_not_cover_it(viewer, tmp_path):
+    reconstruction = write_valid_file("reconstruction/1", tmp_path / "r.h5")
+    measurement = write_valid_file("ct-parallel/1", tmp_path / "m.h5")
+    viewer.open(str(reconstruction), plugin="recon")
+    added = viewer.open(str(measurement), plugin="recon")
+    sinogram = next(layer for layer in added if layer.name == "m [sinogram]")
+    assert not sinogram.visible
+    shown = [layer for layer in viewer.layers if layer.visible]
+    assert [layer.name for layer in shown] == ["r [fbp]"]
+
+
+def test_a_measurement_opened_first_stays_below_and_visible(viewer, tmp_path):
+    from recon_napari.view import measurements_first
+
+    reconstruction = write_valid_file("reconstruction/1", tmp_path / "r.h5")
+    measurement = write_valid_file("ct-parallel/1", tmp_path / "m.h5")
+    for path in measurements_first([reconstruction, measurement]):  # what `recon view r.h5 m.h5` does
+        viewer.open(str(path), plugin="recon")
+    names = [layer.name for layer in viewer.layers if layer.visible]
+    assert names == ["m [sinogram]", "r [fbp]"]  # the last one is drawn on top
