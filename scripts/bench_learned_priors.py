@@ -37,6 +37,8 @@ passes parameters (``--gamma-rule C`` sets dds's gamma from each case's noise le
   every ADMM iteration: the box constraint of the LPN paper as an indicator added to the prior;
 - ``dds.init=METHOD``: dds's first estimate (its image scale, and where ``start`` < 1 begins) is METHOD's
   reconstruction at its defaults (tv or pnp-admm) instead of its quick 100-step 2D TV;
+- ``lpn.init=METHOD``: lpn's first estimate (its per-slice image scale and its starting point) is METHOD's
+  reconstruction at its defaults instead of the FBP / adjoint;
 - ``dds.box=HI``: every data-consistent estimate of dds clamped to [0, HI] (normalised unit; magnitude for complex).
 
 Prints every row and a summary table per case (the issue's table), writes bench_results/bench_learned_priors.json
@@ -186,7 +188,7 @@ def emulated(method: str, emulate: dict[str, object]) -> Iterator[None]:
     import recon.solvers.diffusion as diffusion
     from recon.priors.lpn import LPNPrior
 
-    unknown = set(emulate) - {"lpn": {"box"}, "dds": {"box", "init"}}.get(method, set())
+    unknown = set(emulate) - {"lpn": {"box", "init"}, "dds": {"box", "init"}}.get(method, set())
     if unknown:
         raise SystemExit(f"--emulate: nothing to emulate for {method}.{', '.join(sorted(unknown))}")
 
@@ -203,15 +205,23 @@ def emulated(method: str, emulate: dict[str, object]) -> Iterator[None]:
     if method == "dds" and "box" in emulate:
         step, high = diffusion.DataStep.__call__, float(emulate["box"])
         patches.append(mock.patch.object(diffusion.DataStep, "__call__", lambda self, x0: clamp(step(self, x0), high)))
-    if method == "dds" and "init" in emulate:
+    if "init" in emulate:
+        import recon.solvers.pnp as pnp
         from recon.methods import RunContext, get_method
 
-        first = get_method(str(emulate["init"]))
+        first, original = get_method(str(emulate["init"])), pnp.scaled
 
         def first_estimate(problem):
-            return first.solve(problem, first.parse_params({}), RunContext(device=problem.device)).x
+            with mock.patch.object(pnp, "scaled", original):  # pnp-admm as the estimate scales as before
+                return first.solve(problem, first.parse_params({}), RunContext(device=problem.device)).x
 
-        patches.append(mock.patch.object(diffusion, "quick_tv", first_estimate))
+        def scaled(problem):  # pnp.scaled with the estimate in place of the FBP / adjoint
+            estimate = first_estimate(problem)
+            with mock.patch.object(problem, "initial", lambda: estimate):
+                return original(problem)
+
+        patches.append(mock.patch.object(diffusion, "quick_tv", first_estimate) if method == "dds" else
+                       mock.patch.object(pnp, "scaled", scaled))
     with contextlib.ExitStack() as stack:
         for patch in patches:
             stack.enter_context(patch)
@@ -325,6 +335,38 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def latest(rows: list[dict], case: str, method: str, labels: list[str]) -> dict | None:
+    """The last row of ``case`` and ``method`` under the first of ``labels`` that has one."""
+    for label in labels:
+        found = [r for r in rows if r["case"] == case and r["method"] == method and r["label"] == label]
+        if found:
+            return found[-1]
+    return None
+
+
+def cell(row: dict | None, tv: dict | None) -> str:
+    """PSNR (difference to tv), time."""
+    if row is None:
+        return "-"
+    delta = f" ({row['psnr'] - tv['psnr']:+.2f})" if tv is not None and row is not tv else ""
+    return f"{row['psnr']:.2f}{delta}, {row['seconds']:.0f} s"
+
+
+def comparison(rows: list[dict], labels: list[str]) -> str:
+    """Rows of several runs side by side: per case, tv and pnp-admm (from the first label that has them) and each
+    label's dds and lpn, as PSNR (difference to tv) and time."""
+    columns = [(label, method) for label in labels for method in ("dds", "lpn")
+               if any(r["label"] == label and r["method"] == method for r in rows)]
+    lines = ["| case | tv | pnp-admm | " + " | ".join(f"{m}: {label}" for label, m in columns) + " |",
+             "|---|---|---|" + "---|" * len(columns)]
+    for case in dict.fromkeys(r["case"] for r in rows if r["label"] in labels):
+        tv = latest(rows, case, "tv", labels)
+        cells = [cell(tv, tv), cell(latest(rows, case, "pnp-admm", labels), tv),
+                 *(cell(latest(rows, case, m, [label]), tv) for label, m in columns)]
+        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def row_key(row: dict) -> str:
     return json.dumps([row["case"], row["method"], row["settings"], row["emulate"], row.get("label")], sort_keys=True)
 
@@ -365,6 +407,10 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--in-process", action="store_true", help="no subprocess per row (see the module)")
     parser.add_argument("--reuse", action="store_true", help="reuse the measurement files (a machine without the "
                         "data packages)")
+    parser.add_argument("--compare", nargs="+", metavar="LABEL", help="run nothing: print the JSON's rows of these "
+                        "labels side by side (before/after tables)")
+    parser.add_argument("--prepare", action="store_true", help="only write the cases' measurement files (to carry "
+                        "to a machine without the data packages, then --reuse there)")
     parser.add_argument("--minutes", type=float, help="start no new case after this many minutes")
     parser.add_argument("--gamma-rule", type=float, metavar="C", help="dds.gamma = C / sigma_eff^2 per case (see "
                         "effective_noise)")
@@ -380,6 +426,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     torch.set_num_threads(args.threads)
     names = args.cases or [n for n, c in CASES.items() if c.group == ("tuning" if args.tuning else "held-out")]
     settings, emulations = by_method(args.set), by_method(args.emulate)
+    if args.compare:
+        print(comparison(json.loads(args.json.read_text()), args.compare))
+        return []
+    if args.prepare:
+        for name in names:
+            print(f"wrote {measurement(CASES[name], args.reuse, args.folder)}")
+        return []
     began, rows = time.perf_counter(), []
     for index, name in enumerate(names):
         if args.minutes is not None and time.perf_counter() - began > 60 * args.minutes:

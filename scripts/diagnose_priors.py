@@ -23,9 +23,9 @@ Parts (each prints a markdown table and adds its rows to bench_results/diagnose_
   tau 1 with smaller rho (with and without a [0, 2] box on the LPN's output), beside pnp-admm and tv, on 693_UNCR
   128^2 at 16 views and CT_small (training) at 16 views.
 - ``dds``: dds from pure noise (start 1, the CT default) against dds started from an estimate noised to a moderate
-  level (start 0.2 - 0.5; the estimate: dds's quick TV, or pnp-admm's reconstruction, patched in as
-  scripts/bench_learned_priors.py --emulate dds.init does), with the CT and the MRI diffusion prior, on 693_UNCR
-  128^2 (held out) and CT_small (training) at 8 and 16 views.
+  level (start 0.05 - 0.3, noise std 0.09 - 0.62 in the normalised unit; the estimate: dds's quick TV, or
+  pnp-admm's reconstruction, patched in as scripts/bench_learned_priors.py --emulate dds.init does), with the CT and
+  the MRI diffusion prior, on 693_UNCR 128^2 (held out) and CT_small (training) at 8 and 16 views.
 """
 
 from __future__ import annotations
@@ -271,14 +271,25 @@ def lpn_table(rows: list[dict]) -> str:
 LPN_SETTINGS_BY_LABEL = {label: params for label, params, _ in LPN_SETTINGS}
 
 DDS_SETTINGS = (
-    ("start 1 (pure noise; CT default)", "diffusion-ct", {}, None),
+    ("start 1 (pure noise; the CT default)", "diffusion-ct", {}, None),
     ("start 1, diffusion-mri prior", "diffusion-mri", {}, None),
-    ("start 0.5 from quick TV", "diffusion-ct", {"start": 0.5}, None),
     ("start 0.3 from quick TV", "diffusion-ct", {"start": 0.3}, None),
+    ("start 0.1 from quick TV", "diffusion-ct", {"start": 0.1}, None),
     ("start 0.3 from pnp-admm", "diffusion-ct", {"start": 0.3}, {"init": "pnp-admm"}),
-    ("start 0.2 from pnp-admm", "diffusion-ct", {"start": 0.2}, {"init": "pnp-admm"}),
-    ("start 0.2 from pnp-admm, diffusion-mri prior", "diffusion-mri", {"start": 0.2}, {"init": "pnp-admm"}),
+    ("start 0.1 from pnp-admm", "diffusion-ct", {"start": 0.1}, {"init": "pnp-admm"}),
+    ("start 0.05 from pnp-admm", "diffusion-ct", {"start": 0.05}, {"init": "pnp-admm"}),
+    ("start 0.05 from pnp-admm, diffusion-mri prior", "diffusion-mri", {"start": 0.05}, {"init": "pnp-admm"}),
 )
+
+
+def start_noise(start: float) -> float:
+    """The noise std (recon's normalised unit) of dds's first x_t at ``start``: sqrt((1 - abar) / abar) / 2 at
+    t = start (T - 1) (the model unit is 2 x - 1)."""
+    from recon.models.diffusion import DiffusionConfig, alphas_cumprod
+
+    abar = alphas_cumprod(DiffusionConfig())
+    value = float(abar[round(start * (len(abar) - 1))])
+    return 0.5 * math.sqrt((1 - value) / value)
 
 
 def part_dds() -> list[dict]:
@@ -300,11 +311,14 @@ def part_dds() -> list[dict]:
 
 def dds_table(rows: list[dict]) -> str:
     keys = list(dict.fromkeys((r["image"], r["views"]) for r in rows if r["part"] == "dds"))
-    lines = ["| setting | " + " | ".join(f"{image}, {views} views" for image, views in keys) + " |",
-             "|---|" + "---|" * len(keys)]
+    starts = {label: params.get("start", 1.0) for label, _, params, _ in DDS_SETTINGS}
+    lines = ["| setting | noise of the first x_t | " + " | ".join(f"{image}, {views} views" for image, views in keys)
+             + " |", "|---|---|" + "---|" * len(keys)]
     for setting in dict.fromkeys(r["setting"] for r in rows if r["part"] == "dds"):
         values = {(r["image"], r["views"]): r["psnr"] for r in rows if r["part"] == "dds" and r["setting"] == setting}
-        lines.append(f"| {setting} | " + " | ".join(f"{values[k]:.2f}" if k in values else "-" for k in keys) + " |")
+        noise = f"{start_noise(starts[setting]):.3g}" if setting in starts else "-"
+        lines.append(f"| {setting} | {noise} | " + " | ".join(f"{values[k]:.2f}" if k in values else "-" for k in keys)
+                     + " |")
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """Train wider priors on one GPU within a wall-clock budget, then benchmark them against the shipped weights.
 
     python scripts/training_data.py                     # the offline pack (on a machine with the data packages)
-    python scripts/bench_learned_priors.py --methods fbp # writes the held-out measurement files it will reuse
+    python scripts/bench_learned_priors.py --prepare --folder build/bench-files   # the held-out measurements
     python scripts/gpu_recipe.py --device cuda --out build/gpu --minutes 9
     python scripts/gpu_recipe.py --tiny --device cpu --out /tmp/recipe     # the test's run, tiny sizes
 
@@ -14,8 +14,8 @@ run as ``recon train`` commands with ``--minutes`` (the schedule ends at a wall-
 stages run side by side on the one GPU, one process each (small networks leave most of an H200 idle), in lanes:
 diffusion-ct then diffusion-mri (fine-tuned from the new diffusion-ct, as the shipped one was), lpn-ct, lpn-mri,
 drunet-ct, drunet-mri. Training ends ``--bench-minutes`` before ``--minutes``; then
-scripts/bench_learned_priors.py runs its held-out cases in this process (``--in-process --reuse``: the
-measurement files made beforehand, since the GPU machine lacks the data packages), once with the shipped weights
+scripts/bench_learned_priors.py runs its held-out cases in this process (``--in-process --reuse`` on the measurement
+files of ``--bench-files``, made beforehand: the GPU machine lacks the data packages), once with the shipped weights
 and once with the new ones, starting no new case after the deadline. It prints, per new weights file, whether it
 beats the shipped one on every row where it is used (mean PSNR gain > 0, no row more than 0.2 dB worse) and the
 command that copies the winners into recon/weights (the shipped weights change only then, by hand). Writes the
@@ -173,7 +173,7 @@ def run_stage(stage: Stage, data: Path, out: Path, device: str, seconds: float, 
                 k: v for k, v in card["validation"].items() if k != "history"}}
 
 
-def bench(out: Path, device: str, tiny: bool, minutes: float) -> list[dict]:
+def bench(out: Path, files: Path, device: str, tiny: bool, minutes: float) -> list[dict]:
     """The benchmark rows, shipped weights (label "shipped") then the new ones (label "new")."""
     json_path = out / "bench.json"
     common = ["--device", device, "--in-process", "--json", str(json_path), "--minutes", f"{minutes / 2:.3f}"]
@@ -181,7 +181,7 @@ def bench(out: Path, device: str, tiny: bool, minutes: float) -> list[dict]:
         common += ["--cases", "shepp-ct16", "--folder", str(out / "bench"), "--set", "dds.nfe=3",
                    "--set", "lpn.iterations=2", "--set", "pnp-admm.iterations=2", "--set", "tv.iterations=5"]
     else:
-        common += ["--reuse"]
+        common += ["--reuse", "--folder", str(files)]
     shipped = bench_learned_priors.main([*common, "--label", "shipped"])
     new = bench_learned_priors.main([*common, "--label", "new", "--methods", *bench_learned_priors.LEARNED,
                                      "--weights-dir", str(out), "--cases", *dict.fromkeys(r["case"] for r in shipped)])
@@ -212,6 +212,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget of the whole recipe")
     parser.add_argument("--bench-minutes", type=float, default=2.5, help="of which the benchmark's")
     parser.add_argument("--data", type=Path, default=DEFAULT_OUT, help="folder of scripts/training_data.py")
+    parser.add_argument("--bench-files", type=Path, default=ROOT / "build" / "bench-files",
+                        help="the held-out measurement files (bench_learned_priors.py --prepare --folder ...)")
     parser.add_argument("--tiny", action="store_true", help="tiny networks and a tiny benchmark (the CPU test)")
     parser.add_argument("--lane", help=argparse.SUPPRESS)
     return parser
@@ -225,6 +227,9 @@ def main(argv: list[str] | None = None) -> dict:
     began = time.perf_counter()
     if not (args.data / "mni152.npy").exists():
         raise SystemExit(f"{args.data}: no training data; run scripts/training_data.py first")
+    if not args.tiny and not any(args.bench_files.glob("*.h5")):
+        raise SystemExit(f"{args.bench_files}: no measurement files; run scripts/bench_learned_priors.py --prepare "
+                         f"--folder {args.bench_files} first")
     if args.device.startswith("cuda"):
         import torch
 
@@ -235,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
     script = shlex.join(["python", "scripts/gpu_recipe.py", *(sys.argv[1:] if argv is None else argv)])
     stages = train(lanes(args.out, args.tiny), args.data, args.out, args.device, deadline, args.tiny, script)
     trained_s = time.perf_counter() - began
-    rows = bench(args.out, args.device, args.tiny, args.minutes - (time.perf_counter() - began) / 60)
+    rows = bench(args.out, args.bench_files, args.device, args.tiny, args.minutes - (time.perf_counter() - began) / 60)
     table = verdicts(rows, args.out)
     report = {"stages": stages, "training_s": round(trained_s, 1), "total_s": round(time.perf_counter() - began, 1),
               "verdicts": table, "command": script}
