@@ -49,15 +49,16 @@ OURS = {"ct-parallel/1": ("fbp", "cgls", "tv", "pnp-admm", "red", "lpn"),
 DEEPINV = ("deepinv-pnp-admm", "deepinv-dpir")
 
 
-def head_ct() -> np.ndarray:
-    """693_UNCR.dcm as attenuation relative to water, (1, 256, 256) float32."""
+def head_ct(name: str = "693_UNCR.dcm", size: int = 256) -> np.ndarray:
+    """A CT slice of pydicom's test files (default 693_UNCR.dcm, a head) as attenuation relative to water,
+    max(HU + 1000, 0) / 1000, resized to (1, size, size) float32."""
     from pydicom import dcmread
     from pydicom.data import get_testdata_file
     from skimage.transform import resize
 
-    dataset = dcmread(get_testdata_file("693_UNCR.dcm"))
+    dataset = dcmread(get_testdata_file(name))
     hu = dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
-    return resize(np.maximum(hu + 1000.0, 0.0) / 1000.0, (256, 256), anti_aliasing=True).astype(np.float32)[None]
+    return resize(np.maximum(hu + 1000.0, 0.0) / 1000.0, (size, size), anti_aliasing=True).astype(np.float32)[None]
 
 
 def colin27(slices: np.ndarray, size: int) -> np.ndarray:

@@ -28,6 +28,14 @@ Resume = Annotated[bool, typer.Option(help="Continue from the checkpoint W.ckpt 
 Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
 Overwrite = Annotated[bool, typer.Option(help="Replace an existing --out and its card.")]
 Seed = Annotated[int, typer.Option(help="Random seed (weights, patches, noise).")]
+# Accelerator options of the image-prior commands (lpn, denoiser, diffusion); all off by default.
+Minutes = Annotated[float | None, typer.Option(help="Wall-clock budget in minutes: the schedule of --steps then "
+                                                    "advances by the clock and ends at the deadline (fewer optimiser "
+                                                    "steps on a slower device; not resumable).")]
+Precision = Annotated[str, typer.Option(help="fp32 | tf32 | bf16 (the loss under bfloat16 autocast).")]
+ChannelsLast = Annotated[bool, typer.Option(help="Channels-last memory format (faster convolutions on GPUs).")]
+Bank = Annotated[int | None, typer.Option(help="Draw this many patches once onto the device and sample the "
+                                               "batches there (keeps a GPU busy; 2D only).")]
 # Options of the DRUNet denoisers (denoiser, radar-denoiser).
 LearningRate = Annotated[float, typer.Option(help="Adam learning rate (cosine decay).")]
 Width = Annotated[int, typer.Option(help="Channels of the first scale (then x2, x4, x4).")]
@@ -69,6 +77,17 @@ def _choice(value: str, choices: tuple[str, ...], key: str) -> str:
 def _at_least(value: float, low: float, key: str) -> None:
     if value < low:
         raise UserError(f"{value} is out of range", key=key, fix=f"use a value >= {low}")
+
+
+def _speed(minutes: float | None, precision: str, channels_last: bool, bank: int | None):
+    """The accelerator options as a :class:`recon.training.loop.Speed`, checked."""
+    from recon.training.loop import PRECISIONS, Speed
+
+    _choice(precision, PRECISIONS, "--precision")
+    for value, low, key in ((minutes, 1e-3, "--minutes"), (bank, 1, "--bank")):
+        if value is not None:
+            _at_least(value, low, key)
+    return Speed(minutes, precision, channels_last, bank)
 
 
 @train_app.command("unfolded")
@@ -136,6 +155,10 @@ def lpn(
     seed: Annotated[int, typer.Option(help="Random seed (initialisation, patches, noise).")] = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
+    minutes: Minutes = None,
+    precision: Precision = "fp32",
+    channels_last: ChannelsLast = False,
+    bank: Bank = None,
 ) -> None:
     """Train a learned proximal network by proximal matching; write W.safetensors and W.json."""
     _choice(str(channels), ("1", "2"), "--channels")
@@ -143,6 +166,7 @@ def lpn(
                             (beta, 1e-6, "--beta"), (steps, 2, "--steps"), (batch, 1, "--batch"), (patch, 8, "--patch"),
                             (gamma_min, 1e-6, "--gamma-min")):
         _at_least(value, low, key)
+    speed = _speed(minutes, precision, channels_last, bank)
     items = expand_sources(data)
     from recon.training.weights_files import card_path, check_weights_path
 
@@ -159,7 +183,7 @@ def lpn(
     checkpoint = out.with_suffix(".ckpt")
     training = train_lpn(volumes, config, schedule, device=resolve_device(device), checkpoint=checkpoint,
                          resume=resume, data={"sources": items, "hu": hu},
-                         command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress())
+                         command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress(), speed=speed)
     write_lpn(training, out, overwrite=overwrite)
     checkpoint.unlink(missing_ok=True)
     scores = training.card["validation"]
@@ -187,11 +211,16 @@ def denoiser(
     device: Device = "auto",
     resume: Resume = False,
     overwrite: Overwrite = False,
+    minutes: Minutes = None,
+    precision: Precision = "fp32",
+    channels_last: ChannelsLast = False,
+    bank: Bank = None,
 ) -> None:
     """Train a noise-level-aware DRUNet denoiser on clean data with synthetic noise; write W.safetensors and W.json."""
     _choice(str(dim), ("2", "3"), "--dim")
     _choice(str(channels), ("1", "2"), "--channels")
     _check_denoiser_options(steps, patch, batch, sigma_max, lr, width, blocks)
+    speed = _speed(minutes, precision, channels_last, bank)
     items = expand_sources(data)
     from recon.training.weights_files import check_weights_path
 
@@ -200,7 +229,7 @@ def denoiser(
 
     config = _denoiser_config(dim, channels, width, blocks, sigma_max)
     training = DenoiserTraining(tuple(items), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed, hu=hu,
-                                signed=signed)
+                                signed=signed, speed=speed)
     _train_denoiser_and_write(training, out, device, resume, overwrite)
 
 
@@ -237,8 +266,8 @@ def _train_denoiser_and_write(training, out: Path, device: str, resume: bool, ov
     write_denoiser(model, training.config, out, card, overwrite=overwrite)
     checkpoint.unlink(missing_ok=True)
     scores = card["validation"]
-    print(f"wrote {out} and {card_path(out)}: {card['summary']}, {training.steps} steps; validation PSNR "
-          f"{scores['psnr_noisy']:.2f} dB noisy -> {scores['psnr_denoised']:.2f} dB denoised")
+    print(f"wrote {out} and {card_path(out)}: {card['summary']}, {card.get('optimiser_steps', training.steps)} steps; "
+          f"validation PSNR {scores['psnr_noisy']:.2f} dB noisy -> {scores['psnr_denoised']:.2f} dB denoised")
 
 
 @train_app.command("radar-denoiser")
@@ -332,6 +361,10 @@ def diffusion(
     device: Device = "auto",
     resume: Resume = False,
     overwrite: Overwrite = False,
+    minutes: Minutes = None,
+    precision: Precision = "fp32",
+    channels_last: ChannelsLast = False,
+    bank: Bank = None,
 ) -> None:
     """Train a VP diffusion model (epsilon UNet) on 2D slices for dds and diffusion-mbir; write W.safetensors
     and W.json (the EMA weights). A checkpoint W.ckpt is kept every 100 steps for --resume."""
@@ -351,6 +384,7 @@ def diffusion(
         raise UserError(f"--ema {ema} must be below 1", key="--ema", fix="use e.g. 0.999")
     if init is not None and not init.is_file():
         raise UserError("file not found", path=init, key="--init", fix="give a weights file W.safetensors")
+    speed = _speed(minutes, precision, channels_last, bank)
     items = expand_sources(data)
     from recon.training.weights_files import card_path, check_weights_path
 
@@ -362,13 +396,14 @@ def diffusion(
 
     config = DiffusionConfig(channels=channels, width=width, mult=tuple(int(f) for f in factors), blocks=blocks)
     training = DiffusionTraining(tuple(items), config, size=size, patch=patch, batch=batch, steps=steps, lr=lr,
-                                 ema=ema, seed=seed, hu=hu, init=str(init) if init is not None else None)
+                                 ema=ema, seed=seed, hu=hu, init=str(init) if init is not None else None,
+                                 speed=speed)
     checkpoint = out.with_suffix(".ckpt")
     model, card = train_diffusion(training, device=resolve_device(device), checkpoint=checkpoint, resume=resume,
                                   command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress())
     write_diffusion(model, config, out, card, overwrite=overwrite)
     checkpoint.unlink(missing_ok=True)
     scores = card["validation"]
-    print(f"wrote {out} and {card_path(out)}: {card['summary']}, {steps} steps; held-out eps loss "
-          f"{scores['loss']:.4f}, Tweedie x0 PSNR {scores['psnr_x0']:.2f} dB (mean over t in "
+    print(f"wrote {out} and {card_path(out)}: {card['summary']}, {card.get('optimiser_steps', steps)} steps; "
+          f"held-out eps loss {scores['loss']:.4f}, Tweedie x0 PSNR {scores['psnr_x0']:.2f} dB (mean over t in "
           f"{', '.join(map(str, scores['time_steps']))})")

@@ -22,7 +22,7 @@ from recon.errors import UserError
 from recon.models.denoisers import DenoiserConfig, apply_denoiser, build_denoiser, load_denoiser, weight_tensors
 from recon.progress import Progress, silent_progress
 from recon.training.data import PatchDataset, add_noise, hold_out, load_sources, noisy_pair
-from recon.training.loop import FitConfig, cosine_lr, fit
+from recon.training.loop import FitConfig, Speed, cosine_lr, fit
 from recon.training.weights_files import write_weights_and_card
 
 VALIDATION_PATCHES = {2: 32, 3: 4}
@@ -44,6 +44,8 @@ class DenoiserTraining:
     signed: bool = False
     init: str | None = None
     """Weights file to start from (same dim, channels, nc, nb), e.g. to fine-tune on another noise model."""
+    speed: Speed = Speed()
+    """Accelerator options (time budget, precision, a patch bank on the device); all off by default."""
 
 
 def psnr(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -78,7 +80,8 @@ def train_denoiser(training: DenoiserTraining, *, device: torch.device, checkpoi
     config = training.config
     volumes = load_sources(training.data, config.dim, training.hu, training.seed)
     train, held = hold_out(volumes, HELD_OUT)
-    dataset = PatchDataset(train, training.patch, config.dim, config.channels, signed=training.signed)
+    dataset = training.speed.source(PatchDataset(train, training.patch, config.dim, config.channels,
+                                                 signed=training.signed), device, training.seed + 3)
     noisy_val, clean_val, sigma_val = validation_set(held, training, device)
     torch.manual_seed(training.seed)
     model = build_denoiser(config)
@@ -101,7 +104,7 @@ def train_denoiser(training: DenoiserTraining, *, device: torch.device, checkpoi
         return {"psnr": float(psnr(apply_denoiser(net, noisy_val, sigma_val), clean_val).mean())}
 
     fit_config = FitConfig(steps=training.steps, lr=cosine_lr(training.lr, training.steps), seed=training.seed,
-                           validate_every=max(1, training.steps // 5))
+                           validate_every=max(1, training.steps // 5), **training.speed.fit_options())
     began = time.perf_counter()
     result = fit(model, loss_fn, sample, fit_config, device=device, checkpoint=checkpoint, resume=resume,
                  validate=validate, progress=progress)
@@ -123,7 +126,7 @@ def train_denoiser(training: DenoiserTraining, *, device: torch.device, checkpoi
                        **({"psnr_init": round(psnr_init, 2)} if training.init is not None else {}),
                        "history": result.validation},
         "command": command, "device": str(device), "elapsed_s": round(time.perf_counter() - began, 1),
-        "recon_version": recon.__version__,
+        "recon_version": recon.__version__, **training.speed.card(result),
     }
     return model, card
 

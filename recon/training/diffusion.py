@@ -37,7 +37,7 @@ from recon.models.diffusion import (
 from recon.progress import Progress, silent_progress
 from recon.training.data import PatchDataset, hold_out, load_sources
 from recon.training.denoiser import psnr
-from recon.training.loop import FitConfig, cosine_lr, fit
+from recon.training.loop import FitConfig, Speed, cosine_lr, fit
 from recon.training.weights_files import write_weights_and_card
 
 HELD_OUT = 0.2
@@ -64,6 +64,8 @@ class DiffusionTraining:
     hu: bool = False
     init: str | None = None
     """Weights to start from (same architecture), e.g. to fine-tune a shipped model on other slices."""
+    speed: Speed = Speed()
+    """Accelerator options (time budget, precision, a patch bank on the device); all off by default."""
 
 
 def resize_slices(volume: np.ndarray, size: int) -> np.ndarray:
@@ -124,7 +126,8 @@ def train_diffusion(training: DiffusionTraining, *, device: torch.device, checkp
     train, held = hold_out(volumes, HELD_OUT)
     train = [resize_slices(v, training.size) for v in train]
     held = [resize_slices(v, training.size) for v in held]
-    dataset = PatchDataset(train, training.patch or training.size, 2, config.channels)
+    dataset = training.speed.source(PatchDataset(train, training.patch or training.size, 2, config.channels), device,
+                                    training.seed + 3)
     z_val, t_val, eps_val = validation_set(held, training, device)
     torch.manual_seed(training.seed)
     net = build_diffusion(config)
@@ -149,7 +152,8 @@ def train_diffusion(training: DiffusionTraining, *, device: torch.device, checkp
         return validate_scores(wrapped.ema.module, z_val, t_val, eps_val)
 
     fit_config = FitConfig(steps=training.steps, lr=cosine_lr(training.lr, training.steps), seed=training.seed,
-                           validate_every=max(1, training.steps // 10), checkpoint_every=100)
+                           validate_every=max(1, training.steps // 10), checkpoint_every=100,
+                           **training.speed.fit_options())
     began = time.perf_counter()
     result = fit(model, loss_fn, sample, fit_config, device=device, checkpoint=checkpoint, resume=resume,
                  validate=validate, after_step=after_step, progress=progress)
@@ -174,7 +178,7 @@ def train_diffusion(training: DiffusionTraining, *, device: torch.device, checkp
                        **{k: round(v, 2) for k, v in last.items() if k.startswith("psnr_x0_t")},
                        "history": result.validation},
         "command": command, "device": str(device), "elapsed_s": round(time.perf_counter() - began, 1),
-        "resumed_from": result.resumed_from, "recon_version": recon.__version__,
+        "resumed_from": result.resumed_from, "recon_version": recon.__version__, **training.speed.card(result),
     }
     return network, card
 

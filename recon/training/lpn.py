@@ -26,7 +26,7 @@ import recon
 from recon.models.lpn import LPN, LPNConfig, weight_tensors
 from recon.progress import Progress, silent_progress
 from recon.training.data import PatchDataset, hold_out, noisy_pair
-from recon.training.loop import FitConfig, fit
+from recon.training.loop import FitConfig, Speed, fit
 from recon.training.weights_files import write_weights_and_card
 
 VALIDATION_PATCHES = 64
@@ -88,15 +88,18 @@ class LPNTraining:
 
 def train_lpn(volumes: Sequence[np.ndarray], config: LPNConfig, schedule: LPNSchedule, *,
               device: torch.device | None = None, checkpoint: Path | None = None, resume: bool = False,
-              data: dict | None = None, command: str = "", progress: Progress = silent_progress) -> LPNTraining:
+              data: dict | None = None, command: str = "", progress: Progress = silent_progress,
+              speed: Speed | None = None) -> LPNTraining:
     """Train an LPN on patches of ``volumes`` (normalised (z, y, x) arrays, see :func:`load_sources`).
 
     The last 20% of each volume is held out; the card's validation compares the PSNR of the noisy and the
     denoised held-out patches (``VALIDATION_PATCHES`` of them, fixed by the seed) at ``config.sigma``.
+    ``speed``: accelerator options (time budget, precision, a patch bank on the device; all off by default).
     """
-    device = device or torch.device("cpu")
+    device, speed = device or torch.device("cpu"), speed or Speed()
     train_part, held_part = hold_out(volumes)
-    patches = PatchDataset(train_part, schedule.patch, channels=config.channels)
+    patches = speed.source(PatchDataset(train_part, schedule.patch, channels=config.channels), device,
+                           schedule.seed + 3)
     held = PatchDataset(held_part, min(schedule.patch, *(min(v.shape[1:]) for v in held_part)),
                         channels=config.channels)
     generator = torch.Generator().manual_seed(schedule.seed + 1)
@@ -120,16 +123,17 @@ def train_lpn(volumes: Sequence[np.ndarray], config: LPNConfig, schedule: LPNSch
         return {"psnr": psnr(model(val_noisy, create_graph=False), val_clean)}
 
     result = fit(model, loss, sample, FitConfig(schedule.steps, schedule.lr(), schedule.seed,
-                                                validate_every=max(1, schedule.steps // 4)),
+                                                validate_every=max(1, schedule.steps // 4), **speed.fit_options()),
                  device=device, checkpoint=checkpoint, resume=resume, validate=validate,
                  after_step=LPN.clamp_weights, progress=progress)
     window = max(1, min(50, len(result.losses) // 10))
     half = schedule.steps // 2
+    l1_steps = sum(position <= half for position in result.positions)  # the L1 phase's losses come first
     card = {
         "kind": "lpn", "config": asdict(config), "schedule": asdict(schedule), "data": data or {},
         "command": command, "device": str(device), "elapsed_s": round(result.elapsed_s, 2),
-        "resumed_from": result.resumed_from, "recon_version": recon.__version__,
-        "loss_l1_last": float(np.mean(result.losses[max(0, half - window):half] or [np.nan])),
+        "resumed_from": result.resumed_from, "recon_version": recon.__version__, **speed.card(result),
+        "loss_l1_last": float(np.mean(result.losses[max(0, l1_steps - window):l1_steps] or [np.nan])),
         "loss_pm_last": float(np.mean(result.losses[-window:])) if schedule.steps > half else None,
         "gamma_min": schedule.gamma(schedule.steps, values),
         "validation": {"sigma": config.sigma, "patches": VALIDATION_PATCHES,
