@@ -241,12 +241,13 @@ def simulate(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ) -> None:
     """Make a measurement file (with ground truth) from a volume or a phantom."""
+    import importlib
+
     import numpy as np
 
-    from recon import simulate as sim
     from recon.io.measurement import write_measurement
     from recon.io.reconstruction import check_output_path
-    from recon.pipeline import check_seed
+    from recon.params import check_seed
 
     given = {name for name, value in locals().items()
              if value is not None and name in set().union(*_SIMULATE_OPTIONS.values())}
@@ -269,6 +270,8 @@ def simulate(
 
     def fits(elements: int) -> None:
         _check_simulation_fits(spec, numbers, elements)
+
+    sim = importlib.import_module("recon.simulate") if spec in ("mimo-nearfield", "sparse-linear") else _Simulators()
 
     if spec == "ct-parallel":
         if photons is not None and noise_std is not None:
@@ -314,6 +317,16 @@ def simulate(
         print(f"wrote {out} ({spec}/1: {shapes})")
 
 
+class _Simulators:
+    """``recon.simulate``'s functions, imported (with torch) on first use: the input volume or phantom is read and
+    checked first, so that its errors come back without importing torch."""
+
+    def __getattr__(self, name: str) -> Any:
+        from recon import simulate
+
+        return getattr(simulate, name)
+
+
 def _read_config(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
@@ -329,7 +342,7 @@ def _read_config(path: Path | None) -> dict[str, Any]:
         raise UserError(f"cannot be read ({error.strerror})", path=path, fix="check the --config path") from None
     except yaml.YAMLError as error:
         raise UserError(f"not valid YAML ({error.__class__.__name__})", path=path, fix="check its syntax") from None
-    from recon.pipeline import SEED_LIMIT
+    from recon.params import SEED_LIMIT
 
     allowed = {"method", "prior", "params", "device", "seed"}
     if not isinstance(config, dict) or set(config) - allowed or not isinstance(config.get("params", {}), dict):
@@ -376,15 +389,16 @@ def _file_spec(file: Path) -> str:
     return report.spec.id
 
 
-def _check_method(file: Path, method: str | None) -> None:
-    """A missing or unknown --method, or one that does not take FILE's spec, fails here (naming the methods for
-    that spec) before the pipeline imports torch."""
+def _check_method(file: Path, method: str | None, params: dict[str, Any], prior: str | None) -> None:
+    """A missing or unknown --method, one that does not take FILE's spec, or a bad parameter or prior fails here
+    (naming the methods for that spec) before the pipeline imports torch."""
     from recon.methods import all_methods
 
     spec = _file_spec(file)
     known = {m.name: m for m in all_methods()}
     if method in known:
         known[method].check_spec(spec, path=str(file))
+        known[method].parse_params(params, prior=prior, spec=spec)
         return
     problem = "no method given" if method is None else f"unknown method {method!r}"
     raise UserError(problem, key="--method", fix=methods_hint(spec))
@@ -408,17 +422,19 @@ def reconstruct(
     """Reconstruct FILE with a method and write a reconstruction/1 file."""
     from recon.io.layouts import parse_read_options
     from recon.params import parse_assignments
-    from recon.pipeline import Request, default_output
-    from recon.pipeline import reconstruct as run
-    from recon.progress import default_progress
 
     settings = _read_config(config)
     method = method or settings.get("method")
     if method == "?":
         print(method_lines(_file_spec(file)))
         return
-    _check_method(file, method)
     params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
+    _check_method(file, method, params, prior or settings.get("prior"))
+
+    from recon.pipeline import Request, default_output  # torch and deepinv: only once the request is checked
+    from recon.pipeline import reconstruct as run
+    from recon.progress import default_progress
+
     output = out or default_output(file, method)
     request = Request(input=file, method=method, output=output, params=params, read=parse_read_options(read),
                       prior=prior or settings.get("prior"),

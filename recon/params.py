@@ -127,3 +127,14 @@ def parse_assignments(assignments: list[str]) -> dict[str, str]:
                             fix="write --set iterations=100")
         result[key.strip()] = value.strip()
     return result
+
+
+SEED_LIMIT = 2**63
+"""Seeds are stored as a 64-bit integer attribute and seed torch, numpy and random: 0 <= seed < 2**63."""
+
+
+def check_seed(seed: int, key: str = "--seed") -> int:
+    """``seed`` when it is an integer in [0, SEED_LIMIT), else UserError."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise UserError(f"{seed!r} is not a seed in [0, 2**63)", key=key, fix="give an integer such as 0 or 7")
+    return seed

@@ -30,6 +30,7 @@ from recon.io.layouts import open_measurement
 from recon.io.reconstruction import check_output_path, write_reconstruction
 from recon.methods import RunContext, get_method
 from recon.metrics import quality
+from recon.params import check_seed
 from recon.problem import Problem, scored_pair
 from recon.problems import build_problem
 from recon.progress import Progress, silent_progress
@@ -55,17 +56,6 @@ class Request:
     read: dict[str, Any] = field(default_factory=dict)
     protect: tuple[Path, ...] = ()
     """Other files the run reads (a --config file): the output must be none of them, nor the input."""
-
-
-SEED_LIMIT = 2**63
-"""Seeds are stored as a 64-bit integer attribute and seed torch, numpy and random: 0 <= seed < 2**63."""
-
-
-def check_seed(seed: int, key: str = "--seed") -> int:
-    """``seed`` when it is an integer in [0, SEED_LIMIT), else UserError."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
-        raise UserError(f"{seed!r} is not a seed in [0, 2**63)", key=key, fix="give an integer such as 0 or 7")
-    return seed
 
 
 @dataclass

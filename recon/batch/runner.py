@@ -35,7 +35,8 @@ from recon.batch.units import (
 from recon.errors import UserError
 from recon.io.atomic import same_file
 from recon.io.specs import validate_file
-from recon.pipeline import Request, check_seed
+from recon.params import check_seed
+from recon.pipeline import Request
 
 ATTEMPTS_DIR = ".attempts"
 LOSSES_BEFORE_START = 3

@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
-from deepinv.physics.generator import GaussianMaskGenerator
 
 from recon.errors import UserError
 
@@ -94,6 +92,9 @@ def _gaussian_columns(ny: int, nx: int, budget: int, acs: int, rng: np.random.Ge
     deepinv samples floor(nx / R) columns and int(center_fraction * nx) ACS columns; the arguments below are
     chosen so that these come out as exactly ``budget`` and ``acs``.
     """
+    import torch  # imported here: the mask's helpers (centre_slice) serve torch-free readers
+    from deepinv.physics.generator import GaussianMaskGenerator
+
     seed = torch.Generator().manual_seed(int(rng.integers(2**62)))
     generator = GaussianMaskGenerator((ny, nx), acceleration=nx / (budget + 0.5),
                                       center_fraction=(acs + 0.5) / nx, rng=seed)

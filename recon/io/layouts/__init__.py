@@ -27,25 +27,11 @@ import h5py
 
 from recon.errors import UserError
 from recon.io.layouts import dxchange, fastmri, ismrmrd, lodopab, nxtomo
+from recon.io.layouts.reader import open_h5
 from recon.io.measurement import MeasurementFile, MeasurementReader
 
 LAYOUTS: dict[str, ModuleType] = {module.NAME: module for module in (lodopab, dxchange, nxtomo, fastmri, ismrmrd)}
 """Layout name -> module, in the order detection tries them."""
-
-
-def open_h5(path: str | Path) -> h5py.File:
-    """Open ``path`` read-only with the compression filters beamlines use (Blosc, LZ4, bitshuffle... through
-    ``hdf5plugin``) registered; UserError when it is missing or not HDF5."""
-    import hdf5plugin  # noqa: F401  (registers the filters with HDF5)
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError("file not found" if not path.exists() else "is not a file", path=path, fix="check the path")
-    try:
-        return h5py.File(path, "r")
-    except OSError as err:
-        raise UserError(f"cannot be opened as HDF5 ({err})", path=path,
-                        fix="check that the file is complete and not being written") from None
 
 
 def _detect(file: h5py.File) -> str | None:

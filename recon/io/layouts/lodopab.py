@@ -87,7 +87,7 @@ def _ground_truth_file(path: Path, option: str | None, n: int) -> h5py.File | No
     truth = Path(option) if option else partner(path)
     if truth is None:
         return None
-    from recon.io.layouts import open_h5
+    from recon.io.layouts.reader import open_h5
 
     file = open_h5(truth)
     shape = _shape(file)
@@ -101,7 +101,7 @@ def _ground_truth_file(path: Path, option: str | None, n: int) -> h5py.File | No
 
 def open(path: str | Path, **options: Any) -> LayoutReader:
     """A LoDoPaB observation file as ``ct-parallel/1`` (see the module docstring); options: OPTIONS."""
-    from recon.io.layouts import open_h5
+    from recon.io.layouts.reader import open_h5
 
     path = Path(path)
     options_taken(options, OPTIONS, NAME, path)

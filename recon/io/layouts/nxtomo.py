@@ -57,7 +57,7 @@ def _units(dataset: h5py.Dataset) -> str | None:
 
 def open(path: str | Path, **options: Any):
     """An NXtomo file as ``ct-parallel/1``; options: OPTIONS."""
-    from recon.io.layouts import open_h5
+    from recon.io.layouts.reader import open_h5
 
     path = Path(path)
     options_taken(options, OPTIONS, NAME, path)

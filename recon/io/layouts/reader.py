@@ -95,3 +95,18 @@ class LayoutReader(MeasurementReader):
         per = source.slices_per_block or max(1, BLOCK_ELEMENTS // max(1, math.prod(source.shape[1:])))
         for i in range(start, stop, per):
             yield i, source.read(i, min(i + per, stop))
+
+
+def open_h5(path: str | Path) -> h5py.File:
+    """Open ``path`` read-only with the compression filters beamlines use (Blosc, LZ4, bitshuffle... through
+    ``hdf5plugin``) registered; UserError when it is missing or not HDF5."""
+    import hdf5plugin  # noqa: F401  (registers the filters with HDF5)
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("file not found" if not path.exists() else "is not a file", path=path, fix="check the path")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise UserError(f"cannot be opened as HDF5 ({err})", path=path,
+                        fix="check that the file is complete and not being written") from None
