@@ -246,18 +246,34 @@ def problem_noise(problem, attrs: dict) -> NoiseEstimate:
     """The noise level of a built :class:`~recon.problem.Problem` in its own unit (that of ``problem.y``, which the
     methods' residuals are measured in), ``attrs`` its file's attributes. CT sinograms stored in a physical path
     length unit are divided by :func:`~recon.io.ct_geometry.line_integral_scale` when read; their stated noise and
-    Poisson variance are scaled alike."""
-    y = problem.y.detach().cpu()
-    if problem.spec in ("ct-parallel/1", "ct-dynamic/1"):
+    Poisson variance are scaled alike. Slices of ct-parallel and mri-cartesian files are estimated each on its
+    own, so that a slice's estimate (and a method's choice from it) does not depend on the slices read with it."""
+    y, spec = problem.y.detach().cpu(), problem.spec
+    if spec in ("ct-parallel/1", "ct-dynamic/1"):
         from recon.io.ct_geometry import line_integral_scale
 
-        scale = line_integral_scale(attrs) if problem.spec == "ct-parallel/1" else 1.0
-        return noise_of(problem.spec, attrs, y[:, 0].numpy(), scale=scale)
-    if problem.spec in ("mri-cartesian/1", "mri-dynamic/1"):
-        kspace = _complex_kspace(y)
-        mask = problem.physics.mask[:, 0].detach().cpu().numpy()
-        return noise_of(problem.spec, attrs, kspace, mask)
-    return noise_of(problem.spec, attrs, y[0, 0].numpy())
+        sinograms = y[:, 0].numpy()
+        scale = line_integral_scale(attrs) if spec == "ct-parallel/1" else 1.0
+        if spec == "ct-dynamic/1":
+            return noise_of(spec, attrs, sinograms)
+        return _per_slice([noise_of(spec, attrs, sinograms[s:s + 1], scale=scale) for s in range(len(sinograms))])
+    if spec in ("mri-cartesian/1", "mri-dynamic/1"):
+        kspace, mask = _complex_kspace(y), problem.physics.mask[:, 0].detach().cpu().numpy()
+        if spec == "mri-dynamic/1":
+            return noise_of(spec, attrs, kspace, mask)
+        return _per_slice([noise_of(spec, attrs, kspace[s:s + 1], mask[min(s, len(mask) - 1)])
+                           for s in range(len(kspace))])
+    return noise_of(spec, attrs, y[0, 0].numpy())
+
+
+def _per_slice(estimates: list[NoiseEstimate]) -> NoiseEstimate:
+    """One estimate of slices estimated apart: their sq_norms side by side, the RMS of their std."""
+    if len(estimates) == 1:
+        return estimates[0]
+    std = float(np.sqrt(np.mean([e.std**2 for e in estimates])))
+    first = estimates[0]
+    method = first.method if first.source == "file" else f"{first.method}, per slice"
+    return NoiseEstimate(std, np.concatenate([e.sq_norms for e in estimates]), first.source, method)
 
 
 def _complex_kspace(y) -> np.ndarray:

@@ -37,9 +37,7 @@ METHODS = (
                   "||Ax - y|| reaches tau x the noise norm (the discrepancy principle; noise from the file or "
                   f"estimated), at most 300; {CGLS_ITERATIONS} where the noise level cannot be known", low=1,
                   high=10000, auto=True),),
-           "recon.solvers.least_squares:cgls_method",
-           # auto: the estimated noise level is the slab's, so slabs may stop differently from the whole
-           slice_separable=lambda params: params["iterations"] != AUTO),
+           "recon.solvers.least_squares:cgls_method", slice_separable=True),  # auto: noise estimated per slice
     Method("ista", "classical", "ISTA: proximal gradient with soft thresholding (l1), or the prox of any --prior.",
            SPARSE_SPECS, SPARSE_PARAMS, "recon.solvers.sparse:ista", prior_capability="prox", default_prior="l1",
            slice_separable=True),
@@ -48,8 +46,11 @@ METHODS = (
            slice_separable=True),
     Method("tv", "classical", "Isotropic total variation: PDHG (Chambolle-Pock), 2D per slice or 3D; radar: tv-radar.",
            (*SLICE_SPECS, *RADAR_SPECS), (
-               Param("lam", float, {**TV_LAM, RADAR_SPECS[0]: TV_RADAR_LAM}, "TV weight in the normalised problem "
-                     "(larger: smoother); radar: tv-radar's, a fraction of the peak magnitude", low=0.0),
+               Param("lam", float, {**dict.fromkeys(TV_LAM, AUTO), RADAR_SPECS[0]: TV_RADAR_LAM}, "TV weight in "
+                     "the normalised problem (larger: smoother); auto: the discrepancy principle ||Ax - y|| = tau x "
+                     "the noise norm (noise from the file or estimated; without it "
+                     + ", ".join(f"{v:g} on {s.split('/')[0]}" for s, v in TV_LAM.items()) + "); radar: "
+                     "tv-radar's, a fraction of the peak magnitude", low=0.0, auto=True),
                Param("iterations", int, {**dict.fromkeys(SLICE_SPECS, TV_ITERATIONS),
                                          RADAR_SPECS[0]: TV_RADAR_ITERATIONS},
                      "PDHG iterations; radar: tv-radar's C-SALSA iterations", low=1, high=100000),
