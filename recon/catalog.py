@@ -125,7 +125,7 @@ def methods_markdown() -> str:
             for param in method.params:
                 choices = " \\| ".join(map(str, param.choices or ()))
                 kind = param.kind.__name__ + (f" ({choices})" if choices else "")
-                lines.append(f"| `{param.name}` | {kind} | `{param.default!r}` | {_cell(param.help)} |")
+                lines.append(f"| `{param.name}` | {kind} | `{param.describe_default()}` | {_cell(param.help)} |")
         else:
             lines.append("No parameters.")
         priors = compatible_priors(method)

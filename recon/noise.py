@@ -229,37 +229,89 @@ def _from_file(std: float, counts: np.ndarray) -> NoiseEstimate:
 
 
 def estimate_noise(measurement, slices: slice | None = None) -> NoiseEstimate:
-    """The noise level of an open, validated :class:`~recon.io.measurement.MeasurementFile` (its ``slices``): the
-    file's ``noise_std`` or photon count when it states them, else estimated (see the module)."""
-    spec, attrs = measurement.spec.id, measurement.attrs
+    """The noise level of an open, validated :class:`~recon.io.measurement.MeasurementFile` (its ``slices``), in the
+    file's unit: the file's ``noise_std`` or photon count when it states them, else estimated (see the module)."""
+    spec = measurement.spec.id
+    chosen = slices if spec in ("ct-parallel/1", "mri-cartesian/1") else None
     if spec in ("ct-parallel/1", "ct-dynamic/1"):
-        sinogram = measurement.read("sinogram", slices if spec == "ct-parallel/1" else None)
-        sinogram = sinogram.reshape(-1, *sinogram.shape[-2:])
+        return noise_of(spec, measurement.attrs, measurement.read("sinogram", chosen))
+    if spec in ("mri-cartesian/1", "mri-dynamic/1"):
+        return noise_of(spec, measurement.attrs, measurement.read("kspace", chosen), measurement.read("mask", chosen))
+    if spec == "mimo-nearfield/1":
+        return noise_of(spec, measurement.attrs, measurement.read("measurements"))
+    return noise_of(spec, measurement.attrs, None)
+
+
+def problem_noise(problem, attrs: dict) -> NoiseEstimate:
+    """The noise level of a built :class:`~recon.problem.Problem` in its own unit (that of ``problem.y``, which the
+    methods' residuals are measured in), ``attrs`` its file's attributes. CT sinograms stored in a physical path
+    length unit are divided by :func:`~recon.io.ct_geometry.line_integral_scale` when read; their stated noise and
+    Poisson variance are scaled alike. Slices of ct-parallel and mri-cartesian files are estimated each on its
+    own, so that a slice's estimate (and a method's choice from it) does not depend on the slices read with it."""
+    y, spec = problem.y.detach().cpu(), problem.spec
+    if spec in ("ct-parallel/1", "ct-dynamic/1"):
+        from recon.io.ct_geometry import line_integral_scale
+
+        sinograms = y[:, 0].numpy()
+        scale = line_integral_scale(attrs) if spec == "ct-parallel/1" else 1.0
+        if spec == "ct-dynamic/1":
+            return noise_of(spec, attrs, sinograms)
+        return _per_slice([noise_of(spec, attrs, sinograms[s:s + 1], scale=scale) for s in range(len(sinograms))])
+    if spec in ("mri-cartesian/1", "mri-dynamic/1"):
+        kspace, mask = _complex_kspace(y), problem.physics.mask[:, 0].detach().cpu().numpy()
+        if spec == "mri-dynamic/1":
+            return noise_of(spec, attrs, kspace, mask)
+        return _per_slice([noise_of(spec, attrs, kspace[s:s + 1], mask[min(s, len(mask) - 1)])
+                           for s in range(len(kspace))])
+    return noise_of(spec, attrs, y[0, 0].numpy())
+
+
+def _per_slice(estimates: list[NoiseEstimate]) -> NoiseEstimate:
+    """One estimate of slices estimated apart: their sq_norms side by side, the RMS of their std."""
+    if len(estimates) == 1:
+        return estimates[0]
+    std = float(np.sqrt(np.mean([e.std**2 for e in estimates])))
+    first = estimates[0]
+    method = first.method if first.source == "file" else f"{first.method}, per slice"
+    return NoiseEstimate(std, np.concatenate([e.sq_norms for e in estimates]), first.source, method)
+
+
+def _complex_kspace(y) -> np.ndarray:
+    """Complex k-space (S, C, ny, nx) of recon's real layout (S, 2, C, ny, nx) (a torch tensor on the CPU)."""
+    return y[:, 0].numpy() + 1j * y[:, 1].numpy()
+
+
+def noise_of(spec: str, attrs: dict, data: np.ndarray | None, mask: np.ndarray | None = None,
+             scale: float = 1.0) -> NoiseEstimate:
+    """The noise level of measurements ``data`` of ``spec`` (a sinogram (..., n_views, n_det), complex k-space
+    (S, C, ny, nx) with its ``mask``, radar measurements) whose file has ``attrs``; ``scale``: the divisor the
+    sinogram was read with (its stated ``noise_std`` is divided by it, and the Poisson variance of the file's
+    values by its square)."""
+    if spec in ("ct-parallel/1", "ct-dynamic/1"):
+        sinogram = data.reshape(-1, *data.shape[-2:])
         counts = np.full(sinogram.shape[0], sinogram[0].size)
         if attrs.get("noise_model") == "poisson":
             photons, source = attrs.get("photons"), "file"
             if photons is None:
-                photons, source = poisson_photons(sinogram), "estimated"
-            sq_norms = poisson_sq_norms(sinogram, photons)
+                photons, source = poisson_photons(sinogram * scale), "estimated"
+            sq_norms = poisson_sq_norms(sinogram * scale, photons) / scale**2
             std = math.sqrt(sq_norms.sum() / counts.sum())
             return NoiseEstimate(std, sq_norms, source, f"Poisson, {photons:.4g} photons ({source}): sum exp(y)/I0")
         if attrs.get("noise_std") is not None:
-            return _from_file(attrs["noise_std"], counts)
+            return _from_file(attrs["noise_std"] / scale, counts)
         std, how = sinogram_noise_std(sinogram)
         return NoiseEstimate(std, std**2 * counts.astype(np.float64), "estimated", how)
     if spec in ("mri-cartesian/1", "mri-dynamic/1"):
-        kspace = measurement.read("kspace", slices if spec == "mri-cartesian/1" else None)
-        mask = measurement.read("mask", slices if spec == "mri-cartesian/1" else None)
-        sampled = np.broadcast_to(mask > 0, (kspace.shape[0], *kspace.shape[-2:]))
-        counts = sampled.reshape(kspace.shape[0], -1).sum(axis=1) * kspace.shape[1]
+        sampled = np.broadcast_to(mask > 0, (data.shape[0], *data.shape[-2:]))
+        counts = sampled.reshape(data.shape[0], -1).sum(axis=1) * data.shape[1]
         if attrs.get("noise_std") is not None:
             return _from_file(attrs["noise_std"], counts)
-        per_coil, how = kspace_noise_std(kspace, mask)
-        sq_norms = sampled.reshape(kspace.shape[0], -1).sum(axis=1) * float((per_coil**2).sum())
+        per_coil, how = kspace_noise_std(data, mask)
+        sq_norms = sampled.reshape(data.shape[0], -1).sum(axis=1) * float((per_coil**2).sum())
         return NoiseEstimate(float(math.sqrt(np.mean(per_coil**2))), sq_norms, "estimated", how, per_coil)
     if spec == "mimo-nearfield/1":
         if attrs.get("noise_std") is None:
             raise UserError("the file has no noise_std attribute, and radar noise is not estimated from the data",
                             key="noise_std", fix="pass the measurements' SNR, e.g. --set snr_db=30")
-        return _from_file(attrs["noise_std"], np.array([measurement.read("measurements").size]))
+        return _from_file(attrs["noise_std"], np.array([np.asarray(data).size]))
     raise UserError(f"no noise estimator for {spec} files", key="noise_std", fix="give the noise level")

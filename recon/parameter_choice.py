@@ -30,6 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from recon.errors import UserError
+from recon.noise import NoiseEstimate
+
 TAU = {
     ("tv", "ct-parallel/1"): 0.92, ("tv", "mri-cartesian/1"): 0.87,
     ("cgls", "ct-parallel/1"): 1.0, ("cgls", "mri-cartesian/1"): 0.9,
@@ -60,6 +63,26 @@ SEARCH_START_EXPONENT = 1.0
 linearly with the noise), so that it starts near the answer; the principle alone decides where it ends."""
 TUNED_NOISE = 0.01
 """The relative noise (``recon simulate --noise-std``) every fixed default of recon was tuned at."""
+
+STATIC_SPEC = {"ct-dynamic/1": "ct-parallel/1", "mri-dynamic/1": "mri-cartesian/1"}
+"""The spec whose tau a dynamic spec uses (same measurements frame by frame)."""
+
+
+def tau_for(method: str, spec: str) -> float:
+    """tau of ``method`` on files of ``spec`` (:data:`TAU`; dynamic specs take their static spec's; else 1)."""
+    return TAU.get((method, STATIC_SPEC.get(spec, spec)), 1.0)
+
+
+def known_noise(problem) -> tuple[NoiseEstimate | None, str]:
+    """(the problem's noise level, "") or (None, why it cannot be known): the file states none and no estimator
+    applies (radar without noise_std, sparse-linear, MRI without calibration data)."""
+    if problem.noise is None:
+        return None, "the problem was not built from a file"
+    try:
+        return problem.noise(), ""
+    except UserError as error:
+        return None, error.what
+
 
 Solve = Callable[[float, Any], tuple[Any, float, Any]]
 """solve(value, warm_state) -> (x, residual norm ||A x - y||, state to warm-start a later solve from)."""

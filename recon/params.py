@@ -21,6 +21,8 @@ from recon.errors import UserError
 NUMBER_LIMIT = {float: float(np.finfo(np.float32).max), int: 2**63 - 1}
 """Largest magnitude of a numeric parameter: methods compute in float32 (larger floats, and NaN/Inf, overflow),
 integers go into int64 tensors and attributes."""
+AUTO = "auto"
+"""The value of a parameter with ``auto`` that asks the method to choose it from the data."""
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -31,7 +33,8 @@ class Param:
 
     ``default`` given as a mapping ``{spec: value}`` declares per-spec defaults: they move to ``by_spec`` and
     ``default`` becomes None ("depends on the file's spec"; forms show it empty). Every spec a method accepts
-    must then have an entry (checked when the method is declared).
+    must then have an entry (checked when the method is declared). With ``auto``, the value ``"auto"`` (:data:`AUTO`)
+    is accepted as well: the method chooses the value from the data (:mod:`recon.parameter_choice`) and records it.
     """
 
     name: str
@@ -42,6 +45,7 @@ class Param:
     low: float | None = None
     high: float | None = None
     by_spec: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    auto: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.default, Mapping):
@@ -51,6 +55,8 @@ class Param:
     def parse(self, value: Any, owner: str) -> Any:
         """Convert a CLI string or a YAML value to this parameter's type; raise UserError when invalid."""
         key = f"--set {self.name}"
+        if self.auto and isinstance(value, str) and value.strip().lower() == AUTO:
+            return AUTO
         try:
             if self.kind is bool:
                 if isinstance(value, bool):
@@ -64,7 +70,8 @@ class Param:
             else:
                 parsed = self.kind(value)
         except (TypeError, ValueError):
-            raise UserError(f"{value!r} is not a valid {self.kind.__name__} for {owner}", key=key,
+            kind = self.kind.__name__ + (f" or {AUTO!r}" if self.auto else "")
+            raise UserError(f"{value!r} is not a valid {kind} for {owner}", key=key,
                             fix=f"{self.name}: {self.help}") from None
         if self.choices is not None and parsed not in self.choices:
             raise UserError(f"{parsed!r} is not allowed for {owner}", key=key,
@@ -93,14 +100,16 @@ class Param:
     def describe_default(self) -> str:
         """The default as help shows it: ``0.5``, or ``ct-parallel/1 0.0002, mri-cartesian/1 0.002``."""
         if not self.by_spec:
-            return repr(self.default)
-        return ", ".join(f"{spec} {value:g}" if isinstance(value, float) else f"{spec} {value!r}"
+            return AUTO if self.default == AUTO else repr(self.default)
+        return ", ".join(f"{spec} {value:g}" if isinstance(value, float) else f"{spec} {value}" if value == AUTO
+                         else f"{spec} {value!r}"
                          for spec, value in self.by_spec.items())
 
     def describe(self) -> str:
         allowed = f" one of {'|'.join(map(str, self.choices))}" if self.choices else ""
         default = f"[{self.describe_default()}]" if self.by_spec else self.describe_default()
-        return f"{self.name}={default} ({self.kind.__name__}{allowed}): {self.help}"
+        kind = self.kind.__name__ + (f" or {AUTO}" if self.auto else "")
+        return f"{self.name}={default} ({kind}{allowed}): {self.help}"
 
 
 def parse_params(params: tuple[Param, ...], raw: Mapping[str, Any], owner: str) -> dict[str, Any]:

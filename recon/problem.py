@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from deepinv.physics import LinearPhysics
 
+from recon.noise import NoiseEstimate
 from recon.physics.masks import centre_slice
 from recon.spec_groups import DYNAMIC_SPECS, RADAR_SPECS
 
@@ -45,6 +46,9 @@ class Problem:
     """||A||^2 estimated once and shared by the steps of a run (:func:`recon.solvers.linalg.operator_sqnorm`)."""
     coil_maps: dict | None = None
     """How the MRI coil maps were obtained (estimator and its parameters), recorded in the output; None otherwise."""
+    noise: Callable[[], NoiseEstimate] | None = None
+    """The measurements' noise level in y's unit (:func:`recon.noise.problem_noise`: the file's, else estimated),
+    computed on the first call; raises UserError where it cannot be known. None: not built from a file."""
 
     @property
     def axes(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ are all zero are allowed: a zero image is their correct reconstruction. Measured
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ import torch
 
 from recon.errors import UserError, warn
 from recon.io.measurement import MeasurementReader
+from recon.noise import problem_noise
 from recon.physics.masks import centre_slice
 from recon.problem import Problem
 
@@ -50,7 +52,9 @@ def build_problem(measurement: MeasurementReader, slices: slice | None, device: 
     slices of a file without a slice axis."""
     if slices is not None:
         measurement.check_sliceable()
-    return _BUILDERS[measurement.spec.id](measurement, slices, device, dtype)
+    problem = _BUILDERS[measurement.spec.id](measurement, slices, device, dtype)
+    problem.noise = functools.cache(functools.partial(problem_noise, problem, dict(measurement.attrs)))
+    return problem
 
 
 def _no_information(measurement: MeasurementReader, key: str, what: str, fix: str) -> UserError:

@@ -4,6 +4,13 @@ Solves  min_u  1/(2 L^2) ||A u - y/c||^2 + lam * TV(u)  with L = ||A|| and c a r
 estimate (:mod:`recon.solvers.normalised`), then returns c * u. Dividing by L and c makes
 ``lam`` independent of the operator's size and the data's units, so one default serves CT and MRI.
 
+``lam=auto`` (the default on CT and MRI) chooses lam by the discrepancy principle
+(:func:`recon.parameter_choice.discrepancy_search`: ||A x - y|| = tau ||noise||, noise from the file or estimated),
+starting from the tuned default scaled by the relative noise. The first value is solved from the first estimate
+with ``iterations``; each later one continues PDHG from the state of the nearest value solved (image, both duals,
+the TV dual rescaled to the new lam's ball, the scale c kept) for ``WARM_FRACTION`` of them: resetting the duals
+was measured worse than a cold start (docs/guides/parameters-from-data.md).
+
 TV is isotropic: the gradient magnitude sums the squared differences over the spatial axes and over the
 channels (real and imaginary parts of MRI images), i.e. vectorial TV for complex images. In 3D the slice
 axis is the batch axis of the problem layout (S, C, ny, nx).
@@ -11,18 +18,27 @@ axis is the batch axis of the problem layout (S, C, ny, nx).
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 
 from recon.methods import Result, RunContext, get_method
+from recon.methods.classical import TV_LAM
+from recon.noise import relative_noise
+from recon.parameter_choice import SEARCH_START_EXPONENT, discrepancy_search, known_noise, noise_scaled, tau_for
+from recon.params import AUTO
 from recon.problem import Problem
 from recon.proximal_gradient import data_terms
-from recon.solvers.driver import Algorithm, iterate
+from recon.solvers.driver import Algorithm, Driver, iterate
 from recon.solvers.linalg import relative
 from recon.solvers.normalised import Normalised, robust_scale
 from recon.spec_groups import RADAR_SPECS
 
+WARM_FRACTION = 0.5
+"""Iterations of a warm-started solve of the lam search, as a fraction of ``iterations``."""
+MAX_EVALUATIONS = 8
+"""Solves the lam search may use (the study's took 1 to 3)."""
 _AXES = (3, 2, 0)  # difference axes of (S, C, ny, nx): x, y, then z = the slice axis
 
 
@@ -139,6 +155,13 @@ class PDHG(Algorithm):
     def residual_norms(self) -> torch.Tensor:
         return torch.linalg.vector_norm((self.au - self.y).flatten(1), dim=1) * self.scale * self.norm
 
+    def with_lam(self, lam: float) -> PDHG:
+        """A copy to continue from this state with weight ``lam``: the TV dual, which lives in the ball of radius
+        lam, rescaled to the new ball (updates replace the tensors, so the copy shares nothing that changes)."""
+        other = copy.copy(self)
+        other.lam, other.q = lam, self.q * (lam / self.lam)
+        return other
+
 
 @torch.no_grad()
 def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
@@ -150,7 +173,41 @@ def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
         return radar.solve(problem, radar.parse_params(shared), ctx)
     x_init = problem.initial()
     normalised = Normalised.by(problem, robust_scale(x_init), x_init)
-    pdhg = PDHG(normalised, params["lam"], params["dims"], params["nonneg"] and not problem.complex_image,
-                params["step_ratio"])
-    run, history = iterate(ctx, ctx.method, pdhg, params["iterations"])
-    return Result(normalised.units(run.estimate), history)
+    nonneg = params["nonneg"] and not problem.complex_image
+    if params["lam"] != AUTO:
+        pdhg = PDHG(normalised, params["lam"], params["dims"], nonneg, params["step_ratio"])
+        run, history = iterate(ctx, ctx.method, pdhg, params["iterations"])
+        return Result(normalised.units(run.estimate), history)
+    return _tv_auto(problem, params, ctx, normalised, nonneg)
+
+
+def _tv_auto(problem: Problem, params: dict, ctx: RunContext, normalised: Normalised, nonneg: bool) -> Result:
+    """tv with lam chosen by the warm-started discrepancy search (see the module); without a noise level, the
+    tuned default. Records the value, the rule, the solves and the noise level."""
+    default, iterations = TV_LAM[problem.spec], params["iterations"]
+    noise, unknown = known_noise(problem)
+    warm_iterations = max(1, round(WARM_FRACTION * iterations))
+    total = iterations + (MAX_EVALUATIONS - 1) * warm_iterations if noise is not None else iterations
+    with Driver(ctx, ctx.method, total) as driver:
+        if noise is None:
+            pdhg = PDHG(normalised, default, params["dims"], nonneg, params["step_ratio"])
+            run = driver.run(pdhg, iterations)
+            record = {"lam": default, "lam_rule": f"fixed default (no noise level: {unknown})"}
+            return Result(normalised.units(run.estimate), driver.history, {"params": record})
+
+        def solve(lam: float, warm: PDHG | None):
+            pdhg = (PDHG(normalised, lam, params["dims"], nonneg, params["step_ratio"]) if warm is None
+                    else warm.with_lam(lam))
+            run = driver.run(pdhg, iterations if warm is None else warm_iterations)
+            return run.estimate, float(torch.linalg.vector_norm(pdhg.residual_norms())), pdhg
+
+        tau = tau_for("tv", problem.spec)
+        start = noise_scaled(default, relative_noise(float(torch.linalg.vector_norm(problem.y)), noise.norm),
+                             SEARCH_START_EXPONENT)
+        choice = discrepancy_search(solve, tau * noise.norm, start, max_evaluations=MAX_EVALUATIONS, high=10.0)
+    if not choice.reached:
+        ctx.warn(f"tv: lam=auto did not reach the discrepancy target {tau * noise.norm:.4g} (closest residual "
+                 f"{choice.residual:.4g} at lam {choice.value:.4g}); set lam by hand if the image looks wrong")
+    record = {"lam": choice.value, "lam_rule": f"{choice.rule} (tau {tau:g})", "lam_solves": len(choice.evaluations),
+              "lam_reached": choice.reached, **noise.record()}
+    return Result(normalised.units(choice.x), driver.history, {"params": record})

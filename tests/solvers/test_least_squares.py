@@ -1,5 +1,7 @@
 """CGLS: monotone residual, convergence to the least-squares solution, per-sample independence."""
 
+import functools
+
 import numpy as np
 import torch
 
@@ -27,3 +29,32 @@ def test_cgls_treats_each_sample_on_its_own():
     problem.x_shape = (1, *problem.x_shape[1:])
     alone = method.solve(problem, params, RunContext()).x
     assert torch.allclose(together[2:3], alone, atol=1e-10)
+
+
+def test_cgls_discrepancy_stop_freezes_each_slice_at_its_own_iteration():
+    from recon.noise import NoiseEstimate
+
+    problem = sparse_problem(m=30, n=60, samples=3, noise=0.05)
+    residual_after_3 = get_method("cgls").solve(problem, {"iterations": 3}, RunContext()).x
+    norms = torch.linalg.vector_norm((problem.physics.A(residual_after_3) - problem.y).flatten(1), dim=1)
+    sq_norms = np.array([4.0, 1.0, 0.25]) * float(norms.max()) ** 2  # targets that stop the slices apart
+    problem.noise = lambda: NoiseEstimate(0.05, sq_norms, "file", "test")
+    method = get_method("cgls")
+    result = method.solve(problem, method.parse_params({}), RunContext())
+    stopped = result.extras["params"]["stopped_at"]
+    assert result.extras["params"]["iterations_rule"].startswith("discrepancy principle")
+    assert len(set(stopped)) > 1, stopped
+    for index, iterations in enumerate(stopped):  # a stopped slice is exactly cgls run for its count
+        alone = method.solve(problem, {"iterations": iterations}, RunContext()).x
+        assert torch.allclose(result.x[index], alone[index], atol=1e-10)
+
+
+def test_cgls_without_a_noise_level_runs_its_fixed_default():
+    from recon.noise import problem_noise
+
+    problem = sparse_problem(samples=2)
+    problem.noise = functools.partial(problem_noise, problem, {})  # sparse-linear: no estimator (UserError)
+    method = get_method("cgls")
+    result = method.solve(problem, method.parse_params({}), RunContext())
+    assert result.extras["params"]["iterations"] == 20
+    assert "no noise level" in result.extras["params"]["iterations_rule"]
