@@ -35,14 +35,14 @@ INT_LIMIT = 2**31 - 1  # Qt spin boxes hold 32-bit integers
 
 
 def param_widget(param: Param):
-    """A form field for one method parameter: choices -> combo box, bool -> check box, int -> spin box,
-    anything else -> text (empty means the method's default; the text is parsed like ``--set``)."""
+    """A form field for one method parameter: choices -> combo box, bool -> check box, int with a fixed default
+    -> spin box, anything else -> text (empty means the method's default; the text is parsed like ``--set``)."""
     common = {"name": param.name, "label": param.name, "tooltip": param.help}
     if param.choices:
         return ComboBox(choices=list(param.choices), value=param.default, **common)
     if param.kind is bool:
         return CheckBox(value=bool(param.default), **common)
-    if param.kind is int:
+    if param.kind is int and isinstance(param.default, int):  # a per-spec or "auto" default stays text
         low = int(param.low) if param.low is not None else -INT_LIMIT
         high = int(min(param.high, INT_LIMIT)) if param.high is not None else INT_LIMIT
         return SpinBox(value=param.default, min=low, max=high, **common)
