@@ -78,10 +78,11 @@ def unit_labels(unit: Unit) -> dict[str, str]:
     return {"layout": unit.layout, "ground_truth": str(unit.ground_truth or "")}
 
 
-def record_for(unit: Unit, status: str, **fields: Any) -> UnitRecord:
-    """A record of ``unit`` with ``status`` and its labels; ``fields`` set the rest (``unit``/``output`` too)."""
-    return UnitRecord(**{"unit": unit.name, "input": str(unit.input), "output": str(unit.output), "status": status,
-                         **unit_labels(unit), **fields})
+def record_for(source: Unit, status: str, **fields: Any) -> UnitRecord:
+    """A record of ``source`` with ``status`` and its labels; ``fields`` set the rest (``unit``/``output`` too:
+    a merged volume's record is named after its slabs' file)."""
+    return UnitRecord(**{"unit": source.name, "input": str(source.input), "output": str(source.output),
+                         "status": status, **unit_labels(source), **fields})
 
 
 def slab_ranges(n_slices: int, slab: int) -> list[tuple[int, int]]:
