@@ -62,7 +62,8 @@ def _source(path: str | Path) -> tuple[str, str]:
         if mri and not measurement.undersampled():
             return "rss", f"{layout} file: root-sum-of-squares coil combination of its fully sampled k-space"
     fix = ("give fully sampled files or files with a ground truth (fastMRI's training and validation files)" if mri
-           else "reconstruct it first (recon reconstruct or recon batch) and train on the reconstructions")
+           else "give its ground-truth file, or reconstruct it first (recon reconstruct or recon batch) and train on "
+                "the reconstructions")
     raise UserError(f"a {layout} file with no clean images to train on (no ground truth"
                     + (", undersampled k-space)" if mri else ")"), path=path, key="--data", fix=fix)
 
