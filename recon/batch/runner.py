@@ -226,6 +226,7 @@ def _run_units(executor, units: list[Unit], records: dict[str, UnitRecord], retr
                gpu: bool) -> None:
     from recon.progress import default_progress, silent_progress
 
+    began = time.time()
     losses = {unit.name: 0 for unit in units}
     pending = {executor.submit(unit, gpu=gpu): unit for unit in units}
     progress = default_progress() if show else silent_progress
@@ -237,17 +238,34 @@ def _run_units(executor, units: list[Unit], records: dict[str, UnitRecord], retr
                     record = executor.result(future)
                 except WorkerLost as lost:
                     started, losses[unit.name] = attempts_started(unit), losses[unit.name] + 1
-                    if started <= retries and losses[unit.name] <= retries + 1 + LOSSES_BEFORE_START:
+                    record = _finished_before_loss(unit, began)
+                    if record is None and started <= retries and \
+                            losses[unit.name] <= retries + 1 + LOSSES_BEFORE_START:
                         pending[executor.submit(unit, gpu=gpu)] = unit
                         print(f"recon batch: the worker running {unit.name} died ({lost}); resubmitted "
                               f"(started {started} time(s), --retries {retries})", file=sys.stderr)
                         break  # resubmitted: restart as_completed over the new set
-                    record = record_for(unit, "failed", error=f"its worker died {losses[unit.name]} time(s) running "
-                                                              f"it; last: {lost}")
+                    if record is None:
+                        record = record_for(unit, "failed", error=f"its worker died {losses[unit.name]} time(s) "
+                                                                  f"running it; last: {lost}")
                 record.attempts = max(1, attempts_started(unit))
                 records[unit.name] = record
                 step(ok=sum(r.status == "ok" for r in records.values()),
                      failed=sum(r.status == "failed" for r in records.values()))
+
+
+def _finished_before_loss(unit: Unit, began: float) -> UnitRecord | None:
+    """The record of a unit that wrote its complete output in this run but whose result was lost with its worker
+    (a Dask worker holds results until they are fetched; it can die, running the next unit, before that), read
+    from the output; None when it did not finish (an output older than ``began``, the run's start, is not its)."""
+    import h5py
+
+    if not is_complete(unit.output) or unit.output.stat().st_mtime < began:
+        return None
+    with h5py.File(unit.output, "r") as file:
+        attrs = {key: file.attrs.get(key) for key in ("psnr", "ssim", "elapsed_s")}
+    value = {key: None if v is None else float(v) for key, v in attrs.items()}
+    return record_for(unit, "ok", time_s=value["elapsed_s"] or 0.0, psnr=value["psnr"], ssim=value["ssim"])
 
 
 def _interrupted(executor, units: list[Unit], records: dict[str, UnitRecord]) -> None:
