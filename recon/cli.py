@@ -474,6 +474,9 @@ def batch(
         help="Dask scheduler address (tcp://host:port), or local:N for a LocalCluster of N workers.")] = None,
     slab: Annotated[int | None, typer.Option(help="Split volumes into slabs of N slices (slice-separable "
                                                   "methods); slabs are merged into one file per volume.")] = None,
+    read: Annotated[list[str] | None, typer.Option(
+        "--read", help="Reader option key=value for files in a foreign layout, given to each file whose layout "
+                       "takes it (e.g. acceleration=4 for fully sampled fastMRI files; see recon info FILE).")] = None,
     resume: Annotated[bool, typer.Option(help="Skip units whose output exists and validates.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Redo units whose output exists.")] = False,
     retries: Annotated[int, typer.Option(help="Times a unit is resubmitted after its worker died.")] = 2,
@@ -484,12 +487,13 @@ def batch(
     Exit code 0 when every unit succeeded (or was skipped by --resume), 1 when some failed, 2 for bad usage.
     """
     from recon.batch.runner import BatchRequest, run_batch
+    from recon.io.layouts import parse_read_options
     from recon.params import parse_assignments
 
     request = BatchRequest(inputs=inputs, method=method, out_dir=out_dir, params=parse_assignments(set_ or []),
                            prior=prior, device=device, workers=workers, threads=threads, scheduler=scheduler, slab=slab,
-                           resume=resume, overwrite=overwrite, seed=seed, retries=retries,
-                           command=_command_line())
+                           read=parse_read_options(read), resume=resume, overwrite=overwrite, seed=seed,
+                           retries=retries, command=_command_line())
     records = run_batch(request)
     failed = [r for r in records if r.status not in ("ok", "skipped")]
     print(f"{len(records) - len(failed)} of {len(records)} unit(s) done, {len(failed)} failed or not run; "

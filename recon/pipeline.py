@@ -53,7 +53,6 @@ class Request:
     seed: int = 0
     overwrite: bool = False
     command: str = ""
-    read: dict[str, Any] = field(default_factory=dict)
     protect: tuple[Path, ...] = ()
     """Other files the run reads (a --config file): the output must be none of them, nor the input."""
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from recon.batch.datasets import Datasets, Measurement, sort_inputs
 from recon.batch.executors import check_scheduler, make_executor
 from recon.batch.inputs import expand_inputs
 from recon.batch.slabs import merge_slabs
@@ -29,6 +30,7 @@ from recon.batch.units import (
     attempt_log,
     attempts_started,
     output_for,
+    record_for,
     slab_output,
     slab_ranges,
 )
@@ -57,6 +59,8 @@ class BatchRequest:
     threads: int | None = None
     scheduler: str | None = None
     slab: int | None = None
+    read: dict[str, str] = field(default_factory=dict)
+    """Reader options (``--read``), each given to the units whose layout takes it."""
     resume: bool = False
     overwrite: bool = False
     seed: int = 0
@@ -72,31 +76,55 @@ def is_complete(path: Path) -> bool:
     return report.ok and report.spec.id == "reconstruction/1"
 
 
-def _n_slices(path: Path) -> int | None:
+def _n_slices(path: Path, read: dict[str, str]) -> int | None:
     from recon.io.layouts import open_measurement
 
     try:
-        with open_measurement(path) as measurement:
+        with open_measurement(path, **read) as measurement:
             return measurement.n_slices
     except UserError:
         return None  # the unit will fail with the clear line when it runs
 
 
-def plan_units(request: BatchRequest, files: list[Path], threads: int) -> list[Unit]:
-    """One unit per file, or one per slab of ``request.slab`` slices for files that have more."""
+def plan_units(request: BatchRequest, measurements: list[Measurement], threads: int) -> list[Unit]:
+    """One unit per measurement, or one per slab of ``request.slab`` slices for files that have more (the
+    slice count of a recon file or of a layout's reader)."""
     units = []
-    for path in files:
+    for measurement in measurements:
+        path = measurement.path
         final = output_for(path, request.out_dir, request.method)
         run = Request(input=path, method=request.method, output=final, params=request.params, prior=request.prior,
-                      device=request.device, seed=request.seed, overwrite=request.overwrite, command=request.command)
-        n = _n_slices(path) if request.slab else None
+                      device=request.device, seed=request.seed, overwrite=request.overwrite, command=request.command,
+                      read=read_options_for(request.read, measurement.layout))
+        labels = {"layout": measurement.layout, "ground_truth": measurement.ground_truth}
+        n = _n_slices(path, run.read) if request.slab else None
         if not request.slab or n is None or n <= request.slab:
-            units.append(Unit(path.name, run, threads))
+            units.append(Unit(path.name, run, threads, **labels))
             continue
         for start, stop in slab_ranges(n, request.slab):
             slab = replace(run, slices=f"{start}:{stop}", output=slab_output(final, start, stop))
-            units.append(Unit(f"{path.name}[{start}:{stop}]", slab, threads, final=final))
+            units.append(Unit(f"{path.name}[{start}:{stop}]", slab, threads, final=final, **labels))
     return units
+
+
+def read_options_for(options: dict[str, str], layout: str) -> dict[str, str]:
+    """The ``--read`` options that ``layout``'s reader takes (a batch may mix layouts; recon files take none)."""
+    from recon.io.layouts import LAYOUTS
+
+    taken = getattr(LAYOUTS.get(layout), "OPTIONS", {})
+    return {key: value for key, value in options.items() if key in taken}
+
+
+def check_read_options(options: dict[str, str], datasets: Datasets) -> None:
+    """UserError when a ``--read`` option is taken by the layout of no input (a typo would else do nothing)."""
+    from recon.io.layouts import LAYOUTS
+
+    layouts = {m.layout for m in datasets.measurements}
+    for key in options:
+        if not any(key in getattr(LAYOUTS.get(layout), "OPTIONS", {}) for layout in layouts):
+            takes = sorted({k for layout in layouts for k in getattr(LAYOUTS.get(layout), "OPTIONS", {})})
+            raise UserError(f"--read {key} is an option of none of the inputs' layouts ({', '.join(sorted(layouts))})",
+                            key="--read", fix=f"use one of {', '.join(takes)}" if takes else "leave out --read")
 
 
 def check_request(request: BatchRequest) -> None:
@@ -128,12 +156,20 @@ def run_batch(request: BatchRequest, show_progress: bool = True) -> list[UnitRec
     """Run the batch and return one record per unit (plus one per merged volume); raises UserError for bad
     usage and KeyboardInterrupt (after writing the summary) when interrupted."""
     check_request(request)
-    files = expand_inputs(request.inputs)
+    inputs = expand_inputs(request.inputs)
+    files = inputs.files
+    datasets = sort_inputs(files)
+    check_read_options(request.read, datasets)
+    skipped = inputs.skipped + datasets.skipped
+    if not datasets.measurements:
+        raise UserError(f"none of the {len(files)} HDF5 input(s) is a measurement recon reads (first: "
+                        f"{skipped[0].path}: {skipped[0].reason})", key="INPUTS",
+                        fix="give recon files or files in a layout that `recon info FILE` recognises")
     request.out_dir.mkdir(parents=True, exist_ok=True)
     from recon.device import resolve_device
 
     gpu = resolve_device(request.device).type == "cuda"
-    units = plan_units(request, files, threads=1)
+    units = plan_units(request, datasets.measurements, threads=1)
     finals = list(dict.fromkeys(unit.final or unit.output for unit in units))
     for final in finals:
         source = next((path for path in files if same_file(final, path)), None)
@@ -151,7 +187,7 @@ def run_batch(request: BatchRequest, show_progress: bool = True) -> list[UnitRec
     for unit in units:
         done = is_complete(unit.final) if unit.final else False
         if request.resume and (done or is_complete(unit.output)):
-            records[unit.name] = UnitRecord(unit.name, str(unit.input), str(unit.output), "skipped")
+            records[unit.name] = record_for(unit, "skipped")
         else:
             todo.append(unit)
 
@@ -160,16 +196,20 @@ def run_batch(request: BatchRequest, show_progress: bool = True) -> list[UnitRec
     shutil.rmtree(attempts_dir, ignore_errors=True)
     attempts_dir.mkdir()
     todo = [replace(unit, threads=threads, attempt_log=attempt_log(attempts_dir, unit.name)) for unit in todo]
-    print(f"recon batch: {len(units)} unit(s) from {len(files)} file(s), {len(todo)} to run on "
-          f"{executor.description}", file=sys.stderr)
+    print(f"recon batch: {len(units)} unit(s) from {len(datasets.measurements)} measurement file(s) "
+          f"({len(datasets.paired)} ground-truth file(s) paired, {len(skipped)} input(s) skipped), {len(todo)} to "
+          f"run on {executor.description}", file=sys.stderr)
     if getattr(executor, "dashboard", None):
         print(f"dask dashboard: {executor.dashboard}", file=sys.stderr)
+    inventory = {"paired_ground_truths": [{"ground_truth": str(truth), "measurement": str(measurement)}
+                                          for truth, measurement in datasets.paired.items()],
+                 "skipped_inputs": [item.row() for item in skipped]}
     start = time.perf_counter()
     try:
         _run_units(executor, todo, records, request.retries, show_progress, gpu)
     except KeyboardInterrupt:
         _interrupted(executor, todo, records)
-        write_summary(_ordered(units, records), request.out_dir, {"interrupted": True})
+        write_summary(_ordered(units, records), request.out_dir, {"interrupted": True, **inventory})
         raise
     finally:
         shutil.rmtree(attempts_dir, ignore_errors=True)
@@ -177,9 +217,9 @@ def run_batch(request: BatchRequest, show_progress: bool = True) -> list[UnitRec
     merged = _merge(units, records, request)
     ordered = _ordered(units, records) + merged
     write_summary(ordered, request.out_dir, {"method": request.method, "wall_s": time.perf_counter() - start,
-                                             "executor": executor.description})
+                                             "executor": executor.description, **inventory})
     if show_progress:
-        print_table(ordered)
+        print_table(ordered, skipped)
     return ordered
 
 
@@ -187,6 +227,7 @@ def _run_units(executor, units: list[Unit], records: dict[str, UnitRecord], retr
                gpu: bool) -> None:
     from recon.progress import default_progress, silent_progress
 
+    began = time.time()
     losses = {unit.name: 0 for unit in units}
     pending = {executor.submit(unit, gpu=gpu): unit for unit in units}
     progress = default_progress() if show else silent_progress
@@ -198,17 +239,34 @@ def _run_units(executor, units: list[Unit], records: dict[str, UnitRecord], retr
                     record = executor.result(future)
                 except WorkerLost as lost:
                     started, losses[unit.name] = attempts_started(unit), losses[unit.name] + 1
-                    if started <= retries and losses[unit.name] <= retries + 1 + LOSSES_BEFORE_START:
+                    record = _finished_before_loss(unit, began)
+                    if record is None and started <= retries and \
+                            losses[unit.name] <= retries + 1 + LOSSES_BEFORE_START:
                         pending[executor.submit(unit, gpu=gpu)] = unit
                         print(f"recon batch: the worker running {unit.name} died ({lost}); resubmitted "
                               f"(started {started} time(s), --retries {retries})", file=sys.stderr)
                         break  # resubmitted: restart as_completed over the new set
-                    record = UnitRecord(unit.name, str(unit.input), str(unit.output), "failed",
-                                        error=f"its worker died {losses[unit.name]} time(s) running it; last: {lost}")
+                    if record is None:
+                        record = record_for(unit, "failed", error=f"its worker died {losses[unit.name]} time(s) "
+                                                                  f"running it; last: {lost}")
                 record.attempts = max(1, attempts_started(unit))
                 records[unit.name] = record
                 step(ok=sum(r.status == "ok" for r in records.values()),
                      failed=sum(r.status == "failed" for r in records.values()))
+
+
+def _finished_before_loss(unit: Unit, began: float) -> UnitRecord | None:
+    """The record of a unit that wrote its complete output in this run but whose result was lost with its worker
+    (a Dask worker holds results until they are fetched; it can die, running the next unit, before that), read
+    from the output; None when it did not finish (an output older than ``began``, the run's start, is not its)."""
+    import h5py
+
+    if not is_complete(unit.output) or unit.output.stat().st_mtime < began:
+        return None
+    with h5py.File(unit.output, "r") as file:
+        attrs = {key: file.attrs.get(key) for key in ("psnr", "ssim", "elapsed_s")}
+    value = {key: None if v is None else float(v) for key, v in attrs.items()}
+    return record_for(unit, "ok", time_s=value["elapsed_s"] or 0.0, psnr=value["psnr"], ssim=value["ssim"])
 
 
 def _interrupted(executor, units: list[Unit], records: dict[str, UnitRecord]) -> None:
@@ -221,8 +279,7 @@ def _interrupted(executor, units: list[Unit], records: dict[str, UnitRecord]) ->
         executor.kill()
     for unit in running:
         status = "ok" if is_complete(unit.output) else "not run"
-        records[unit.name] = UnitRecord(unit.name, str(unit.input), str(unit.output), status,
-                                        error="" if status == "ok" else "interrupted")
+        records[unit.name] = record_for(unit, status, error="" if status == "ok" else "interrupted")
 
 
 def _ordered(units: list[Unit], records: dict[str, UnitRecord]) -> list[UnitRecord]:
@@ -236,19 +293,19 @@ def _merge(units: list[Unit], records: dict[str, UnitRecord], request: BatchRequ
         slabs = [unit for unit in units if unit.final == final]
         name = f"{slabs[0].input.name} (merged)"
         if request.resume and is_complete(final):
-            merged.append(UnitRecord(name, str(slabs[0].input), str(final), "skipped"))
+            merged.append(record_for(slabs[0], "skipped", unit=name, output=str(final)))
             continue
         if not all(records[unit.name].status in ("ok", "skipped") for unit in slabs):
-            merged.append(UnitRecord(name, str(slabs[0].input), str(final), "not run", error="a slab failed"))
+            merged.append(record_for(slabs[0], "not run", unit=name, output=str(final), error="a slab failed"))
             continue
         start = time.perf_counter()
         try:
             metrics = merge_slabs([unit.output for unit in slabs], final, slabs[0].input, overwrite=request.overwrite)
         except (UserError, OSError, ValueError) as error:
-            merged.append(UnitRecord(name, str(slabs[0].input), str(final), "failed", error=str(error)))
+            merged.append(record_for(slabs[0], "failed", unit=name, output=str(final), error=str(error)))
             continue
-        merged.append(UnitRecord(name, str(slabs[0].input), str(final), "ok", time.perf_counter() - start,
-                                 metrics.get("psnr"), metrics.get("ssim")))
+        merged.append(record_for(slabs[0], "ok", unit=name, output=str(final), time_s=time.perf_counter() - start,
+                                 psnr=metrics.get("psnr"), ssim=metrics.get("ssim")))
         for unit in slabs:
             unit.output.unlink(missing_ok=True)
     slab_dir = request.out_dir / ".slabs"

@@ -38,6 +38,10 @@ class Unit:
     """For a slab: the merged output this slab belongs to."""
     attempt_log: Path | None = None
     """File that gets one line (worker, time) each time the unit starts: how many times it really ran."""
+    layout: str = ""
+    """How the input was recognised: ``recon`` (a recon-spec file) or a layout name (``fastmri``, ``lodopab``...)."""
+    ground_truth: Path | None = None
+    """A separate ground-truth file its reader pairs with it (LoDoPaB's), for the summary."""
 
     @property
     def input(self) -> Path:
@@ -62,9 +66,23 @@ class UnitRecord:
     error: str = ""
     attempts: int = 1
     worker: str = ""
+    layout: str = ""
+    ground_truth: str = ""
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def unit_labels(unit: Unit) -> dict[str, str]:
+    """The record fields that say what the unit's input is: its layout and paired ground-truth file."""
+    return {"layout": unit.layout, "ground_truth": str(unit.ground_truth or "")}
+
+
+def record_for(source: Unit, status: str, **fields: Any) -> UnitRecord:
+    """A record of ``source`` with ``status`` and its labels; ``fields`` set the rest (``unit``/``output`` too:
+    a merged volume's record is named after its slabs' file)."""
+    return UnitRecord(**{"unit": source.name, "input": str(source.input), "output": str(source.output),
+                         "status": status, **unit_labels(source), **fields})
 
 
 def slab_ranges(n_slices: int, slab: int) -> list[tuple[int, int]]:
@@ -142,7 +160,7 @@ def run_unit(unit: Unit) -> UnitRecord:
     set_threads(unit.threads)
     keep_large_blocks_in_heap()
     start = time.perf_counter()
-    record = UnitRecord(unit.name, str(unit.input), str(unit.output), "ok", worker=worker)
+    record = record_for(unit, "ok", worker=worker)
     try:
         unit.output.parent.mkdir(parents=True, exist_ok=True)
         summary = reconstruct(unit.request)

@@ -61,11 +61,44 @@ def expand_data(patterns: list[str]) -> list[Path]:
     return paths
 
 
+VOLUME_SUFFIXES = (".npy", ".nii", ".nii.gz", ".tif", ".tiff", ".h5", ".hdf5", ".nx", ".nxs")
+
+
+def expand_folder(folder: Path) -> list[str]:
+    """A folder given to ``--data``: its volume files (sorted: fastMRI or LoDoPaB files, NIfTI, npy...), or the
+    folder itself when it holds none of them (a DICOM series). Other files are named on stderr, not read."""
+    import h5py
+
+    entries = sorted(p for p in folder.iterdir() if p.is_file())
+    files = [p for p in entries if p.name.lower().endswith(VOLUME_SUFFIXES) or h5py.is_hdf5(p)]
+    if not files:
+        return [str(folder)]
+    others = [p.name for p in entries if p not in files]
+    if others:
+        print(f"recon train: --data {folder}: skipped {len(others)} file(s) that are not volumes "
+              f"({', '.join(others[:3])}{', ...' if len(others) > 3 else ''})", file=sys.stderr)
+    return [str(p) for p in files]
+
+
 def expand_sources(sources: list[str]) -> list[str]:
-    """``--data`` values of the image-prior commands: ``phantom:``/``skimage:`` names as they are, files and
-    globs expanded (see :func:`expand_data`)."""
-    return [path for item in sources for path in (
-        [item] if item.startswith(("phantom:", "skimage:")) else map(str, expand_data([item])))]
+    """``--data`` values of the image-prior commands: ``phantom:``/``skimage:`` names as they are, folders (see
+    :func:`expand_folder`), files and globs expanded (see :func:`expand_data`); a LoDoPaB observation file is
+    dropped when its ground-truth file is listed too."""
+    from recon.training.layout_images import drop_paired_measurements
+
+    items = [path for item in sources for path in (
+        [item] if item.startswith(("phantom:", "skimage:")) else expand_folder(Path(item)) if Path(item).is_dir()
+        else map(str, expand_data([item])))]
+    return [str(p) for p in drop_paired_measurements([Path(i) for i in items])]
+
+
+def note_layouts(card: dict, items: list[str]) -> None:
+    """Say in the card's data what was read from each source in a foreign layout (``layouts``: path -> line)."""
+    from recon.training.layout_images import describe_source, layout_of
+
+    layouts = {item: describe_source(item) for item in items if layout_of(item)[0]}
+    if layouts:
+        card["data"]["layouts"] = layouts
 
 
 def _choice(value: str, choices: tuple[str, ...], key: str) -> str:
@@ -184,6 +217,7 @@ def lpn(
     training = train_lpn(volumes, config, schedule, device=resolve_device(device), checkpoint=checkpoint,
                          resume=resume, data={"sources": items, "hu": hu},
                          command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress(), speed=speed)
+    note_layouts(training.card, items)
     write_lpn(training, out, overwrite=overwrite)
     checkpoint.unlink(missing_ok=True)
     scores = training.card["validation"]
@@ -263,6 +297,7 @@ def _train_denoiser_and_write(training, out: Path, device: str, resume: bool, ov
                                  command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress())
     if sources is not None:
         card["data"]["sources"] = sources
+    note_layouts(card, list(training.data))
     write_denoiser(model, training.config, out, card, overwrite=overwrite)
     checkpoint.unlink(missing_ok=True)
     scores = card["validation"]
@@ -401,6 +436,7 @@ def diffusion(
     checkpoint = out.with_suffix(".ckpt")
     model, card = train_diffusion(training, device=resolve_device(device), checkpoint=checkpoint, resume=resume,
                                   command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress())
+    note_layouts(card, items)
     write_diffusion(model, config, out, card, overwrite=overwrite)
     checkpoint.unlink(missing_ok=True)
     scores = card["validation"]

@@ -1,7 +1,8 @@
 """Training data for learned priors: clean patches cut from real volumes and phantoms, augmented, made noisy.
 
 Sources (``--data`` items) are files of any format :func:`recon.io.volumes.load_volume` reads (npy, NIfTI,
-DICOM file or folder, HDF5 ``FILE.h5:KEY``), or generators: ``phantom:ellipses``, ``phantom:foam``,
+DICOM file or folder, HDF5 ``FILE.h5:KEY``), files in the field's layouts (fastMRI, LoDoPaB ground truths...:
+:mod:`recon.training.layout_images`), or generators: ``phantom:ellipses``, ``phantom:foam``,
 ``phantom:shepp-logan`` and ``skimage:NAME`` (a bundled scikit-image picture, e.g. ``skimage:camera``).
 Each source becomes a float32 volume (z, y, x), normalised so that its 0.99 quantile is 1 — the same unit
 the solvers work in (:func:`recon.solvers.normalised.robust_scale`), so that noise levels ``sigma`` mean the
@@ -83,7 +84,9 @@ def load_source(item: str, dim: int = 2, hu: bool = False, seed: int = 0) -> np.
         return normalise(phantom_volumes(name, dim, seed))
     if sep and kind == "skimage":
         return normalise(skimage_picture(name))
-    volume = load_volume(item)
+    from recon.training.layout_images import layout_images, layout_of
+
+    volume = layout_images(item) if layout_of(item)[0] else load_volume(item)
     return normalise(volume.reshape(-1, *volume.shape[-2:]), hu=hu)
 
 

@@ -81,6 +81,11 @@ def partner(path: str | Path) -> Path | None:
     return None
 
 
+def ground_truth_images(data: h5py.Dataset, start: int, stop: int) -> np.ndarray:
+    """Images ``start:stop`` of a ground-truth file's ``data`` in recon's [row (y down), column (x)] axes."""
+    return np.ascontiguousarray(np.rot90(data[start:stop], axes=(1, 2)))
+
+
 def _ground_truth_file(path: Path, option: str | None, n: int) -> h5py.File | None:
     if option == "none":
         return None
@@ -130,8 +135,7 @@ def open(path: str | Path, **options: Any) -> LayoutReader:
     }
     if truth_file is not None:
         truth = truth_file["data"]
-        sources["ground_truth"] = Source((n, IMAGE_SIZE, IMAGE_SIZE),
-                                         lambda a, b: np.ascontiguousarray(np.rot90(truth[a:b], axes=(1, 2))))
+        sources["ground_truth"] = Source((n, IMAGE_SIZE, IMAGE_SIZE), lambda a, b: ground_truth_images(truth, a, b))
     attrs = {"image_shape": [n, IMAGE_SIZE, IMAGE_SIZE], "det_spacing": DET_SPACING_PIXELS, "det_offset": 0.0,
              "pixel_size": PIXEL_M, "unit": "m", "path_length_unit": "m"}
     mapping = [
