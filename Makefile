@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test bench lint docs docs-serve clean
+.PHONY: venv demo test test-all bench lint docs docs-serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ demo: $(STAMP)
 	$(BIN)/recon demo --out demo_out --overwrite
 
 # GUI tests run under Xvfb when it is installed (Debian: apt-get install xvfb) and are skipped otherwise.
+# Two workers, one thread each; the tests marked slow (long end-to-end runs, each covered in part by a faster
+# test) run in `make test-all`.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m "not slow"
+
+test-all: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_operators.py

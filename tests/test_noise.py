@@ -73,6 +73,7 @@ def test_poisson_refuses_line_integrals_that_starve_the_detector():
         simulate_ct_parallel(shepp_logan_3d(64)[32], 30, photons=1e4)  # values ~1 per pixel: no photons left
 
 
+@pytest.mark.slow
 def test_simulate_photons_from_the_command_line(tmp_path):
     """`recon simulate --photons` writes a post-log sinogram whose noise model the file states; with --noise-std
     too, or with line integrals that starve the detector, it exits 2 with one line."""

@@ -33,9 +33,12 @@ METHODS = (
            "recon.solvers.analytic:fbp", slice_separable=lambda params: not params["static"]),
     Method("cgls", "classical", "Least squares by conjugate gradients on the normal equations, from zero, stopped "
            "early.", (*SLICE_SPECS, *DYNAMIC_SPECS, *SPARSE_SPECS),
-           (Param("iterations", int, AUTO, "CG iterations (fewer regularise more); auto: each slice stops when "
+           (Param("iterations", int, {**dict.fromkeys(SLICE_SPECS, AUTO),
+                                      **dict.fromkeys((*DYNAMIC_SPECS, *SPARSE_SPECS), CGLS_ITERATIONS)},
+                  "CG iterations (fewer regularise more); auto (CT and MRI slices): each slice stops when "
                   "||Ax - y|| reaches tau x the noise norm (the discrepancy principle; noise from the file or "
-                  f"estimated), at most 300; {CGLS_ITERATIONS} where the noise level cannot be known", low=1,
+                  f"estimated), at most 300; {CGLS_ITERATIONS} on dynamic and sparse files and where no noise "
+                  "level is known", low=1,
                   high=10000, auto=True),),
            "recon.solvers.least_squares:cgls_method", slice_separable=True),  # auto: noise estimated per slice
     Method("ista", "classical", "ISTA: proximal gradient with soft thresholding (l1), or the prox of any --prior.",

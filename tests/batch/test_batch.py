@@ -62,6 +62,7 @@ def test_a_killed_worker_does_not_lose_units(tmp_path):
     assert len(list(out.glob("*.tv.h5"))) == 6
 
 
+@pytest.mark.slow
 def test_sigint_then_resume_runs_only_the_missing_units(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

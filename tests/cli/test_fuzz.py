@@ -47,5 +47,6 @@ def test_mutated_files_through_main(tmp_path):
 
 
 @pytest.mark.parametrize("i", SUBPROCESS_CASES)
+@pytest.mark.slow
 def test_mutated_files_through_the_console_script(tmp_path, i):
     assert not _broken(i, tmp_path, via_subprocess=True)

@@ -77,6 +77,7 @@ def test_an_output_that_is_not_a_regular_file_is_refused(sl, kind):
     assert out.is_fifo() if kind == "fifo" else out.is_dir()
 
 
+@pytest.mark.slow
 def test_concurrent_writers_of_one_output_cannot_both_succeed(tmp_path):
     out = tmp_path / "same.h5"
     args = ["simulate", "sparse-linear", "--samples", "5", "--out", str(out)]
@@ -114,6 +115,7 @@ def test_stale_temporary_files_are_reported_and_removed_with_overwrite(sl):
     assert not stale.exists() and other.exists()  # only this output's pattern
 
 
+@pytest.mark.slow  # a race by design: under load the signal can land outside the window it aims at
 def test_sigint_right_after_the_output_is_complete_is_not_a_failure(sl):
     """The interrupt is sent the moment the output appears; whether it lands before or after the process ends,
     a complete output means exit 0 (tests/io/test_atomic.py lands it inside the window deterministically)."""
@@ -227,6 +229,7 @@ def test_bad_simulate_arguments(tmp_path, args, fragments):
     assert files_in(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_bad_reconstruct_and_batch_arguments(sl, tmp_path):
     out = tmp_path / "o.h5"
     (tmp_path / "folder").mkdir()
@@ -317,21 +320,3 @@ def test_radar_frequencies_must_be_positive(tmp_path):
     path = write_valid_file("mimo-nearfield", tmp_path / "r.h5", frequencies=np.array([-1.0, 0.0, 1e9, 2e9]))
     info = run_cli("info", path)
     assert info.returncode == 2 and "frequencies: every value must be > 0, found -1.0" in info.stderr, info.stderr
-
-
-def test_the_readme_methods_table_lists_the_specs_each_method_takes():
-    from pathlib import Path
-
-    from recon.methods import all_methods
-
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    table = readme[readme.index("\n## Methods\n"):].split("\n## ")[1]
-    rows = {line.split("|")[1].strip(" `"): line.split("|")[2].strip() for line in table.splitlines()
-            if line.startswith("| `")}
-    assert "cgls" in rows and "adjoint" in rows
-    every = sorted({spec for method in all_methods() for spec in method.specs})
-    for method in all_methods():
-        if method.name in rows:
-            specs = rows[method.name]
-            listed = every if specs == "all" else sorted(f"{s.strip()}/1" for s in specs.split(","))
-            assert listed == sorted(method.specs), (method.name, specs, method.specs)

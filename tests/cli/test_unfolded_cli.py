@@ -63,6 +63,7 @@ def test_train_writes_weights_and_card_and_shipped_unfolded_ista_beats_ista(spar
     assert again.returncode == 2 and "exists already" in again.stderr and "--overwrite" in again.stderr
 
 
+@pytest.mark.slow
 def test_mri_trained_unsupervised_from_measurements_beats_adjoint_and_cgls(tmp_path):
     mri = ("mri-cartesian", "--phantom", "shepp-logan-3d", "--size", "32", "--coils", "4", "--acceleration", "3",
            "--mask", "poisson2d", "--noise-std", "0.01", "--with-coil-maps")

@@ -110,6 +110,7 @@ def test_some_pages_have_runnable_examples():
 
 
 @pytest.mark.parametrize("page", RUN_PAGES, ids=lambda page: page.relative_to(ROOT).as_posix())
+@pytest.mark.slow
 def test_bash_examples_run(page, page_runs):
     done = page_runs[page].result()
     assert done.returncode == 0, f"{page}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"

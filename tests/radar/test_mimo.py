@@ -87,6 +87,7 @@ def test_scenes_are_complex_with_magnitude_in_range(kind):
     assert np.std(np.angle(scene[magnitude > 0])) > 1  # random phase
 
 
+@pytest.mark.slow
 def test_direct_methods_find_point_scatterers_and_write_complex_volumes_in_metres(tmp_path):
     measurement = tmp_path / "s.h5"
     assert run_cli("simulate", "mimo-nearfield", "--out", measurement, "--grid", "15,15,25", "--frequencies", "12",

@@ -40,7 +40,7 @@ def test_cgls_discrepancy_stop_freezes_each_slice_at_its_own_iteration():
     sq_norms = np.array([4.0, 1.0, 0.25]) * float(norms.max()) ** 2  # targets that stop the slices apart
     problem.noise = lambda: NoiseEstimate(0.05, sq_norms, "file", "test")
     method = get_method("cgls")
-    result = method.solve(problem, method.parse_params({}), RunContext())
+    result = method.solve(problem, method.parse_params({"iterations": "auto"}), RunContext())
     stopped = result.extras["params"]["stopped_at"]
     assert result.extras["params"]["iterations_rule"].startswith("discrepancy principle")
     assert len(set(stopped)) > 1, stopped
@@ -55,6 +55,6 @@ def test_cgls_without_a_noise_level_runs_its_fixed_default():
     problem = sparse_problem(samples=2)
     problem.noise = functools.partial(problem_noise, problem, {})  # sparse-linear: no estimator (UserError)
     method = get_method("cgls")
-    result = method.solve(problem, method.parse_params({}), RunContext())
+    result = method.solve(problem, method.parse_params({"iterations": "auto"}), RunContext())
     assert result.extras["params"]["iterations"] == 20
     assert "no noise level" in result.extras["params"]["iterations_rule"]

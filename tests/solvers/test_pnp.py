@@ -120,6 +120,7 @@ def test_volume_defaults_are_triplanar_for_ct_only():
     assert resolve("ct-parallel/1", {**auto, "sigma": 0.2}, slices=8)["sigma"] == 0.2
 
 
+@pytest.mark.slow
 def test_triplanar_prior_uses_the_neighbouring_slices(tmp_path):
     """A 3D Shepp-Logan volume (the middle 16 of 64^3, 15 views, 1% noise): averaging the denoiser over the three
     orientations beats the slice-wise prior at the same sigma (measured 42.37 vs 40.60 dB)."""

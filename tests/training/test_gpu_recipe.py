@@ -32,6 +32,7 @@ def tiny_pack(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_the_tiny_recipe_trains_six_priors_benchmarks_them_and_judges_them(tmp_path, capsys):
     out = tmp_path / "gpu"
     pack = tiny_pack(tmp_path / "pack")

@@ -35,6 +35,7 @@ def volume_file(tmp_path_factory) -> Path:
 
 
 @pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io")
+@pytest.mark.slow
 def test_opening_512_cubed_reads_under_5_percent(make_napari_viewer, qtbot, volume_file):
     viewer = make_napari_viewer()
     viewer.open(str(volume_file.with_name("small.h5")), plugin="recon")  # imports the reader's modules

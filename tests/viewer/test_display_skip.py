@@ -28,6 +28,7 @@ def test_without_xvfb_or_display_gui_tests_are_skipped_with_the_package_to_insta
 
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb on PATH (Debian: apt-get install xvfb)")
+@pytest.mark.slow
 def test_with_xvfb_on_path_gui_tests_run():
     env = {name: value for name, value in os.environ.items() if name not in ("DISPLAY", "WAYLAND_DISPLAY")}
     result = run_pytest(env)
@@ -35,6 +36,7 @@ def test_with_xvfb_on_path_gui_tests_run():
     assert "1 passed" in result.stdout and "skipped" not in result.stdout
 
 
+@pytest.mark.slow
 def test_ci_can_require_the_gui_tests(tmp_path):
     env = {name: value for name, value in os.environ.items() if name not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.update(PATH=str(tmp_path), RECON_REQUIRE_GUI="1")

@@ -183,6 +183,7 @@ def _psnr_against(output, truth) -> float:
 
 
 @pytest.mark.parametrize("method", ["adjoint", "tv"])
+@pytest.mark.slow
 def test_foreign_files_reconstruct_like_recons_own(files, tmp_path, method):
     """Must show (issue 24): no conversion step, the same PSNR (within 0.1 dB) as recon's own file of the data."""
     truth = files["acquisition"].rss
