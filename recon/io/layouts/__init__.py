@@ -35,9 +35,16 @@ LAYOUTS: dict[str, ModuleType] = {module.NAME: module for module in (lodopab, dx
 
 
 def _detect(file: h5py.File) -> str | None:
-    if "recon_spec" in file.attrs:
-        return "recon"
-    return next((name for name, module in LAYOUTS.items() if module.detect(file)), None)
+    """The layout name (see :func:`detect_layout`); UserError when HDF5 cannot read what detection looks at (a
+    damaged file: garbage in its object headers)."""
+    from recon.io.specs import DAMAGED_FIX, HDF5_ERRORS
+
+    try:
+        if "recon_spec" in file.attrs:
+            return "recon"
+        return next((name for name, module in LAYOUTS.items() if module.detect(file)), None)
+    except HDF5_ERRORS as err:
+        raise UserError(f"cannot be read ({err})", path=file.filename, fix=DAMAGED_FIX) from None
 
 
 def detect_layout(path: str | Path) -> str | None:
