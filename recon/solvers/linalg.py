@@ -14,7 +14,9 @@ def operator_sqnorm(problem: Problem, iterations: int = 100, tol: float = 1e-5, 
 
     deepinv's power method on ``problem.norm_shape``, from a fixed random start so that results do not
     depend on the global RNG, times ``margin``: the power method approaches ||A||^2 from below, and step
-    sizes 1/||A||^2 must not exceed the bound their convergence needs.
+    sizes 1/||A||^2 must not exceed the bound their convergence needs. The first call on a problem fixes the
+    precision: later calls return the cached value whatever ``iterations`` and ``tol`` they ask for (C-SALSA's
+    coarse estimate is therefore the one its :class:`~recon.solvers.normalised.Normalised` gets too).
     """
     if problem.sqnorm is None:
         shape = problem.norm_shape or problem.x_shape

@@ -25,7 +25,7 @@ import torch
 
 from recon.methods import Result, RunContext, get_method
 from recon.methods.classical import TV_LAM
-from recon.noise import relative_noise
+from recon.noise import NoiseEstimate, relative_noise
 from recon.parameter_choice import SEARCH_START_EXPONENT, discrepancy_search, known_noise, noise_scaled, tau_for
 from recon.params import AUTO
 from recon.problem import Problem
@@ -174,27 +174,26 @@ def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
     x_init = problem.initial()
     normalised = Normalised.by(problem, robust_scale(x_init), x_init)
     nonneg = params["nonneg"] and not problem.complex_image
-    if params["lam"] != AUTO:
-        pdhg = PDHG(normalised, params["lam"], params["dims"], nonneg, params["step_ratio"])
-        run, history = iterate(ctx, ctx.method, pdhg, params["iterations"])
-        return Result(normalised.units(run.estimate), history)
-    return _tv_auto(problem, params, ctx, normalised, nonneg)
+    lam, extras = params["lam"], {}
+    if lam == AUTO:
+        noise, unknown = known_noise(problem)
+        if noise is not None:
+            return _tv_auto(problem, params, ctx, normalised, nonneg, noise)
+        lam = TV_LAM[problem.spec]
+        extras = {"params": {"lam": lam, "lam_rule": f"fixed default (no noise level: {unknown})"}}
+    pdhg = PDHG(normalised, lam, params["dims"], nonneg, params["step_ratio"])
+    run, history = iterate(ctx, ctx.method, pdhg, params["iterations"])
+    return Result(normalised.units(run.estimate), history, extras)
 
 
-def _tv_auto(problem: Problem, params: dict, ctx: RunContext, normalised: Normalised, nonneg: bool) -> Result:
-    """tv with lam chosen by the warm-started discrepancy search (see the module); without a noise level, the
-    tuned default. Records the value, the rule, the solves and the noise level."""
+def _tv_auto(problem: Problem, params: dict, ctx: RunContext, normalised: Normalised, nonneg: bool,
+             noise: NoiseEstimate) -> Result:
+    """tv with lam chosen by the warm-started discrepancy search (see the module) against ``noise``. Records the
+    value, the rule, the solves and the noise level."""
     default, iterations = TV_LAM[problem.spec], params["iterations"]
-    noise, unknown = known_noise(problem)
     warm_iterations = max(1, round(WARM_FRACTION * iterations))
-    total = iterations + (MAX_EVALUATIONS - 1) * warm_iterations if noise is not None else iterations
+    total = iterations + (MAX_EVALUATIONS - 1) * warm_iterations
     with Driver(ctx, ctx.method, total) as driver:
-        if noise is None:
-            pdhg = PDHG(normalised, default, params["dims"], nonneg, params["step_ratio"])
-            run = driver.run(pdhg, iterations)
-            record = {"lam": default, "lam_rule": f"fixed default (no noise level: {unknown})"}
-            return Result(normalised.units(run.estimate), driver.history, {"params": record})
-
         def solve(lam: float, warm: PDHG | None):
             pdhg = (PDHG(normalised, lam, params["dims"], nonneg, params["step_ratio"]) if warm is None
                     else warm.with_lam(lam))
