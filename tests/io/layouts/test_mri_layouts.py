@@ -229,6 +229,6 @@ def test_import_copies_a_fastmri_file_as_read(files, tmp_path):
     result = run_cli("import", "fastmri", files["train"], "--out", out)
     assert result.returncode == 0, result.stderr
     with open_measurement(files["train"]) as foreign, open_measurement(out) as copy:
-        assert copy.layout == "recon"
+        assert copy.layout == "recon" and copy.provenance["layout"] == "fastmri"
         for key in ("kspace", "mask", "ground_truth"):
             np.testing.assert_array_equal(copy.read(key), foreign.read(key))
