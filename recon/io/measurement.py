@@ -83,6 +83,8 @@ class MeasurementReader:
     layout: str = "recon"
     _sliced: frozenset[str] = frozenset()
     """Dataset keys whose axis 0 is the spec's slice axis."""
+    memory_fix = "use a machine with more memory, or crop the data"
+    """What :meth:`check_memory` suggests when not even one slice fits (a layout may name its own option)."""
 
     def __enter__(self) -> MeasurementReader:
         return self
@@ -189,7 +191,7 @@ class MeasurementReader:
         count = stop - start
         fits = max(0, memory.available_bytes() - fixed) // per_slice if per_slice else 0
         fix = (f"select at most {fits} slices at a time with --slices a:b (each needs {memory.format_bytes(per_slice)})"
-               if 0 < fits < count else "use a machine with more memory, or crop the data")
+               if 0 < fits < count else self.memory_fix)
         what = f"reading {count} slice(s)" if self.spec.slice_dim else "reconstructing this file"
         memory.check_fits(fixed + per_slice * count, what, fix, path=self.path)
 

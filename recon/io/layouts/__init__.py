@@ -84,7 +84,11 @@ def open_measurement(path: str | Path, **options: Any) -> MeasurementReader:
     path = Path(path)
     if not path.is_file() or not h5py.is_hdf5(path):
         return MeasurementFile(path)  # its validation says why (missing, a folder, not HDF5)
-    name = detect_layout(path)
+    return _open_detected(path, detect_layout(path), options)
+
+
+def _open_detected(path: Path, name: str | None, options: dict[str, Any]) -> MeasurementReader:
+    """The reader of an HDF5 file that :func:`detect_layout` called ``name``."""
     if name == "recon":
         if options:
             raise UserError(f"--read {next(iter(options))}=... applies to files in a foreign layout, this is a recon "
@@ -125,13 +129,14 @@ def inspect_file(path: str | Path, options: dict[str, Any]) -> tuple[str, list[s
     from recon.io.specs import describe_file, validate_file
 
     path = Path(path)
-    name = detect_layout(path) if path.is_file() and h5py.is_hdf5(path) else None
-    if name not in (None, "recon") and role(path)[1] == "ground_truth":
+    hdf5 = path.is_file() and h5py.is_hdf5(path)
+    name, kind = role(path) if hdf5 else (None, "unknown")  # one detection serves the whole description
+    if name not in (None, "recon") and kind == "ground_truth":
         partner = getattr(LAYOUTS[name], "partner", lambda _: None)(path)
         return (f"{path}: layout {name}, a ground-truth file: recon pairs it with its measurement "
                 f"({partner if partner else 'not found beside it'}) and reconstructs that"), []
     if name not in (None, "recon"):
-        with open_measurement(path, **options) as measurement:
+        with _open_detected(path, name, options) as measurement:
             text = "\n".join([f"{path}: {measurement.spec.id}: {measurement.spec.description}", measurement.describe(),
                               *_mapped_summary(measurement)])
             return text, _semantic_problems(measurement)
@@ -140,6 +145,6 @@ def inspect_file(path: str | Path, options: dict[str, Any]) -> tuple[str, list[s
     if not report.ok:
         known = ", ".join(LAYOUTS)
         return text, report.problems + ([f"no layout recon reads ({known}) recognises it either"]
-                                        if name is None and path.is_file() and h5py.is_hdf5(path) else [])
-    with open_measurement(path, **options) as measurement:
+                                        if name is None and hdf5 else [])
+    with _open_detected(path, "recon", options) as measurement:
         return f"{text}\n{measurement.describe()}", _semantic_problems(measurement)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from recon import memory
 from recon.errors import UserError
-from recon.io.measurement import parse_slice_range
-from recon.io.specs import load_spec, value_problem
+from recon.io.measurement import MeasurementReader
+from recon.io.specs import bind_shapes, load_spec
 from recon.physics.coil_compression import auto_virtual_coils, compress_coils
 from recon.physics.masks import centre_slice
 
@@ -183,23 +183,24 @@ def remove_readout_oversampling(kspace: np.ndarray, rows: int) -> np.ndarray:
     return np.fft.fftshift(np.fft.fft(np.fft.ifftshift(image, axes=-2), axis=-2, norm="ortho"), axes=-2)
 
 
-class CartesianKSpaceFile:
-    """A foreign Cartesian MRI file read as ``mri-cartesian/1`` (MeasurementFile's reading API).
+class CartesianKSpaceFile(MeasurementReader):
+    """A foreign Cartesian MRI file read as ``mri-cartesian/1`` (see :class:`MeasurementReader` for the API: slice
+    ranges, value checks and the memory check are the shared ones).
 
     Subclasses set ``layout`` and ``title`` and implement :meth:`_raw_kspace`, :meth:`_acquired` and, when the
     file has a ground truth (``truth_key``, a dataset of the h5py ``file`` given to :meth:`_setup`),
     :meth:`_raw_truth`; their ``__init__`` opens the file and calls :meth:`_setup`.
     """
 
-    layout = ""
     title = ""
     truth_key: str | None = None
+    memory_fix = "use a machine with more memory, or fewer coils with --read coils=N"
 
     def _setup(self, path: str | Path, file: h5py.File | None, geometry: EncodingGeometry | None, n_slices: int,
                n_coils: int, options: dict[str, Any], source: str) -> None:
         """Decide the conversion steps from the header, the acquired region and the options (reads one slice
         when the coils are compressed automatically, nothing else)."""
-        self.path, self._file, self.geometry, self.n_slices = Path(path), file, geometry, n_slices
+        self.path, self._file, self.geometry = Path(path), file, geometry
         self.spec = load_spec(SPEC)
         self.coil_map_estimator = options.get("coil_maps", "auto")
         self._source = source
@@ -225,20 +226,28 @@ class CartesianKSpaceFile:
             steps.append(scheme.record(int((keep & acquired_columns).sum()), int(acquired_columns.sum())))
         self._crop = self._choose_crop(steps)
         self._coils = n_coils
-        self.n_coils = self._virtual_coils(options.get("coils"), path)
-        if self.n_coils < n_coils:
+        virtual = self._virtual_coils(options.get("coils"), n_slices, path)
+        if virtual < n_coils:
             steps.append({"step": "coil_compression", "method": "svd", "coils": n_coils,
-                          "virtual_coils": self.n_coils, "automatic": "coils" not in options})
+                          "virtual_coils": virtual, "automatic": "coils" not in options})
         self._steps = steps
+        ny, nx = self._rows, columns
+        self._shapes = {"kspace": (n_slices, virtual, ny, nx),
+                        "mask": (ny, nx) if len(self._sampled) == 1 else (n_slices, ny, nx)}
+        if self.truth_key is not None:
+            self._shapes["ground_truth"] = (n_slices, *self._crop)
+        self.attrs = {"fft_norm": "ortho", "fft_centered": True, "crop": list(self._crop)}
+        self.dims, axes = bind_shapes(self.spec, self._shapes, self.attrs)
+        self._sliced = frozenset(key for key, found in axes.items() if found[:1] == (self.spec.slice_dim,))
 
-    def _virtual_coils(self, requested: int | None, path: str | Path) -> int:
+    def _virtual_coils(self, requested: int | None, n_slices: int, path: str | Path) -> int:
         """Coils to keep: ``--read coils`` or, above 16 coils, the automatic choice on the middle slice."""
         if requested is not None and requested > self._coils:
             raise UserError(f"--read coils={requested} asks for more coils than the file's {self._coils}",
                             path=path, key="--read coils", fix=f"give at most {self._coils}")
         if requested is not None:
             return requested
-        middle = self.n_slices // 2
+        middle = n_slices // 2
         sampled = self._sampled[min(middle, len(self._sampled) - 1)]
         return auto_virtual_coils(self._grid_kspace(middle, middle + 1)[0], sampled) if self._coils > 16 else \
             self._coils
@@ -255,61 +264,14 @@ class CartesianKSpaceFile:
                           "source": "ground truth shape" if self.geometry is None else "reconSpace matrix size"})
         return crop
 
-    # ---------------------------------------------------------------- MeasurementFile's reading API
-
-    @property
-    def dims(self) -> dict[str, int]:
-        return {"nz": self.n_slices, "n_coils": self.n_coils, "ny": self._rows, "nx": self._sampled.shape[-1],
-                "crop_ny": self._crop[0], "crop_nx": self._crop[1]}
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        return {"fft_norm": "ortho", "fft_centered": True, "crop": list(self._crop)}
+    # ---------------------------------------------------------------- MeasurementReader's hooks
 
     @property
     def provenance(self) -> dict[str, Any]:
         return {"layout": self.layout, "source": str(self.path), "steps": list(self._steps)}
 
-    def __enter__(self) -> CartesianKSpaceFile:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def close(self) -> None:
         self._file.close()
-
-    @property
-    def sources(self) -> list[Path]:
-        """The files a run reads (an output must be none of them)."""
-        return [self.path]
-
-    def check_memory(self, slices: slice | None = None) -> None:
-        """UserError when ``slices`` (None: all) cannot fit in memory: complex64 k-space per coil on the grid, the
-        mask and the complex image, a lower bound from the header before anything is read."""
-        count = self.n_slices if slices is None else slices.stop - slices.start
-        ny, nx = self._rows, self._sampled.shape[-1]
-        per_slice = 8 * ny * nx * (self.n_coils + 1) + ny * nx
-        fits = max(0, memory.available_bytes()) // per_slice
-        fix = (f"select at most {fits} slices at a time with --slices a:b" if 0 < fits < count
-               else "use a machine with more memory, or fewer coils with --read coils=N")
-        memory.check_fits(per_slice * count, f"reading {count} slice(s)", fix, path=self.path)
-
-    def has(self, key: str) -> bool:
-        return key in ("kspace", "mask") or (key == "ground_truth" and self.truth_key is not None)
-
-    def shape(self, key: str) -> tuple[int, ...]:
-        ny, nx = self._rows, self._sampled.shape[-1]
-        shapes = {"kspace": (self.n_slices, self.n_coils, ny, nx), "ground_truth": (self.n_slices, *self._crop),
-                  "mask": (ny, nx) if len(self._sampled) == 1 else (self.n_slices, ny, nx)}
-        self._check_key(key)
-        return shapes[key]
-
-    def check_slice_range(self, text: str) -> slice:
-        return parse_slice_range(text, self.n_slices, path=self.path)
-
-    def check_sliceable(self) -> None:
-        """Every MRI layout has a slice axis."""
 
     def undersampled(self) -> bool:
         """False for a fully sampled file: the same acquired region in every slice, a contiguous block of columns
@@ -319,25 +281,31 @@ class CartesianKSpaceFile:
         return not (bool((self._sampled == first).all()) and bool(first[:, columns].all())
                     and len(columns) == columns[-1] - columns[0] + 1)
 
-    def read(self, key: str, slices: slice | None = None) -> np.ndarray:
+    def _present(self, key: str) -> bool:
+        return key in self._shapes
+
+    def _dataset_shape(self, key: str) -> tuple[int, ...]:
+        return self._shapes[key]
+
+    def _blocks(self, key: str, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
         """``kspace`` complex64 (S, C, ny, nx), ``mask`` bool (ny, nx) or (S, ny, nx), ``ground_truth`` float32
-        (S, crop_ny, crop_nx) of the slices ``slices`` (None: all), converted as the module says."""
-        self._check_key(key)
-        start, stop = (0, self.n_slices) if slices is None else (slices.start or 0, slices.stop or self.n_slices)
-        if slices is not None and (slices.step not in (None, 1) or not 0 <= start < stop <= self.n_slices):
-            raise UserError(f"slice range {start}:{stop} is empty, stepped or outside 0:{self.n_slices}",
-                            path=self.path, fix=f"choose a:b with 0 <= a < b <= {self.n_slices}")
+        (S, crop_ny, crop_nx), converted as the module says, one slice per block (the k-space of a slice is a few
+        million values: fastMRI's knee, 15 coils x 640 x 368)."""
         if key == "mask":
-            return self._sampled[0].copy() if len(self._sampled) == 1 else self._sampled[start:stop].copy()
-        if key == "ground_truth":
-            truth = self._raw_truth(start, stop)
-            out = truth[..., centre_slice(truth.shape[-2], self._crop[0]), centre_slice(truth.shape[-1], self._crop[1])]
-            return self._checked(key, np.ascontiguousarray(out, dtype=np.float32), start)
-        kspace = self._grid_kspace(start, stop)
-        if self.n_coils < self._coils:
-            kspace, _ = compress_coils(kspace, self._sampled if len(self._sampled) == 1 else
-                                       self._sampled[start:stop], self.n_coils)
-        return self._checked(key, kspace.astype(np.complex64, copy=False), start)
+            yield start, self._sampled[start:stop] if key in self._sliced else self._sampled[0]
+            return
+        for i in range(start, stop):
+            if key == "ground_truth":
+                truth = self._raw_truth(i, i + 1)
+                yield i, truth[..., centre_slice(truth.shape[-2], self._crop[0]),
+                               centre_slice(truth.shape[-1], self._crop[1])]
+                continue
+            kspace = self._grid_kspace(i, i + 1)
+            virtual = self._shapes["kspace"][1]
+            if virtual < self._coils:
+                kspace, _ = compress_coils(kspace, self._sampled if len(self._sampled) == 1 else
+                                           self._sampled[i:i + 1], virtual)
+            yield i, kspace
 
     def _grid_kspace(self, start: int, stop: int) -> np.ndarray:
         """K-space (S, C, ny, nx) of slices start:stop after oversampling removal, zero where not sampled."""
@@ -346,19 +314,6 @@ class CartesianKSpaceFile:
             kspace = remove_readout_oversampling(kspace, self._rows)
         sampled = self._sampled if len(self._sampled) == 1 else self._sampled[start:stop]
         return np.where(sampled[:, None], kspace, 0).astype(np.complex64)
-
-    def _checked(self, key: str, values: np.ndarray, start: int) -> np.ndarray:
-        problem = value_problem("complex64" if key == "kspace" else "float32", True, values, start)
-        if problem:
-            raise UserError(problem, path=self.path, key=key,
-                            fix="replace the bad values in the file, or choose other --slices")
-        return values
-
-    def _check_key(self, key: str) -> None:
-        if not self.has(key):
-            present = ", ".join(k for k in ("kspace", "mask", "ground_truth") if self.has(k))
-            raise UserError(f"no dataset {key!r} in this {self.title} file (read as {SPEC})", path=self.path,
-                            key=key, fix=f"read one of {present}")
 
     # ---------------------------------------------------------------- for the subclasses
 

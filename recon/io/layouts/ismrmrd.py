@@ -73,17 +73,16 @@ class IsmrmrdFile(CartesianKSpaceFile):
 
     def __init__(self, path: str | Path, **options: Any):
         try:
-            import ismrmrd
+            import ismrmrd  # noqa: F401  (_index reads its acquisition flag constants)
         except ImportError:
             raise UserError("reading ISMRMRD files needs the ismrmrd package", path=path,
                             fix="pip install ismrmrd") from None
         options = parse_options(options, _OPTIONS, path, _INTEGERS)
-        group = self._group(path, options.get("dataset"))
-        with ismrmrd.Dataset(str(path), group, mode="r") as dataset:
-            geometry = EncodingGeometry.from_xml(dataset.read_xml_header(), path)
-        self._check_geometry(geometry, path)
-        file = h5py.File(path, "r")
+        file = h5py.File(path, "r")  # the one handle: groups, header and acquisitions
         try:
+            group = self._group(file, path, options.get("dataset"))
+            geometry = EncodingGeometry.from_xml(file[group]["xml"][0], path)  # as ismrmrd's read_xml_header
+            self._check_geometry(geometry, path)
             self._records = file[group]["data"]
             self._index(self._records.fields("head")[:], geometry, options, path)
             source = (f"/{group}/data: {len(self._acquisitions)} imaging acquisitions of {self._n_coils} channels "
@@ -95,10 +94,9 @@ class IsmrmrdFile(CartesianKSpaceFile):
             raise
 
     @staticmethod
-    def _group(path: str | Path, chosen: str | None) -> str:
+    def _group(file: h5py.File, path: str | Path, chosen: str | None) -> str:
         """The ISMRMRD group to read: ``chosen``, or the only one."""
-        with h5py.File(path, "r") as file:
-            groups = _groups(file)
+        groups = _groups(file)
         if chosen is not None and chosen not in groups or chosen is None and len(groups) != 1:
             raise UserError(f"holds the ISMRMRD datasets {groups}", path=path, key="--read dataset",
                             fix=f"choose one with --read dataset={groups[0]}")

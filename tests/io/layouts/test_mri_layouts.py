@@ -220,3 +220,15 @@ def test_cli_retrospective_undersampling_and_bad_read_options(files, tmp_path, c
                      str(tmp_path / "x.h5")])
         error = capsys.readouterr().err
         assert code == 2 and error.count("\n") == 1 and "--read" in error, error
+
+
+def test_import_copies_a_fastmri_file_as_read(files, tmp_path):
+    """``recon import`` reads a layout through the shared reader API (``sliced``, block reads); the copy reads back
+    the same k-space, mask and ground truth."""
+    out = tmp_path / "imported.h5"
+    result = run_cli("import", "fastmri", files["train"], "--out", out)
+    assert result.returncode == 0, result.stderr
+    with open_measurement(files["train"]) as foreign, open_measurement(out) as copy:
+        assert copy.layout == "recon" and copy.provenance["layout"] == "fastmri"
+        for key in ("kspace", "mask", "ground_truth"):
+            np.testing.assert_array_equal(copy.read(key), foreign.read(key))
