@@ -372,29 +372,28 @@ def _complete_once_written(path: Path) -> Iterator[None]:
         print(f"interrupted after {path} was written; the output is complete", file=sys.stderr)
 
 
-def _file_spec(file: Path) -> str:
-    """The spec of a measurement file, recon's own (structure checked, not values) or in a layout recon reads;
-    UserError naming the problem otherwise."""
+def _file_spec(file: Path, read: dict[str, str]) -> str:
+    """The spec of a measurement file, found as :func:`recon.io.layouts.open_measurement` finds it (a recon file is
+    opened: its structure and ``--read`` checked; a foreign layout's spec is its layout's, as opening its reader can
+    be costly, e.g. a centre-of-rotation search); UserError naming the problem otherwise."""
     import h5py
 
-    from recon.io.layouts import LAYOUTS, detect_layout
-    from recon.io.specs import validate_file
+    from recon.io.layouts import LAYOUTS, detect_layout, open_measurement
 
-    if file.is_file() and h5py.is_hdf5(file):
-        layout = detect_layout(file)
-        if layout in LAYOUTS:
-            return LAYOUTS[layout].SPEC
-    report = validate_file(file, check_values=False)
-    report.raise_if_bad()
-    return report.spec.id
+    layout = detect_layout(file) if file.is_file() and h5py.is_hdf5(file) else None
+    if layout in LAYOUTS:
+        return LAYOUTS[layout].SPEC
+    with open_measurement(file, **read) as measurement:
+        return measurement.spec.id
 
 
-def _check_method(file: Path, method: str | None, params: dict[str, Any], prior: str | None) -> None:
+def _check_method(file: Path, read: dict[str, str], method: str | None, params: dict[str, Any],
+                  prior: str | None) -> None:
     """A missing or unknown --method, one that does not take FILE's spec, or a bad parameter or prior fails here
     (naming the methods for that spec) before the pipeline imports torch."""
     from recon.methods import all_methods
 
-    spec = _file_spec(file)
+    spec = _file_spec(file, read)
     known = {m.name: m for m in all_methods()}
     if method in known:
         known[method].check_spec(spec, path=str(file))
@@ -425,18 +424,19 @@ def reconstruct(
 
     settings = _read_config(config)
     method = method or settings.get("method")
+    read_options = parse_read_options(read)
     if method == "?":
-        print(method_lines(_file_spec(file)))
+        print(method_lines(_file_spec(file, read_options)))
         return
     params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
-    _check_method(file, method, params, prior or settings.get("prior"))
+    _check_method(file, read_options, method, params, prior or settings.get("prior"))
 
     from recon.pipeline import Request, default_output  # torch and deepinv: only once the request is checked
     from recon.pipeline import reconstruct as run
     from recon.progress import default_progress
 
     output = out or default_output(file, method)
-    request = Request(input=file, method=method, output=output, params=params, read=parse_read_options(read),
+    request = Request(input=file, method=method, output=output, params=params, read=read_options,
                       prior=prior or settings.get("prior"),
                       device=device or settings.get("device", "auto"), slices=slices,
                       seed=seed if seed is not None else settings.get("seed", 0), overwrite=overwrite,
