@@ -241,8 +241,6 @@ def simulate(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ) -> None:
     """Make a measurement file (with ground truth) from a volume or a phantom."""
-    import importlib
-
     import numpy as np
 
     from recon.io.measurement import write_measurement
@@ -271,36 +269,34 @@ def simulate(
     def fits(elements: int) -> None:
         _check_simulation_fits(spec, numbers, elements)
 
-    sim = importlib.import_module("recon.simulate") if spec in ("mimo-nearfield", "sparse-linear") else _Simulators()
+    if photons is not None and noise_std is not None:
+        raise UserError("--photons and --noise-std both set the noise", key="--photons",
+                        fix="give one: --photons for Poisson counts, --noise-std for Gaussian noise")
+    if spec in ("ct-parallel", "mri-cartesian", "ct-dynamic", "mri-dynamic"):  # read and checked before torch
+        data, spacing = _load_input_volume(volume, key, phantom, size, dynamic=spec.endswith("-dynamic"),
+                                           frames=frames, seed=seed, fits=fits)
+    from recon import simulate as sim
 
     if spec == "ct-parallel":
-        if photons is not None and noise_std is not None:
-            raise UserError("--photons and --noise-std both set the noise", key="--photons",
-                            fix="give one: --photons for Poisson counts, --noise-std for Gaussian noise")
-        data, spacing = _load_input_volume(volume, key, phantom, size, fits=fits)
         datasets, attrs = sim.simulate_ct_parallel(data, _given(views, 60), _given(angle_range, math.pi),
                                                    _given(noise_std, 0.0), n_det=n_det, rng=rng, photons=photons,
                                                    voxel_size=spacing)
     elif spec == "mri-cartesian":
-        data, _ = _load_input_volume(volume, key, phantom, size, fits=fits)
         datasets, attrs = sim.simulate_mri_cartesian(data, _given(coils, 8), _given(acceleration, 4.0),
                                                      mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
                                                      with_coil_maps=bool(with_coil_maps), rng=rng)
     elif spec == "ct-dynamic":
-        data, _ = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed, fits=fits)
         datasets, attrs = sim.simulate_ct_dynamic(data, _given(views_per_frame, 1), order or "bit-reversal",
                                                   _given(noise_std, 0.0), _given(angle_range, math.pi),
                                                   bool(pi_symmetry), n_det=n_det, rng=rng)
     elif spec == "mri-dynamic":
-        data, _ = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed, fits=fits)
         datasets, attrs = sim.simulate_mri_dynamic(data, _given(coils, 8), _given(acceleration, 4.0),
                                                    mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
                                                    with_coil_maps=bool(with_coil_maps), rng=rng)
     elif spec == "mimo-nearfield":
         from recon.scenes import make_scene
-        from recon.simulate import radar_geometry
 
-        geometry = radar_geometry(array or "diagonal-12x13", array_file, _given(frequencies, 20), _given(fmin, 4e9),
+        geometry = sim.radar_geometry(array or "diagonal-12x13", array_file, _given(frequencies, 20), _given(fmin, 4e9),
                                   _given(fmax, 16e9), grid or "25,25,49")
         fits(math.prod(geometry.grid_shape) + len(geometry.frequencies) * len(geometry.tx_positions)
              * len(geometry.rx_positions))
@@ -315,16 +311,6 @@ def simulate(
         write_measurement(out, f"{spec}/1", datasets, attrs, overwrite=overwrite, protect=reads)
         shapes = ", ".join(f"{name} {'x'.join(map(str, a.shape))}" for name, a in datasets.items())
         print(f"wrote {out} ({spec}/1: {shapes})")
-
-
-class _Simulators:
-    """``recon.simulate``'s functions, imported (with torch) on first use: the input volume or phantom is read and
-    checked first, so that its errors come back without importing torch."""
-
-    def __getattr__(self, name: str) -> Any:
-        from recon import simulate
-
-        return getattr(simulate, name)
 
 
 def _read_config(path: Path | None) -> dict[str, Any]:
