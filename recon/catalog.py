@@ -29,19 +29,6 @@ def methods_for(spec: str | None = None) -> list:
     return sorted(chosen, key=lambda m: (m.family.lower(), m.name))
 
 
-def compatible_priors(method, spec: str | None = None) -> list[str]:
-    """The priors ``method`` can take with ``--prior`` (on files of ``spec``, when given)."""
-    import recon.methods as registry
-
-    if method.prior_capability is None:
-        return []
-    if hasattr(registry, "compatible_priors"):  # the registry's own rule (dimensions, spec), once it has one
-        return registry.compatible_priors(method, spec)
-    from recon.priors import names_with
-
-    return names_with(method.prior_capability, method.prior_dims)
-
-
 def usable_weights(method, priors: list[str]) -> list[str]:
     """Shipped weights ``method`` can run with: those of its priors (a prior named like the weights, e.g.
     ``drunet-ct``) and its own (named ``METHOD-SPEC``, e.g. ``unfolded-ista-sparse-linear``)."""
@@ -69,7 +56,7 @@ def method_lines(spec: str | None = None) -> str:
 
 def describe_method(name: str) -> str:
     """``recon methods NAME``: summary, specs, parameters with defaults, priors and the shipped weights."""
-    from recon.methods import get_method
+    from recon.methods import compatible_priors, get_method
     from recon.weights import all_cards, describe_card
 
     method = get_method(name)
@@ -107,6 +94,7 @@ def _cell(text: str) -> str:
 
 def methods_markdown() -> str:
     """The method reference page (Markdown): a table of all methods, then one section per method."""
+    from recon.methods import compatible_priors
     from recon.weights import all_cards, describe_card
 
     cards = all_cards()

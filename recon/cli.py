@@ -241,8 +241,6 @@ def simulate(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
 ) -> None:
     """Make a measurement file (with ground truth) from a volume or a phantom."""
-    import importlib
-
     import numpy as np
 
     from recon.io.measurement import write_measurement
@@ -271,36 +269,34 @@ def simulate(
     def fits(elements: int) -> None:
         _check_simulation_fits(spec, numbers, elements)
 
-    sim = importlib.import_module("recon.simulate") if spec in ("mimo-nearfield", "sparse-linear") else _Simulators()
+    if photons is not None and noise_std is not None:
+        raise UserError("--photons and --noise-std both set the noise", key="--photons",
+                        fix="give one: --photons for Poisson counts, --noise-std for Gaussian noise")
+    if spec in ("ct-parallel", "mri-cartesian", "ct-dynamic", "mri-dynamic"):  # read and checked before torch
+        data, spacing = _load_input_volume(volume, key, phantom, size, dynamic=spec.endswith("-dynamic"),
+                                           frames=frames, seed=seed, fits=fits)
+    from recon import simulate as sim
 
     if spec == "ct-parallel":
-        if photons is not None and noise_std is not None:
-            raise UserError("--photons and --noise-std both set the noise", key="--photons",
-                            fix="give one: --photons for Poisson counts, --noise-std for Gaussian noise")
-        data, spacing = _load_input_volume(volume, key, phantom, size, fits=fits)
         datasets, attrs = sim.simulate_ct_parallel(data, _given(views, 60), _given(angle_range, math.pi),
                                                    _given(noise_std, 0.0), n_det=n_det, rng=rng, photons=photons,
                                                    voxel_size=spacing)
     elif spec == "mri-cartesian":
-        data, _ = _load_input_volume(volume, key, phantom, size, fits=fits)
         datasets, attrs = sim.simulate_mri_cartesian(data, _given(coils, 8), _given(acceleration, 4.0),
                                                      mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
                                                      with_coil_maps=bool(with_coil_maps), rng=rng)
     elif spec == "ct-dynamic":
-        data, _ = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed, fits=fits)
         datasets, attrs = sim.simulate_ct_dynamic(data, _given(views_per_frame, 1), order or "bit-reversal",
                                                   _given(noise_std, 0.0), _given(angle_range, math.pi),
                                                   bool(pi_symmetry), n_det=n_det, rng=rng)
     elif spec == "mri-dynamic":
-        data, _ = _load_input_volume(volume, key, phantom, size, dynamic=True, frames=frames, seed=seed, fits=fits)
         datasets, attrs = sim.simulate_mri_dynamic(data, _given(coils, 8), _given(acceleration, 4.0),
                                                    mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
                                                    with_coil_maps=bool(with_coil_maps), rng=rng)
     elif spec == "mimo-nearfield":
         from recon.scenes import make_scene
-        from recon.simulate import radar_geometry
 
-        geometry = radar_geometry(array or "diagonal-12x13", array_file, _given(frequencies, 20), _given(fmin, 4e9),
+        geometry = sim.radar_geometry(array or "diagonal-12x13", array_file, _given(frequencies, 20), _given(fmin, 4e9),
                                   _given(fmax, 16e9), grid or "25,25,49")
         fits(math.prod(geometry.grid_shape) + len(geometry.frequencies) * len(geometry.tx_positions)
              * len(geometry.rx_positions))
@@ -315,16 +311,6 @@ def simulate(
         write_measurement(out, f"{spec}/1", datasets, attrs, overwrite=overwrite, protect=reads)
         shapes = ", ".join(f"{name} {'x'.join(map(str, a.shape))}" for name, a in datasets.items())
         print(f"wrote {out} ({spec}/1: {shapes})")
-
-
-class _Simulators:
-    """``recon.simulate``'s functions, imported (with torch) on first use: the input volume or phantom is read and
-    checked first, so that its errors come back without importing torch."""
-
-    def __getattr__(self, name: str) -> Any:
-        from recon import simulate
-
-        return getattr(simulate, name)
 
 
 def _read_config(path: Path | None) -> dict[str, Any]:
@@ -372,29 +358,28 @@ def _complete_once_written(path: Path) -> Iterator[None]:
         print(f"interrupted after {path} was written; the output is complete", file=sys.stderr)
 
 
-def _file_spec(file: Path) -> str:
-    """The spec of a measurement file, recon's own (structure checked, not values) or in a layout recon reads;
-    UserError naming the problem otherwise."""
+def _file_spec(file: Path, read: dict[str, str]) -> str:
+    """The spec of a measurement file, found as :func:`recon.io.layouts.open_measurement` finds it (a recon file is
+    opened: its structure and ``--read`` checked; a foreign layout's spec is its layout's, as opening its reader can
+    be costly, e.g. a centre-of-rotation search); UserError naming the problem otherwise."""
     import h5py
 
-    from recon.io.layouts import LAYOUTS, detect_layout
-    from recon.io.specs import validate_file
+    from recon.io.layouts import LAYOUTS, detect_layout, open_measurement
 
-    if file.is_file() and h5py.is_hdf5(file):
-        layout = detect_layout(file)
-        if layout in LAYOUTS:
-            return LAYOUTS[layout].SPEC
-    report = validate_file(file, check_values=False)
-    report.raise_if_bad()
-    return report.spec.id
+    layout = detect_layout(file) if file.is_file() and h5py.is_hdf5(file) else None
+    if layout in LAYOUTS:
+        return LAYOUTS[layout].SPEC
+    with open_measurement(file, **read) as measurement:
+        return measurement.spec.id
 
 
-def _check_method(file: Path, method: str | None, params: dict[str, Any], prior: str | None) -> None:
+def _check_method(file: Path, read: dict[str, str], method: str | None, params: dict[str, Any],
+                  prior: str | None) -> None:
     """A missing or unknown --method, one that does not take FILE's spec, or a bad parameter or prior fails here
     (naming the methods for that spec) before the pipeline imports torch."""
     from recon.methods import all_methods
 
-    spec = _file_spec(file)
+    spec = _file_spec(file, read)
     known = {m.name: m for m in all_methods()}
     if method in known:
         known[method].check_spec(spec, path=str(file))
@@ -425,18 +410,19 @@ def reconstruct(
 
     settings = _read_config(config)
     method = method or settings.get("method")
+    read_options = parse_read_options(read)
     if method == "?":
-        print(method_lines(_file_spec(file)))
+        print(method_lines(_file_spec(file, read_options)))
         return
     params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
-    _check_method(file, method, params, prior or settings.get("prior"))
+    _check_method(file, read_options, method, params, prior or settings.get("prior"))
 
     from recon.pipeline import Request, default_output  # torch and deepinv: only once the request is checked
     from recon.pipeline import reconstruct as run
     from recon.progress import default_progress
 
     output = out or default_output(file, method)
-    request = Request(input=file, method=method, output=output, params=params, read=parse_read_options(read),
+    request = Request(input=file, method=method, output=output, params=params, read=read_options,
                       prior=prior or settings.get("prior"),
                       device=device or settings.get("device", "auto"), slices=slices,
                       seed=seed if seed is not None else settings.get("seed", 0), overwrite=overwrite,

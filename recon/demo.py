@@ -19,7 +19,6 @@ each case's ground truth and reconstructions) and ends with the ``recon view`` c
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -228,6 +227,8 @@ def write_montage(path: Path, rows: list[Row]) -> Path:
     magnitude over its own maximum, as scored)."""
     from PIL import Image
 
+    from recon.io.atomic import atomic_output
+
     cases = list(dict.fromkeys(row.case.key for row in rows))
     columns = 1 + max(sum(row.case.key == key for row in rows) for key in cases)
     sheet = Image.new("L", (columns * TILE, len(cases) * (TILE + LABEL)), 0)
@@ -248,8 +249,7 @@ def write_montage(path: Path, rows: list[Row]) -> Path:
             tiles.append(_tile(image, limits, f"{row.method} {row.psnr:.1f} dB"))
         for c, tile in enumerate(tiles):
             sheet.paste(tile, (c * TILE, r * (TILE + LABEL)))
-    partial = path.with_name(f".{path.name}.partial")
-    sheet.save(partial, format="PNG")
-    os.replace(partial, path)
+    with atomic_output(path, overwrite=True) as partial:
+        sheet.save(partial, format="PNG")
     return path
 

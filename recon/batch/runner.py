@@ -107,24 +107,26 @@ def plan_units(request: BatchRequest, measurements: list[Measurement], threads: 
     return units
 
 
-def read_options_for(options: dict[str, str], layout: str) -> dict[str, str]:
-    """The ``--read`` options that ``layout``'s reader takes (a batch may mix layouts; recon files take none)."""
+def _options_of(layout: str) -> dict[str, str]:
+    """The ``--read`` options (name -> help) that ``layout``'s reader takes; none for recon files."""
     from recon.io.layouts import LAYOUTS
 
-    taken = getattr(LAYOUTS.get(layout), "OPTIONS", {})
-    return {key: value for key, value in options.items() if key in taken}
+    return getattr(LAYOUTS.get(layout), "OPTIONS", {})
+
+
+def read_options_for(options: dict[str, str], layout: str) -> dict[str, str]:
+    """The ``--read`` options that ``layout``'s reader takes (a batch may mix layouts; recon files take none)."""
+    return {key: value for key, value in options.items() if key in _options_of(layout)}
 
 
 def check_read_options(options: dict[str, str], datasets: Datasets) -> None:
     """UserError when a ``--read`` option is taken by the layout of no input (a typo would else do nothing)."""
-    from recon.io.layouts import LAYOUTS
-
     layouts = {m.layout for m in datasets.measurements}
+    taken = {key for layout in layouts for key in _options_of(layout)}
     for key in options:
-        if not any(key in getattr(LAYOUTS.get(layout), "OPTIONS", {}) for layout in layouts):
-            takes = sorted({k for layout in layouts for k in getattr(LAYOUTS.get(layout), "OPTIONS", {})})
+        if key not in taken:
             raise UserError(f"--read {key} is an option of none of the inputs' layouts ({', '.join(sorted(layouts))})",
-                            key="--read", fix=f"use one of {', '.join(takes)}" if takes else "leave out --read")
+                            key="--read", fix=f"use one of {', '.join(sorted(taken))}" if taken else "leave out --read")
 
 
 def check_request(request: BatchRequest) -> None:

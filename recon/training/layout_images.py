@@ -46,21 +46,15 @@ def rss_image(kspace: np.ndarray, crop: tuple[int, int]) -> np.ndarray:
     return rss[:, centre_slice(rss.shape[1], crop[0]), centre_slice(rss.shape[2], crop[1])].astype(np.float32)
 
 
-def _source(path: str | Path) -> tuple[str, str]:
-    """How the images of ``path`` are read (``ground_truth_file``, ``ground_truth`` or ``rss``) and a line saying
-    what they are; opens the file lazily (reads nothing); UserError when it holds no clean images."""
-    from recon.io.layouts import open_measurement
-
-    layout, kind = layout_of(path)
-    if kind == "ground_truth":
-        return "ground_truth_file", f"{layout} ground-truth file"
-    with open_measurement(path) as measurement:
-        mri = measurement.spec.id == "mri-cartesian/1"
-        if measurement.has("ground_truth"):
-            what = getattr(measurement, "truth_key", None) or "the paired ground-truth file"
-            return "ground_truth", f"{layout} file: its ground truth ({what})"
-        if mri and not measurement.undersampled():
-            return "rss", f"{layout} file: root-sum-of-squares coil combination of its fully sampled k-space"
+def _how(measurement, layout: str, path: str | Path) -> tuple[str, str]:
+    """How the images of an open foreign-layout ``measurement`` are read (``ground_truth`` or ``rss``) and a line
+    saying what they are; reads nothing; UserError when it holds no clean images."""
+    mri = measurement.spec.id == "mri-cartesian/1"
+    if measurement.has("ground_truth"):
+        what = getattr(measurement, "truth_key", None) or "the paired ground-truth file"
+        return "ground_truth", f"{layout} file: its ground truth ({what})"
+    if mri and not measurement.undersampled():
+        return "rss", f"{layout} file: root-sum-of-squares coil combination of its fully sampled k-space"
     fix = ("give fully sampled files or files with a ground truth (fastMRI's training and validation files)" if mri
            else "give its ground-truth file, or reconstruct it first (recon reconstruct or recon batch) and train on "
                 "the reconstructions")
@@ -70,20 +64,26 @@ def _source(path: str | Path) -> tuple[str, str]:
 
 def describe_source(path: str | Path) -> str:
     """What training reads from ``path``, a file in a foreign layout (for the weights' card)."""
-    return _source(path)[1]
+    from recon.io.layouts import open_measurement
+
+    layout, kind = layout_of(path)
+    if kind == "ground_truth":
+        return f"{layout} ground-truth file"
+    with open_measurement(path) as measurement:
+        return _how(measurement, layout, path)[1]
 
 
 def layout_images(path: str | Path) -> np.ndarray:
     """The clean images (z, y, x) float32 of a file in a foreign layout (see the module), read slice by slice."""
     from recon.io.layouts import LAYOUTS, open_h5, open_measurement
 
-    how, _ = _source(path)
-    if how == "ground_truth_file":
+    layout, kind = layout_of(path)
+    if kind == "ground_truth":
         with open_h5(path) as file:
             data = file["data"]
-            return LAYOUTS[layout_of(path)[0]].ground_truth_images(data, 0, data.shape[0]).astype(np.float32)
+            return LAYOUTS[layout].ground_truth_images(data, 0, data.shape[0]).astype(np.float32)
     with open_measurement(path) as measurement:
-        if how == "ground_truth":
+        if _how(measurement, layout, path)[0] == "ground_truth":
             return measurement.read("ground_truth")
         crop = tuple(measurement.attrs["crop"])
         return np.concatenate([rss_image(measurement.read("kspace", slice(i, i + 1)), crop)
