@@ -31,22 +31,12 @@ from skimage.transform import resize
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "io" / "layouts"))
-from mri_layout_files import fft2c, ifft2c  # noqa: E402
+from mri_layout_files import fft2c, ifft2c, ismrmrd_header  # noqa: E402
 
 from recon.pipeline import Request, compute  # noqa: E402
 
 REAL = ROOT / "tests" / "data" / "twix_gre_2coil.h5"
 ROWS, COLUMNS = 160, 184
-HEADER = """<ismrmrdHeader xmlns="http://www.ismrm.org/ISMRMRD"><encoding>
-<encodedSpace><matrixSize><x>{rows2}</x><y>{cols}</y><z>1</z></matrixSize>
-<fieldOfView_mm><x>440</x><y>{fov_y}</y><z>5</z></fieldOfView_mm></encodedSpace>
-<reconSpace><matrixSize><x>{rows}</x><y>{rows}</y><z>1</z></matrixSize>
-<fieldOfView_mm><x>220</x><y>220</y><z>5</z></fieldOfView_mm></reconSpace>
-<trajectory>cartesian</trajectory>
-<encodingLimits><kspace_encoding_step_1><minimum>0</minimum><maximum>{last}</maximum><center>{center}</center>
-</kspace_encoding_step_1></encodingLimits></encoding></ismrmrdHeader>"""
-
-
 def brain_slice(name: str) -> np.ndarray:
     """An axial slice in [0, 1], ROWS x ROWS: MNI152 (z = 90) or Colin27 (ch2, z = 90)."""
     import nibabel
@@ -81,8 +71,9 @@ def write_case(path: Path, image: np.ndarray, coils: int, noise: float, seed: in
     with h5py.File(path, "w") as file:
         file["kspace"] = kspace.astype(np.complex64)
         file["reconstruction_rss"] = rss.astype(np.float32)
-        file["ismrmrd_header"] = HEADER.format(rows2=2 * ROWS, cols=COLUMNS, rows=ROWS, fov_y=220 * COLUMNS / ROWS,
-                                               last=COLUMNS - 1, center=COLUMNS // 2)
+        file["ismrmrd_header"] = ismrmrd_header(coils, encoded=(2 * ROWS, COLUMNS), recon=(ROWS, ROWS),
+                                                acquired=COLUMNS, center=COLUMNS // 2, slices=1,
+                                                pixel_mm=220 / ROWS, thickness_mm=5.0)  # a 220 mm field of view
 
 
 def psnr(path: Path, method: str, read: dict) -> tuple[float, float]:

@@ -16,6 +16,7 @@ from layout_files import (
     write_dxchange,
     write_lodopab_pair,
 )
+from make_files import write_valid_file
 
 from recon.io.layouts import lodopab
 from recon.metrics import quality
@@ -85,11 +86,8 @@ def test_metres_in_a_bare_array_warn_in_one_line_and_declared_units_fix_it(lodop
 
 
 def test_degrees_are_refused_in_one_line_with_the_fix(tmp_path):
-    path = tmp_path / "deg.h5"
-    assert run_cli("simulate", "ct-parallel", "--phantom", "shepp-logan-3d", "--size", "16", "--views", "12",
-                   "--out", path).returncode == 0
-    with h5py.File(path, "a") as f:  # a hand-written converter that kept the angles in degrees
-        f["angles"][...] = np.degrees(f["angles"][()])
+    # a hand-written converter that kept the angles in degrees (written in-process: one recon start fewer)
+    path = write_valid_file("ct-parallel", tmp_path / "deg.h5", angles=np.linspace(0, 180, 12, endpoint=False))
     result = run_cli("reconstruct", path, "-m", "fbp")
     assert result.returncode == 2
     line = one_line(result.stderr, "error:")

@@ -80,16 +80,6 @@ def test_interrupted_run_leaves_no_output(ct_file, tmp_path, sig):
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".interrupted")]
 
 
-def test_methods_lists_every_method_and_a_method_its_shipped_weights():
-    result = run_cli("methods")
-    assert result.returncode == 0
-    for name in ("adjoint", "fbp", "cgls", "tv", "ista", "iht", "pnp-admm", "lpn"):
-        assert name in result.stdout
-    detail = run_cli("methods", "pnp-admm")
-    assert detail.returncode == 0
-    assert "drunet-ct" in detail.stdout and "drunet-mri" in detail.stdout
-
-
 def simulate(tmp_path, *args):
     path = tmp_path / "m.h5"
     result = run_cli("simulate", *args, "--out", path)

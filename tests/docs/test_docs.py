@@ -55,6 +55,27 @@ def test_site_builds_with_strict(tmp_path):
     assert "recon demo" in (tmp_path / "site" / "index.html").read_text()  # the README is the home page
 
 
+def _nav_pages(node) -> list[str]:
+    """The page paths of an mkdocs ``nav`` (nested lists of pages and ``{title: page or section}``)."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [page for value in node.values() for page in _nav_pages(value)]
+    return [page for item in node for page in _nav_pages(item)]
+
+
+def test_the_nav_lists_every_page_and_only_pages_that_exist():
+    """The mkdocs hook (scripts/docs_site.py) drops nav entries whose page is missing, so the strict build cannot
+    see a mistyped or forgotten entry; mkdocs only notes a page left out of the nav. index.md is the README."""
+    import yaml
+
+    nav = _nav_pages(yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"])
+    on_disk = {page.relative_to(ROOT / "docs").as_posix() for page in (ROOT / "docs").rglob("*.md")}
+    assert sorted(set(nav) - on_disk - {"index.md"}) == [], "nav entries without a page"
+    assert sorted(on_disk - set(nav)) == [], "pages missing from mkdocs.yml's nav"
+    assert len(nav) == len(set(nav)), "a page listed twice"
+
+
 def test_every_command_names_a_known_program():
     unknown = [f"{where}: {' '.join(command)}" for where, command in _checked_commands() if kind(command) == "unknown"]
     assert not unknown, "programs the docs checker does not know (see tests/docs/doc_commands.py PLAIN):\n" + \

@@ -1,9 +1,12 @@
 """The napari reader on files in the field's layouts: claimed by content, shown lazily, preprocessed per slice."""
 
+import re
+
 import numpy as np
 import pytest
 from layout_files import simulate_scan, write_dxchange, write_lodopab_pair, write_nxtomo
 
+from recon.errors import UserError
 from recon.io.layouts import open_measurement
 from recon_napari._reader import get_reader
 from recon_napari.layers import read_layers
@@ -37,3 +40,6 @@ def test_lodopab_ground_truth_is_a_hidden_layer_in_metres(tmp_path):
     assert not kwargs["visible"] and kwargs["units"] == "m"
     assert kwargs["scale"] == pytest.approx([0.26 / 362] * 3)
     assert get_reader(str(truth)) is not None  # claimed: opening it tells whose ground truth it is
+    with pytest.raises(UserError, match=f"LoDoPaB ground-truth file, not a measurement; fix: reconstruct its "
+                                        f"observation file {re.escape(str(observation))}"):
+        read_layers(truth)  # the reader shows this line as a notification and opens nothing

@@ -85,20 +85,24 @@ def column_mask(acceleration: int = 4, acs: int = 10, seed: int = 1) -> np.ndarr
     return mask
 
 
-def ismrmrd_header(coils: int = COILS) -> str:
-    """The ISMRMRD XML header of this acquisition, built with the ismrmrd package (fastMRI stores the same)."""
+def ismrmrd_header(coils: int = COILS, encoded: tuple[int, int] = (2 * ROWS, COLUMNS),
+                   recon: tuple[int, int] = (ROWS, CROP_COLUMNS), acquired: int = ACQUIRED,
+                   center: int = COLUMNS // 2 - FIRST_COLUMN, slices: int = SLICES, pixel_mm: float = 2.0,
+                   thickness_mm: float = 3.0) -> str:
+    """The ISMRMRD XML header of an acquisition, built with the ismrmrd package (fastMRI stores the same); by
+    default this module's: ``encoded`` and ``recon`` matrices (readout, phase), ``acquired`` phase-encoding lines
+    with the k-space centre at line ``center``, square pixels of ``pixel_mm``."""
     import ismrmrd.xsd as x
 
-    def space(rows: int, columns: int, fov_rows: float) -> x.encodingSpaceType:
+    def space(rows: int, columns: int) -> x.encodingSpaceType:
         return x.encodingSpaceType(matrixSize=x.matrixSizeType(x=rows, y=columns, z=1),
-                                   fieldOfView_mm=x.fieldOfViewMm(x=fov_rows, y=columns * 2.0, z=3.0))
+                                   fieldOfView_mm=x.fieldOfViewMm(x=rows * pixel_mm, y=columns * pixel_mm,
+                                                                  z=thickness_mm))
 
-    limits = x.encodingLimitsType(
-        kspace_encoding_step_1=x.limitType(minimum=0, maximum=ACQUIRED - 1, center=COLUMNS // 2 - FIRST_COLUMN),
-        slice=x.limitType(minimum=0, maximum=SLICES - 1, center=0))
-    encoding = x.encodingType(encodedSpace=space(2 * ROWS, COLUMNS, 4.0 * ROWS),
-                              reconSpace=space(ROWS, CROP_COLUMNS, 2.0 * ROWS),
-                              encodingLimits=limits, trajectory=x.trajectoryType.CARTESIAN)
+    limits = x.encodingLimitsType(kspace_encoding_step_1=x.limitType(minimum=0, maximum=acquired - 1, center=center),
+                                  slice=x.limitType(minimum=0, maximum=slices - 1, center=0))
+    encoding = x.encodingType(encodedSpace=space(*encoded), reconSpace=space(*recon), encodingLimits=limits,
+                              trajectory=x.trajectoryType.CARTESIAN)
     header = x.ismrmrdHeader(encoding=[encoding],
                              experimentalConditions=x.experimentalConditionsType(H1resonanceFrequency_Hz=128000000),
                              acquisitionSystemInformation=x.acquisitionSystemInformationType(receiverChannels=coils))

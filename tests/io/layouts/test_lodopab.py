@@ -93,7 +93,7 @@ def test_same_psnr_as_native_and_naive_conversions_lose(pair, tmp_path):
 
     def psnr(path, method, read=None):
         params = {"iterations": 40} if method == "tv" else {"filter": "hann"}  # hann: low-dose data
-        with pytest.warns() if path == metres else _no_recon_warning():
+        with pytest.warns(ReconWarning, match="times smaller") if path == metres else _no_recon_warning():
             outcome = compute(Request(path, method, read=read or {}, slices="0:1", params=params))
         return outcome.summary.metrics["psnr"], outcome.attrs["provenance"]
 
