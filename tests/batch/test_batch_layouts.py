@@ -14,7 +14,7 @@ from recon.batch.runner import BatchRequest, check_read_options, plan_units
 from recon.errors import UserError
 from tests.cli.conftest import run_cli
 from tests.io.layout_files import write_lodopab_pair
-from tests.io.layouts.mri_layout_files import column_mask, simulate, write_fastmri
+from tests.io.layouts.mri_layout_files import column_mask, simulate, write_fastmri, write_ismrmrd
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,12 @@ def test_slabs_of_a_layout_file_follow_its_reader(datasets, tmp_path):
     units = plan_units(request, [Measurement(datasets / "file0.h5", "fastmri")], threads=1)
     assert [u.name for u in units] == ["file0.h5[0:1]", "file0.h5[1:2]"]  # 2 slices in the fastMRI file
     assert {u.final for u in units} == {tmp_path / "file0.cgls.h5"} and {u.layout for u in units} == {"fastmri"}
+
+
+def test_every_option_an_ismrmrd_reader_takes_passes_the_batch_check(tmp_path):
+    path = write_ismrmrd(tmp_path / "raw.h5", simulate(), column_mask())
+    inputs = sort_inputs(expand_inputs([str(path)]).files)
+    assert [m.layout for m in inputs.measurements] == ["ismrmrd"]
+    check_read_options({"repetition": "0", "dataset": "dataset", "coils": "2"}, inputs)  # the encoding counters too
+    with pytest.raises(UserError, match="--read bogus is an option of none"):
+        check_read_options({"bogus": "1"}, inputs)

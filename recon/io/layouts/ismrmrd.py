@@ -27,13 +27,14 @@ import h5py
 import numpy as np
 
 from recon.errors import UserError
-from recon.io.layouts.cartesian import INT_OPTIONS, OPTIONS, SPEC, CartesianKSpaceFile, EncodingGeometry, parse_options
+from recon.io.layouts.cartesian import INT_OPTIONS, SPEC, CartesianKSpaceFile, EncodingGeometry, parse_options
+from recon.io.layouts.cartesian import OPTIONS as CARTESIAN_OPTIONS
 
 NAME = "ismrmrd"
 __all__ = ["NAME", "SPEC", "IsmrmrdFile", "detect", "open"]
 COUNTERS = ("contrast", "phase", "repetition", "set")
 """Encoding counters of which one value is reconstructed (``--read NAME=K`` chooses it)."""
-_OPTIONS = {**OPTIONS, "dataset": "group holding xml and data [the only one]",
+OPTIONS = {**CARTESIAN_OPTIONS, "dataset": "group holding xml and data [the only one]",
             **{name: f"which {name} to reconstruct [the only one]" for name in COUNTERS}}
 _INTEGERS = {**INT_OPTIONS, **dict.fromkeys(COUNTERS, 0)}
 _SKIPPED_FLAGS = ("ACQ_IS_NOISE_MEASUREMENT", "ACQ_IS_NAVIGATION_DATA", "ACQ_IS_PHASECORR_DATA",
@@ -77,7 +78,7 @@ class IsmrmrdFile(CartesianKSpaceFile):
         except ImportError:
             raise UserError("reading ISMRMRD files needs the ismrmrd package", path=path,
                             fix="pip install ismrmrd") from None
-        options = parse_options(options, _OPTIONS, path, _INTEGERS)
+        options = parse_options(options, OPTIONS, path, _INTEGERS)
         file = h5py.File(path, "r")  # the one handle: groups, header and acquisitions
         try:
             group = self._group(file, path, options.get("dataset"))
