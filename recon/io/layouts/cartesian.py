@@ -268,7 +268,7 @@ class CartesianKSpaceFile(MeasurementReader):
 
     @property
     def provenance(self) -> dict[str, Any]:
-        return {"layout": self.layout, "source": str(self.path), "steps": list(self._steps)}
+        return {"layout": self.layout, "spec": self.spec.id, "sources": [str(self.path)], "steps": list(self._steps)}
 
     def close(self) -> None:
         self._file.close()
