@@ -20,6 +20,7 @@ import yaml
 
 from recon.catalog import method_lines, methods_hint
 from recon.errors import ComputationFailed, ReconWarning, UserError
+from recon.streaming import parse_memory
 
 app = typer.Typer(
     help="Reconstruct images and volumes from HDF5 measurements: CT, MRI, dynamic CT/MRI, near-field MIMO radar "
@@ -403,6 +404,9 @@ def reconstruct(
     seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     read: Annotated[list[str] | None, typer.Option("--read", help=READ_HELP)] = None,
+    memory: Annotated[str | None, typer.Option(help="Memory budget (e.g. 8G): a volume whose estimate exceeds it is "
+                                                    "reconstructed in slabs of slices (slice-separable methods) "
+                                                    "[half the available memory].")] = None,
 ) -> None:
     """Reconstruct FILE with a method and write a reconstruction/1 file."""
     from recon.io.layouts import parse_read_options
@@ -416,10 +420,11 @@ def reconstruct(
         return
     params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
     _check_method(file, read_options, method, params, prior or settings.get("prior"))
+    budget = parse_memory(memory) if memory is not None else None
 
     from recon.pipeline import Request, default_output  # torch and deepinv: only once the request is checked
-    from recon.pipeline import reconstruct as run
     from recon.progress import default_progress
+    from recon.streaming import reconstruct as run
 
     output = out or default_output(file, method)
     request = Request(input=file, method=method, output=output, params=params, read=read_options,
@@ -428,7 +433,7 @@ def reconstruct(
                       seed=seed if seed is not None else settings.get("seed", 0), overwrite=overwrite,
                       command=_command_line(), protect=(config,) if config else ())
     with _complete_once_written(output):
-        print(run(request, progress=default_progress()).line())
+        print(run(request, budget, progress=default_progress()).line())
 
 
 @app.command()

@@ -173,10 +173,10 @@ class MeasurementReader:
             raise UserError(f"cannot be read ({err})", path=self.path, key=key, fix=DAMAGED_FIX) from None
         return out
 
-    def check_memory(self, slices: slice | None = None) -> None:
-        """UserError when a run over ``slices`` (None: all) cannot fit in memory: the datasets the measurement
-        holds, in the dtype :meth:`read` returns, plus the image to reconstruct in float32. A lower bound, from the
-        declared shapes, before anything is read; the fix says how many slices fit."""
+    def memory_need(self, slices: slice | None = None) -> tuple[int, int, int]:
+        """(bytes shared by all slices, bytes per slice, slice count) of a run over ``slices`` (None: all): the
+        datasets the measurement holds, in the dtype :meth:`read` returns, plus the image to reconstruct in float32,
+        from the declared shapes (nothing is read). A lower bound of what a method holds."""
         start, stop = self._bounds(slices)
         fixed, per_slice = self._image_bytes()
         for key in self.spec.datasets:
@@ -188,7 +188,12 @@ class MeasurementReader:
                 per_slice += nbytes // shape[0]
             else:
                 fixed += nbytes
-        count = stop - start
+        return fixed, per_slice, stop - start
+
+    def check_memory(self, slices: slice | None = None) -> None:
+        """UserError when a run over ``slices`` (None: all) cannot fit in memory by :meth:`memory_need`'s lower
+        bound; the fix says how many slices fit."""
+        fixed, per_slice, count = self.memory_need(slices)
         fits = max(0, memory.available_bytes() - fixed) // per_slice if per_slice else 0
         fix = (f"select at most {fits} slices at a time with --slices a:b (each needs {memory.format_bytes(per_slice)})"
                if 0 < fits < count else self.memory_fix)

@@ -230,6 +230,7 @@ def test_import_copies_a_fastmri_file_as_read(files, tmp_path):
     assert result.returncode == 0, result.stderr
     with open_measurement(files["train"]) as foreign, open_measurement(out) as copy:
         assert copy.layout == "recon" and copy.provenance["layout"] == "fastmri"
-        assert copy.provenance["sources"] == [str(files["train"]), str(out)] and copy.provenance["spec"] == "mri-cartesian/1"
+        assert copy.provenance["sources"] == [str(files["train"]), str(out)]
+        assert copy.provenance["spec"] == "mri-cartesian/1"
         for key in ("kspace", "mask", "ground_truth"):
             np.testing.assert_array_equal(copy.read(key), foreign.read(key))

@@ -1,0 +1,128 @@
+"""Streaming reconstruction: a selection of slices too large for the memory budget is read, reconstructed and
+written in slabs of slices, one after another, then merged into one output that appears atomically.
+
+Only methods that reconstruct each slice on its own (``Method.separable``) are streamed: their slabbed result is
+the whole-volume result (``tests/test_method_contract.py`` checks every such claim). Methods that couple the
+slices (3D tv, tri-planar pnp, dds and diffusion-mbir with a z term) run whole; overlapping halos for them are
+not built.
+
+The budget is compared with an estimate of what the run holds: the per-slice bytes the measurement declares
+(:meth:`MeasurementReader.memory_need`: its sliced datasets plus the float32 image) times the method's working
+copies. ``WORKING_COPIES`` were measured as the growth of peak RSS with the slice count through ``recon
+reconstruct`` (``scripts/bench_streaming.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recon.errors import UserError
+from recon.memory import available_bytes, format_bytes
+
+if TYPE_CHECKING:  # torch-free at import: the CLI checks a request before loading torch
+    from recon.pipeline import Request, Summary
+    from recon.progress import Progress
+
+WORKING_COPIES = {"classical": 8, "learned": 64}
+"""Peak bytes a run holds per byte the measurement declares per slice, for methods without a learned prior and
+for those with one (network activations); see the module docstring."""
+DEFAULT_FRACTION = 0.5
+"""The default budget: this fraction of the memory available when the run starts."""
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_memory(text: str) -> int:
+    """``"8G"`` -> bytes: a positive number with an optional binary unit K, M, G or T (``KiB``, ``GB`` read
+    the same; no unit: bytes). UserError otherwise."""
+    raw = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (raw[:-1], raw[-1]) if raw[-1:] in _UNITS and raw[-1:] else (raw, "")
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        value = float("nan")
+    if not value >= 1:  # also refuses NaN
+        raise UserError(f"{text!r} is not a memory size", key="--memory",
+                        fix="give a size such as 8G, 512M or 2.5G (binary units)")
+    return int(value)
+
+
+def default_budget() -> int:
+    """``DEFAULT_FRACTION`` of :func:`recon.memory.available_bytes` now."""
+    return int(DEFAULT_FRACTION * available_bytes())
+
+
+@dataclass(frozen=True)
+class SlabPlan:
+    """How a run over ``start:stop`` is split: ``ranges`` of slices, each a unit of work."""
+
+    ranges: tuple[tuple[int, int], ...]
+    per_slice: int
+    """Estimated bytes one slice holds during the run."""
+
+    @property
+    def slab(self) -> int:
+        return self.ranges[0][1] - self.ranges[0][0]
+
+
+def plan_slabs(request: Request, budget: int) -> SlabPlan | None:
+    """The slabs that keep ``request`` within ``budget`` bytes, or None when it runs whole: its estimate fits, its
+    file has no slice axis, or its method couples the slices (then it runs whole as before, and the memory check
+    refuses it if even the declared data cannot fit)."""
+    from recon.io.layouts import open_measurement
+    from recon.methods import get_method
+
+    method = get_method(request.method)
+    with open_measurement(request.input, **request.read) as measurement:
+        if not measurement.spec.slice_dim:
+            return None
+        params = method.parse_params(request.params, prior=request.prior, spec=measurement.spec.id)
+        if not method.separable(params):
+            return None
+        selection = measurement.check_slice_range(request.slices) if request.slices else None
+        fixed, declared, count = measurement.memory_need(selection)
+        start = (selection.start or 0) if selection else 0
+    copies = WORKING_COPIES["learned" if method.prior_capability else "classical"]
+    per_slice = declared * copies
+    if count <= 1 or fixed + per_slice * count <= budget:
+        return None
+    slab = max(1, (budget - fixed) // per_slice)
+    ranges = tuple((a, min(a + slab, start + count)) for a in range(start, start + count, slab))
+    return SlabPlan(ranges, per_slice) if len(ranges) > 1 else None
+
+
+def reconstruct(request: Request, budget: int | None = None, progress: Progress | None = None) -> Summary:
+    """Run ``request`` within ``budget`` bytes (None: the default budget)
+    and write its output; returns the :class:`recon.pipeline.Summary`. A streamed run prints one line per slab on
+    stderr; its slab files live in a hidden folder beside the output until the merge, and are removed after it,
+    whatever the outcome."""
+    from recon.batch.slabs import merge_slabs
+    from recon.io.atomic import check_output_path
+    from recon.pipeline import Summary, default_output
+    from recon.pipeline import reconstruct as reconstruct_whole
+    from recon.progress import silent_progress
+
+    progress = progress or silent_progress
+    plan = plan_slabs(request, default_budget() if budget is None else budget)
+    if plan is None:
+        return reconstruct_whole(request, progress)
+    output = Path(request.output) if request.output else default_output(Path(request.input), request.method)
+    check_output_path(output, overwrite=request.overwrite, protect=[request.input, *request.protect])
+    print(f"streaming {plan.ranges[0][0]}:{plan.ranges[-1][1]} in {len(plan.ranges)} slabs of up to {plan.slab} "
+          f"slices (about {format_bytes(plan.per_slice)} per slice; --memory sets the budget)", file=sys.stderr)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name[:64]}.slabs-") as folder:
+        slabs = []
+        for index, (a, b) in enumerate(plan.ranges, 1):
+            print(f"slab {index}/{len(plan.ranges)}: slices {a}:{b}", file=sys.stderr, flush=True)
+            slab = Path(folder) / f"slices-{a:06d}-{b:06d}.h5"
+            summary = reconstruct_whole(replace(request, slices=f"{a}:{b}", output=slab, overwrite=False), progress)
+            slabs.append(slab)
+        metrics = merge_slabs(slabs, output, Path(request.input), overwrite=request.overwrite)
+    shape = (plan.ranges[-1][1] - plan.ranges[0][0], *summary.shape[1:])
+    return Summary(output, summary.method, shape, time.perf_counter() - start, summary.device, metrics)
+
