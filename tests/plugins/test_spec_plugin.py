@@ -1,8 +1,9 @@
 """A spec added by a plugin package, through the ``recon.specs`` entry point and no edit to recon: the toy
 ``toy-blur/1`` of ``tests/plugins/toy_spec`` (2D images under deepinv's Gaussian Blur) is installed into a
 scratch site folder (a dist-info whose entry points are those of the package's pyproject.toml), and recon's
-generic methods (adjoint, cgls, tv, pnp-admm) reconstruct a real HDF5 file of it, through the pipeline and the
-``recon`` command line, in fresh interpreters."""
+generic methods (adjoint, cgls, tv, pnp-admm) and the package's own method and prior (toy-landweber with
+toy-nonneg, through the ``recon.methods`` and ``recon.priors`` entry points) reconstruct a real HDF5 file of it,
+through the pipeline and the ``recon`` command line, in fresh interpreters."""
 
 import json
 import os
@@ -19,7 +20,7 @@ from skimage.transform import resize
 
 PACKAGE = Path(__file__).parent / "toy_spec"
 RECON = str(Path(sys.executable).with_name("recon"))
-METHODS = ("adjoint", "cgls", "tv", "pnp-admm")
+METHODS = ("adjoint", "cgls", "tv", "pnp-admm", "toy-landweber")
 
 
 def install(site: Path) -> dict[str, str]:
@@ -70,6 +71,8 @@ def test_the_spec_is_registered_and_its_files_validate(toy):
     assert listed.returncode == 0, listed.stderr
     names = {line.split()[0] for line in listed.stdout.splitlines() if line.strip()}
     assert set(METHODS) <= names and not {"fbp", "ista", "psm", "kirchhoff"} & names
+    priors = recon(env, "methods", "toy-landweber")
+    assert priors.returncode == 0 and "toy-nonneg" in priors.stdout, priors.stdout + priors.stderr
     info = recon(env, "info", path)
     assert info.returncode == 0 and "toy-blur/1" in info.stdout, info.stdout + info.stderr
     broken = path.with_name("broken.h5")
@@ -81,8 +84,8 @@ def test_the_spec_is_registered_and_its_files_validate(toy):
 
 
 def test_generic_methods_reconstruct_it_through_the_pipeline(toy):
-    """adjoint, cgls, tv and pnp-admm on the toy file (pnp-admm with 10 iterations, for time): every output has
-    the file's shape and axes, and the regularised ones beat the adjoint (the blurred image, blurred again)."""
+    """adjoint, cgls, tv, pnp-admm (10 iterations, for time) and toy-landweber on the toy file: every output has
+    the file's shape and axes, and the others beat the adjoint (the blurred image, blurred again) by 3 dB."""
     path, env = toy
     script = (
         "import json, sys\n"
@@ -104,7 +107,7 @@ def test_generic_methods_reconstruct_it_through_the_pipeline(toy):
     print(scores)
     assert all(shape == [2, 64, 64] and axes == "z,y,x" for _, shape, axes in scores.values()), scores
     adjoint = scores["adjoint"][0]
-    assert all(scores[method][0] > adjoint + 3 for method in ("cgls", "tv", "pnp-admm")), scores
+    assert all(scores[method][0] > adjoint + 3 for method in ("cgls", "tv", "pnp-admm", "toy-landweber")), scores
 
 
 def test_the_command_line_reconstructs_it(toy):
