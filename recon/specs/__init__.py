@@ -46,6 +46,32 @@ class MeasurementView:
     """Stretch the second-last axis so the picture is as tall as it is wide (sinograms with few views)."""
 
 
+Options = dict[str, Any]
+"""The options of ``recon simulate`` as given (their Python names; None: not given)."""
+
+
+def given(options: Options, name: str, default: Any) -> Any:
+    """Option ``name``, or ``default`` when it was not given (unlike ``or``, keeps 0 so it can be refused)."""
+    value = options.get(name)
+    return default if value is None else value
+
+
+@dataclass(frozen=True)
+class Simulator:
+    """How ``recon simulate`` makes a file of a spec (with ground truth).
+
+    ``run(options, volume, spacing, rng, fits) -> (datasets, attrs)`` measures ``volume`` (the --volume or
+    --phantom, read by the CLI when ``measures_volume``; else None) with the given ``options``; ``fits(elements)``
+    refuses what cannot fit in memory. ``bytes_per_element(options, side)`` bounds the memory of one image element
+    (``side``: the image's cube-root size). Defined torch-free in the spec's module; ``run`` imports what it needs.
+    """
+
+    options: frozenset[str]
+    run: Callable[..., tuple[dict[str, Any], dict[str, Any]]]
+    bytes_per_element: Callable[[Options, int], float]
+    measures_volume: bool = True
+
+
 @dataclass(frozen=True)
 class SpecKind:
     """What recon knows about one measurement spec.
@@ -77,8 +103,8 @@ class SpecKind:
     each divided by its maximum."""
     defaults_like: str | None = None
     """The spec whose per-spec parameter defaults apply to this one (a new spec borrows tuned values)."""
-    simulate: str | None = None
-    """``"module:function"`` of its simulator, where recon can simulate its files."""
+    simulate: Simulator | None = None
+    """How ``recon simulate`` makes its files, where it can."""
     views: tuple[MeasurementView, ...] = ()
     """How the viewer shows its measurement datasets."""
     voxel_size: str | None = None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
-from recon.specs import MeasurementView, SpecKind
+import numpy as np
+
+from recon.specs import MeasurementView, Options, Simulator, SpecKind, given
 
 if TYPE_CHECKING:
     import torch
@@ -12,9 +15,23 @@ if TYPE_CHECKING:
     from recon.io.measurement import MeasurementReader
     from recon.problem import Problem
 
+
+def simulate(options: Options, frames: np.ndarray, spacing, rng: np.random.Generator, fits) -> tuple[dict, dict]:
+    """Views of the sequence ``frames`` (t, y, x), a few per frame (:func:`recon.simulate.simulate_ct_dynamic`)."""
+    from recon.simulate import simulate_ct_dynamic
+
+    return simulate_ct_dynamic(frames, given(options, "views_per_frame", 1), options.get("order") or "bit-reversal",
+                               given(options, "noise_std", 0.0), given(options, "angle_range", math.pi),
+                               bool(options.get("pi_symmetry")), n_det=options.get("n_det"), rng=rng)
+
+
+SIMULATOR = Simulator(
+    frozenset({"volume", "key", "phantom", "size", "frames", "views_per_frame", "order", "angle_range", "pi_symmetry",
+               "noise_std", "n_det"}), simulate,
+    lambda options, side: 4 * (2 + 1.5 * given(options, "views_per_frame", 1) / side))
 KIND = SpecKind(
     "ct-dynamic/1", "recon.data_specs:ct-dynamic.yaml", "recon.specs.ct_dynamic:build", image="real", batch="time",
-    axes=("t", "y", "x"), simulate="recon.simulate:simulate_ct_dynamic",
+    axes=("t", "y", "x"), simulate=SIMULATOR,
     views=(MeasurementView("sinogram", ("frame view", "detector"), "frames_as_rows", square=True),))
 
 

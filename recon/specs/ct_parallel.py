@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recon.errors import UserError, warn
-from recon.specs import MeasurementView, SpecKind
+from recon.specs import MeasurementView, Options, Simulator, SpecKind, given
 
 if TYPE_CHECKING:
     import torch
@@ -15,9 +16,22 @@ if TYPE_CHECKING:
     from recon.io.measurement import MeasurementReader
     from recon.problem import Problem
 
+
+def simulate(options: Options, volume: np.ndarray, spacing, rng: np.random.Generator, fits) -> tuple[dict, dict]:
+    """Sinograms of ``volume`` (z, y, x) or (y, x) (:func:`recon.simulate.simulate_ct_parallel`)."""
+    from recon.simulate import simulate_ct_parallel
+
+    return simulate_ct_parallel(volume, given(options, "views", 60), given(options, "angle_range", math.pi),
+                                given(options, "noise_std", 0.0), n_det=options.get("n_det"), rng=rng,
+                                photons=options.get("photons"), voxel_size=spacing)
+
+
+SIMULATOR = Simulator(
+    frozenset({"volume", "key", "phantom", "size", "views", "angle_range", "noise_std", "photons", "n_det"}), simulate,
+    lambda options, side: 4 * (2 + 1.5 * given(options, "views", 60) / side))
 KIND = SpecKind(
     "ct-parallel/1", "recon.data_specs:ct-parallel.yaml", "recon.specs.ct_parallel:build", image="real", batch="z",
-    axes=("z", "y", "x"), linear_slices=True, simulate="recon.simulate:simulate_ct_parallel",
+    axes=("z", "y", "x"), linear_slices=True, simulate=SIMULATOR,
     views=(MeasurementView("sinogram", ("z", "angle", "detector"), square=True),),
     voxel_size="recon.io.ct_geometry:voxel_size")
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from recon.specs import MeasurementView, SpecKind
+from recon.specs import MeasurementView, Options, Simulator, SpecKind, given
 
 if TYPE_CHECKING:
     import torch
@@ -14,14 +15,31 @@ if TYPE_CHECKING:
     from recon.io.measurement import MeasurementReader
     from recon.problem import Problem
 
+
 RADAR_MAX_METRES = 1e6
 RADAR_MAX_FREQUENCY = 1e15
 """Radar geometry beyond these (positions and grid in metres, frequencies in Hz: 1e15 Hz is ultraviolet light) is
 refused: float32 phases k R and spreading 1/R^2 overflow, and no near-field radar works there."""
+def simulate(options: Options, volume: None, spacing: None, rng: np.random.Generator, fits) -> tuple[dict, dict]:
+    """A synthetic scene seen by an array (:func:`recon.simulate.simulate_mimo_nearfield`)."""
+    from recon import simulate as sim
+    from recon.scenes import make_scene
+
+    geometry = sim.radar_geometry(options.get("array") or "diagonal-12x13", options.get("array_file"),
+                                  given(options, "frequencies", 20), given(options, "fmin", 4e9),
+                                  given(options, "fmax", 16e9), options.get("grid") or "25,25,49")
+    fits(math.prod(geometry.grid_shape) + len(geometry.frequencies) * len(geometry.tx_positions)
+         * len(geometry.rx_positions))
+    return sim.simulate_mimo_nearfield(make_scene(options.get("scene") or "letters", geometry.grid_shape, rng),
+                                       geometry, given(options, "snr_db", 30.0), rng=rng)
+
+
+SIMULATOR = Simulator(frozenset({"array", "array_file", "frequencies", "fmin", "fmax", "snr_db", "scene", "grid"}),
+                      simulate, lambda options, side: 16 * 2, measures_volume=False)
 KIND = SpecKind(
     "mimo-nearfield/1", "recon.data_specs:mimo-nearfield.yaml", "recon.specs.mimo_nearfield:build", image="complex",
     batch="none", axes=("z", "y", "x"), image_dims=3, reflectivity=True,
-    simulate="recon.simulate:simulate_mimo_nearfield",
+    simulate=SIMULATOR,
     views=(MeasurementView("measurements", ("frequency", "tx", "rx"), colormap="viridis"),),
     voxel_size="recon.specs.mimo_nearfield:grid_voxel_size")
 

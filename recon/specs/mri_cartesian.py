@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from recon.errors import UserError
 from recon.physics.masks import centre_slice
-from recon.specs import MeasurementView, SpecKind
+from recon.specs import MeasurementView, Options, Simulator, SpecKind, given
 
 if TYPE_CHECKING:
     import torch
@@ -14,9 +16,26 @@ if TYPE_CHECKING:
     from recon.io.measurement import MeasurementReader
     from recon.problem import Problem
 
+
+def simulate(options: Options, volume: np.ndarray, spacing, rng: np.random.Generator, fits,
+             dynamic: bool = False) -> tuple[dict, dict]:
+    """Undersampled multi-coil k-space of ``volume`` (z, y, x) or (y, x); with ``dynamic`` (mri-dynamic) of a
+    sequence (t, y, x), a new mask per frame (:mod:`recon.simulate`)."""
+    from recon import simulate as sim
+
+    function = sim.simulate_mri_dynamic if dynamic else sim.simulate_mri_cartesian
+    return function(volume, given(options, "coils", 8), given(options, "acceleration", 4.0),
+                    options.get("mask") or "uniform1d", acs=options.get("acs"),
+                    noise_std=given(options, "noise_std", 0.0), with_coil_maps=bool(options.get("with_coil_maps")),
+                    rng=rng)
+
+
+SIMULATOR = Simulator(
+    frozenset({"volume", "key", "phantom", "size", "coils", "acceleration", "mask", "acs", "noise_std",
+               "with_coil_maps"}), simulate, lambda options, side: 4 * (3 + 4 * given(options, "coils", 8)))
 KIND = SpecKind(
     "mri-cartesian/1", "recon.data_specs:mri-cartesian.yaml", "recon.specs.mri_cartesian:build", image="complex",
-    batch="z", axes=("z", "y", "x"), linear_slices=True, simulate="recon.simulate:simulate_mri_cartesian",
+    batch="z", axes=("z", "y", "x"), linear_slices=True, simulate=SIMULATOR,
     views=(MeasurementView("kspace", ("z", "coil", "ky", "kx"), "logabs", colormap="magma"),
            MeasurementView("mask", ("z", "ky", "kx"), visible=False)))
 

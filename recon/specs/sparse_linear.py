@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from recon.specs import MeasurementView, SpecKind
+import numpy as np
+
+from recon.specs import MeasurementView, Options, Simulator, SpecKind, given
 
 if TYPE_CHECKING:
     import torch
@@ -12,9 +14,21 @@ if TYPE_CHECKING:
     from recon.io.measurement import MeasurementReader
     from recon.problem import Problem
 
+
+def simulate(options: Options, volume: None, spacing: None, rng: np.random.Generator, fits) -> tuple[dict, dict]:
+    """``samples`` sparse signals under a random matrix (:func:`recon.simulate.simulate_sparse_linear`)."""
+    from recon.simulate import simulate_sparse_linear
+
+    m, n, samples = given(options, "m", 75), given(options, "n", 150), given(options, "samples", 100)
+    fits(m * n + samples * (m + n))
+    return simulate_sparse_linear(m, n, given(options, "k", 12), given(options, "snr_db", 10.0), samples, rng=rng)
+
+
+SIMULATOR = Simulator(frozenset({"m", "n", "k", "snr_db", "samples"}), simulate, lambda options, side: 4 * 2,
+                      measures_volume=False)
 KIND = SpecKind(
     "sparse-linear/1", "recon.data_specs:sparse-linear.yaml", "recon.specs.sparse_linear:build", image="real",
-    batch="sample", axes=("sample", "n"), image_dims=1, simulate="recon.simulate:simulate_sparse_linear",
+    batch="sample", axes=("sample", "n"), image_dims=1, simulate=SIMULATOR,
     views=(MeasurementView("y", ("sample", "m")),
            MeasurementView("A", ("m", "n"), visible=False, colormap="twilight_shifted")))
 
