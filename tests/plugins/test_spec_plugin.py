@@ -1,5 +1,6 @@
 """A spec added by a plugin package, through the ``recon.specs`` entry point and no edit to recon: the toy
-``toy-blur/1`` of ``tests/plugins/toy_spec`` (2D images under deepinv's Gaussian Blur) is installed into a
+``toy-blur/1`` of ``tests/plugins/toy_spec`` (2D images under deepinv's Gaussian Blur, simulated by ``recon
+simulate toy-blur``) is installed into a
 scratch site folder (a dist-info whose entry points are those of the package's pyproject.toml), and recon's
 generic methods (adjoint, cgls, tv, pnp-admm) and the package's own method and prior (toy-landweber with
 toy-nonneg, through the ``recon.methods`` and ``recon.priors`` entry points) reconstruct a real HDF5 file of it,
@@ -38,31 +39,25 @@ def install(site: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """A toy-blur file of two 64^2 Shepp-Logan slices, Gaussian blur of 1.5 px, 1 % noise, written with h5py."""
-    folder = tmp_path_factory.mktemp("toy")
-    env = install(folder / "site")
-    rng = np.random.default_rng(0)
-    image = resize(shepp_logan_phantom(), (64, 64), anti_aliasing=True).astype(np.float32)
-    truth = np.stack([image, image[:, ::-1]])
-    import torch
-    from deepinv.physics import Blur
-    from deepinv.physics.functional.blur import gaussian_blur
-
-    blurred = Blur(filter=gaussian_blur(sigma=(1.5, 1.5)), padding="circular")(torch.from_numpy(truth)[:, None])
-    noise_std = 0.01 * float(blurred.square().mean().sqrt())
-    blurred = blurred[:, 0].numpy() + noise_std * rng.standard_normal(truth.shape).astype(np.float32)
-    path = folder / "toy.h5"
-    with h5py.File(path, "w") as file:
-        file.attrs.update(recon_spec="toy-blur/1", blur_sigma=1.5, noise_std=noise_std)
-        file["blurred"], file["ground_truth"] = blurred, truth
-    return path, env
-
-
 def recon(env: dict[str, str], *args) -> subprocess.CompletedProcess:
     return subprocess.run([RECON, *map(str, args)], capture_output=True, text=True, env=env, timeout=300,
                           stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A toy-blur file made by ``recon simulate toy-blur`` (the plugin's simulator): two 64^2 Shepp-Logan slices,
+    Gaussian blur of 1.5 px, 1 % noise."""
+    folder = tmp_path_factory.mktemp("toy")
+    env = install(folder / "site")
+    image = resize(shepp_logan_phantom(), (64, 64), anti_aliasing=True).astype(np.float32)
+    np.save(folder / "truth.npy", np.stack([image, image[:, ::-1]]))
+    path = folder / "toy.h5"
+    made = recon(env, "simulate", "toy-blur", "--volume", folder / "truth.npy", "--noise-std", "0.01", "--out", path)
+    assert made.returncode == 0, made.stderr
+    with h5py.File(path) as file:
+        assert file.attrs["recon_spec"] == "toy-blur/1" and file["blurred"].shape == (2, 64, 64)
+    return path, env
 
 
 def test_the_spec_is_registered_and_its_files_validate(toy):
