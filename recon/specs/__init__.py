@@ -105,6 +105,10 @@ class SpecKind:
     """The spec whose per-spec parameter defaults apply to this one (a new spec borrows tuned values)."""
     simulate: Simulator | None = None
     """How ``recon simulate`` makes its files, where it can."""
+    noise: str | None = None
+    """``"module:function"``: ``function(problem, attrs) -> NoiseEstimate``, the noise level of a built problem
+    (``attrs``: its file's attributes) for specs :mod:`recon.noise` has no estimator for; methods' ``auto``
+    parameters use it (None: they fall back to fixed defaults)."""
     views: tuple[MeasurementView, ...] = ()
     """How the viewer shows its measurement datasets."""
     voxel_size: str | None = None

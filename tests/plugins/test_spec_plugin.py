@@ -80,7 +80,8 @@ def test_the_spec_is_registered_and_its_files_validate(toy):
 
 def test_generic_methods_reconstruct_it_through_the_pipeline(toy):
     """adjoint, cgls, tv, pnp-admm (10 iterations, for time) and toy-landweber on the toy file: every output has
-    the file's shape and axes, and the others beat the adjoint (the blurred image, blurred again) by 3 dB."""
+    the file's shape and axes, the others beat the adjoint (the blurred image, blurred again) by 3 dB, and cgls
+    stops by the discrepancy principle on the noise level the plugin's hook reads."""
     path, env = toy
     script = (
         "import json, sys\n"
@@ -93,14 +94,16 @@ def test_generic_methods_reconstruct_it_through_the_pipeline(toy):
         "    params = {'iterations': 10} if method == 'pnp-admm' else {}\n"
         "    summary = reconstruct(Request(input=path, method=method, output=out, params=params, device='cpu'))\n"
         "    with h5py.File(out) as f:\n"
-        "        scores[method] = [summary.metrics['psnr'], list(f['reconstruction'].shape), f.attrs['axes']]\n"
+        "        scores[method] = [summary.metrics['psnr'], list(f['reconstruction'].shape), f.attrs['axes'],\n"
+        "                          json.loads(f.attrs['params'])]\n"
         "print(json.dumps(scores))\n")
     result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env,
                             timeout=600)
     assert result.returncode == 0, result.stderr
     scores = json.loads(result.stdout.splitlines()[-1])
     print(scores)
-    assert all(shape == [2, 64, 64] and axes == "z,y,x" for _, shape, axes in scores.values()), scores
+    assert all(shape == [2, 64, 64] and axes == "z,y,x" for _, shape, axes, _ in scores.values()), scores
+    assert scores["cgls"][3]["iterations_rule"].startswith("discrepancy principle")  # the plugin's noise hook
     adjoint = scores["adjoint"][0]
     assert all(scores[method][0] > adjoint + 3 for method in ("cgls", "tv", "pnp-admm", "toy-landweber")), scores
 

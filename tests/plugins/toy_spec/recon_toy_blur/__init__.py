@@ -37,9 +37,23 @@ def simulate(options, volume, spacing, rng, fits):
     return {"blurred": blurred, "ground_truth": truth}, {"blur_sigma": BLUR_SIGMA, "noise_std": noise_std}
 
 
+def noise(problem, attrs):
+    """The noise level the file states (``noise_std``), for the methods' ``auto`` parameters."""
+    import numpy as np
+
+    from recon.errors import UserError
+    from recon.noise import NoiseEstimate
+
+    std = attrs.get("noise_std")
+    if std is None:
+        raise UserError("the file states no noise_std", key="noise_std", fix="add the attribute noise_std")
+    counts = np.full(problem.y.shape[0], problem.y[0].numel(), dtype=np.float64)
+    return NoiseEstimate(std, std**2 * counts, "file", "the file's noise_std")
+
+
 KIND = SpecKind(
     "toy-blur/1", "recon_toy_blur:toy-blur.yaml", "recon_toy_blur:build", image="real", batch="z",
-    axes=("z", "y", "x"), linear_slices=True, defaults_like="ct-parallel/1",
+    axes=("z", "y", "x"), linear_slices=True, defaults_like="ct-parallel/1", noise="recon_toy_blur:noise",
     simulate=Simulator(frozenset({"volume", "key", "phantom", "size", "noise_std"}), simulate,
                        lambda options, side: 4 * 3),
     views=(MeasurementView("blurred", ("z", "y", "x")),))
