@@ -204,10 +204,7 @@ def all_methods() -> list[Method]:
 def get_method(name: str) -> Method:
     """The method called ``name``; UserError listing the known ones when there is none."""
     _load()
-    if name not in _METHODS:
-        raise UserError(f"unknown method {name!r}", key="--method",
-                        fix=f"choose one of {', '.join(sorted(_METHODS))} (see `recon methods`)")
-    return _METHODS[name]
+    return _METHODS.require(name, "--method", f"choose one of {', '.join(sorted(_METHODS))} (see `recon methods`)")
 
 
 def methods_for_spec(spec: str) -> list[Method]:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from recon.errors import UserError
 from recon.plugins import Registry, entry_point_objects, load_reference
 
 BUILTIN = ("recon.specs.ct_parallel", "recon.specs.mri_cartesian", "recon.specs.ct_dynamic",
@@ -167,16 +166,10 @@ def all_kinds() -> list[SpecKind]:
     return list(_KINDS.values())
 
 
-def builtin_ids() -> tuple[str, ...]:
-    return tuple(load_reference(f"{module}:KIND").id for module in BUILTIN)
-
-
 def get_kind(spec: str) -> SpecKind:
     """The kind of spec id ``spec`` (e.g. ``ct-parallel/1``); UserError for an unknown one."""
     _load()
-    if spec not in _KINDS:
-        raise UserError(f"unknown spec {spec!r}", key="recon_spec", fix=f"use one of {', '.join(_KINDS)}")
-    return _KINDS[spec]
+    return _KINDS.require(spec, "recon_spec", f"use one of {', '.join(_KINDS)}")
 
 
 def spec_ids(where: Callable[[SpecKind], bool] = lambda kind: True) -> tuple[str, ...]:
