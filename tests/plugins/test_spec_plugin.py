@@ -80,8 +80,9 @@ def test_the_spec_is_registered_and_its_files_validate(toy):
 
 def test_generic_methods_reconstruct_it_through_the_pipeline(toy):
     """adjoint, cgls, tv, pnp-admm (10 iterations, for time) and toy-landweber on the toy file: every output has
-    the file's shape and axes, the others beat the adjoint (the blurred image, blurred again) by 3 dB, and cgls
-    stops by the discrepancy principle on the noise level the plugin's hook reads."""
+    the file's shape and axes, the others beat the adjoint (the blurred image, blurred again) by 3 dB, cgls stops
+    by the discrepancy principle on the noise level the plugin's hook reads, and the napari reader shows the file
+    as the kind's views say."""
     path, env = toy
     script = (
         "import json, sys\n"
@@ -96,12 +97,15 @@ def test_generic_methods_reconstruct_it_through_the_pipeline(toy):
         "    with h5py.File(out) as f:\n"
         "        scores[method] = [summary.metrics['psnr'], list(f['reconstruction'].shape), f.attrs['axes'],\n"
         "                          json.loads(f.attrs['params'])]\n"
+        "from recon_napari.layers import read_layers\n"
+        "scores['layers'] = [[kwargs['name'], list(kwargs['axis_labels'])] for _, kwargs, _ in read_layers(path)]\n"
         "print(json.dumps(scores))\n")
     result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env,
                             timeout=600)
     assert result.returncode == 0, result.stderr
     scores = json.loads(result.stdout.splitlines()[-1])
     print(scores)
+    assert scores.pop("layers") == [["toy [blurred]", ["z", "y", "x"]], ["toy [ground truth]", ["z", "y", "x"]]]
     assert all(shape == [2, 64, 64] and axes == "z,y,x" for _, shape, axes, _ in scores.values()), scores
     assert scores["cgls"][3]["iterations_rule"].startswith("discrepancy principle")  # the plugin's noise hook
     adjoint = scores["adjoint"][0]
