@@ -20,6 +20,7 @@ import yaml
 
 from recon.catalog import method_lines, methods_hint
 from recon.errors import ComputationFailed, ReconWarning, UserError
+from recon.specs import SpecKind
 from recon.streaming import parse_memory
 
 app = typer.Typer(
@@ -161,40 +162,30 @@ def _check_simulate_numbers(values: dict[str, Any]) -> None:
                             fix=f"give a finite {option} {bound}" if math.isfinite(low) else f"give a finite {option}")
 
 
-def _check_simulation_fits(spec: str, values: dict[str, Any], elements: int) -> None:
-    """UserError when simulating ``spec`` over ``elements`` image voxels (radar: voxels plus measurements; sparse:
+def _simulators() -> dict[str, SpecKind]:
+    """The specs ``recon simulate`` makes, by name (``ct-parallel``), in registry order."""
+    from recon.specs import all_kinds
+
+    return {kind.name: kind for kind in all_kinds() if kind.simulate is not None}
+
+
+def _check_simulation_fits(kind: SpecKind, values: dict[str, Any], elements: int) -> None:
+    """UserError when simulating ``kind`` over ``elements`` image voxels (radar: voxels plus measurements; sparse:
     matrix plus signals) cannot fit in memory: a lower bound counting the image, its ground-truth copy and the
-    measurements (sinograms of diagonal-wide detectors, complex k-space per coil, complex128 radar scenes)."""
+    measurements (sinograms of diagonal-wide detectors, complex k-space per coil, complex128 radar scenes), from the
+    spec's :attr:`~recon.specs.Simulator.bytes_per_element`."""
     from recon.memory import check_fits
 
     side = max(1, round(elements ** (1 / 3)))
-    bytes_per_element = {"ct-parallel": 4 * (2 + 1.5 * _given(values.get("views"), 60) / side),
-                         "ct-dynamic": 4 * (2 + 1.5 * _given(values.get("views_per_frame"), 1) / side),
-                         "mri-cartesian": 4 * (3 + 4 * _given(values.get("coils"), 8)),
-                         "mri-dynamic": 4 * (3 + 4 * _given(values.get("coils"), 8)),
-                         "mimo-nearfield": 16 * 2, "sparse-linear": 4 * 2}[spec]
-    option = {"mimo-nearfield": "--grid", "sparse-linear": "--m"}.get(spec, "--size")
-    check_fits(int(elements * bytes_per_element), f"simulating {spec} ({elements} values)", key=option,
-               fix=f"choose smaller sizes ({option} and the like)")
-
-
-_SIMULATE_OPTIONS = {
-    "ct-parallel": {"volume", "key", "phantom", "size", "views", "angle_range", "noise_std", "photons", "n_det"},
-    "mri-cartesian": {"volume", "key", "phantom", "size", "coils", "acceleration", "mask", "acs", "noise_std",
-                      "with_coil_maps"},
-    "ct-dynamic": {"volume", "key", "phantom", "size", "frames", "views_per_frame", "order", "angle_range",
-                   "pi_symmetry", "noise_std", "n_det"},
-    "mri-dynamic": {"volume", "key", "phantom", "size", "frames", "coils", "acceleration", "mask", "acs",
-                    "noise_std", "with_coil_maps"},
-    "sparse-linear": {"m", "n", "k", "snr_db", "samples"},
-    "mimo-nearfield": {"array", "array_file", "frequencies", "fmin", "fmax", "snr_db", "scene", "grid"},
-}
+    option = "--size" if kind.simulate.measures_volume else "--grid" if "grid" in kind.simulate.options else "--m"
+    check_fits(int(elements * kind.simulate.bytes_per_element(values, side)), f"simulating {kind.name} ({elements} "
+               "values)", key=option, fix=f"choose smaller sizes ({option} and the like)")
 
 
 @app.command()
 def simulate(
     spec: Annotated[str, typer.Argument(help="ct-parallel | mri-cartesian | ct-dynamic | mri-dynamic | "
-                                             "sparse-linear | mimo-nearfield")],
+                                             "sparse-linear | mimo-nearfield (or a plugin's spec)")],
     out: Annotated[Path, typer.Option("--out", help="Measurement file to write.")],
     volume: Annotated[Path | None, typer.Option(help="Volume to measure: .npy, .nii(.gz), .dcm/folder, .h5; for "
                                                      "dynamic specs a (t, y, x) sequence.")] = None,
@@ -248,17 +239,20 @@ def simulate(
     from recon.io.reconstruction import check_output_path
     from recon.params import check_seed
 
-    given = {name for name, value in locals().items()
-             if value is not None and name in set().union(*_SIMULATE_OPTIONS.values())}
+    simulators = _simulators()
+    known = set().union(*(kind.simulate.options for kind in simulators.values()))
+    options = {name: value for name, value in locals().items() if name in known}
+    given = {name for name, value in options.items() if value is not None}
     spec = spec.removesuffix("/1")
-    if spec not in _SIMULATE_OPTIONS:
-        raise UserError(f"cannot simulate {spec!r}", key="SPEC", fix=f"choose {', '.join(_SIMULATE_OPTIONS)}")
-    stray = sorted(given - _SIMULATE_OPTIONS[spec])
+    if spec not in simulators:
+        raise UserError(f"cannot simulate {spec!r}", key="SPEC", fix=f"choose {', '.join(simulators)}")
+    kind = simulators[spec]
+    stray = sorted(given - kind.simulate.options)
     if stray:
-        flags = ", ".join("--" + name.replace("_", "-") for name in sorted(_SIMULATE_OPTIONS[spec]))
+        flags = ", ".join("--" + name.replace("_", "-") for name in sorted(kind.simulate.options))
         option = "--" + stray[0].replace("_", "-")
         raise UserError(f"{option} does not apply to {spec}", key=option, fix=f"{spec} takes {flags}")
-    numbers = {name: value for name, value in locals().items() if name in _SIMULATE_MINIMUMS}
+    numbers = {name: value for name, value in options.items() if name in _SIMULATE_MINIMUMS}
     _check_simulate_numbers(numbers)
     check_seed(seed)
     reads = [path for path in (volume, array_file) if path is not None]
@@ -268,50 +262,21 @@ def simulate(
     rng = np.random.default_rng(seed)
 
     def fits(elements: int) -> None:
-        _check_simulation_fits(spec, numbers, elements)
+        _check_simulation_fits(kind, numbers, elements)
 
     if photons is not None and noise_std is not None:
         raise UserError("--photons and --noise-std both set the noise", key="--photons",
                         fix="give one: --photons for Poisson counts, --noise-std for Gaussian noise")
-    if spec in ("ct-parallel", "mri-cartesian", "ct-dynamic", "mri-dynamic"):  # read and checked before torch
-        data, spacing = _load_input_volume(volume, key, phantom, size, dynamic=spec.endswith("-dynamic"),
-                                           frames=frames, seed=seed, fits=fits)
-    from recon import simulate as sim
-
-    if spec == "ct-parallel":
-        datasets, attrs = sim.simulate_ct_parallel(data, _given(views, 60), _given(angle_range, math.pi),
-                                                   _given(noise_std, 0.0), n_det=n_det, rng=rng, photons=photons,
-                                                   voxel_size=spacing)
-    elif spec == "mri-cartesian":
-        datasets, attrs = sim.simulate_mri_cartesian(data, _given(coils, 8), _given(acceleration, 4.0),
-                                                     mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
-                                                     with_coil_maps=bool(with_coil_maps), rng=rng)
-    elif spec == "ct-dynamic":
-        datasets, attrs = sim.simulate_ct_dynamic(data, _given(views_per_frame, 1), order or "bit-reversal",
-                                                  _given(noise_std, 0.0), _given(angle_range, math.pi),
-                                                  bool(pi_symmetry), n_det=n_det, rng=rng)
-    elif spec == "mri-dynamic":
-        datasets, attrs = sim.simulate_mri_dynamic(data, _given(coils, 8), _given(acceleration, 4.0),
-                                                   mask or "uniform1d", acs=acs, noise_std=_given(noise_std, 0.0),
-                                                   with_coil_maps=bool(with_coil_maps), rng=rng)
-    elif spec == "mimo-nearfield":
-        from recon.scenes import make_scene
-
-        geometry = sim.radar_geometry(array or "diagonal-12x13", array_file, _given(frequencies, 20), _given(fmin, 4e9),
-                                  _given(fmax, 16e9), grid or "25,25,49")
-        fits(math.prod(geometry.grid_shape) + len(geometry.frequencies) * len(geometry.tx_positions)
-             * len(geometry.rx_positions))
-        datasets, attrs = sim.simulate_mimo_nearfield(make_scene(scene or "letters", geometry.grid_shape, rng),
-                                                      geometry, _given(snr_db, 30.0), rng=rng)
-    else:
-        m, n, samples = _given(m, 75), _given(n, 150), _given(samples, 100)
-        fits(m * n + samples * (m + n))
-        datasets, attrs = sim.simulate_sparse_linear(m, n, _given(k, 12), _given(snr_db, 10.0), samples, rng=rng)
+    data = spacing = None
+    if kind.simulate.measures_volume:  # read and checked before torch
+        data, spacing = _load_input_volume(volume, key, phantom, size, dynamic=kind.dynamic, frames=frames, seed=seed,
+                                           fits=fits)
+    datasets, attrs = kind.simulate.run(options, data, spacing, rng, fits)
     attrs["command"] = _command_line()
     with _complete_once_written(out):
-        write_measurement(out, f"{spec}/1", datasets, attrs, overwrite=overwrite, protect=reads)
+        write_measurement(out, kind.id, datasets, attrs, overwrite=overwrite, protect=reads)
         shapes = ", ".join(f"{name} {'x'.join(map(str, a.shape))}" for name, a in datasets.items())
-        print(f"wrote {out} ({spec}/1: {shapes})")
+        print(f"wrote {out} ({kind.id}: {shapes})")
 
 
 def _read_config(path: Path | None) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import h5py
 import numpy as np
 
 from recon.errors import UserError
+from recon.specs import get_kind
 
 Measurement = tuple[dict[str, np.ndarray], dict[str, object]]
 
@@ -199,7 +200,7 @@ LABEL = 18
 def shown_slice(truth: np.ndarray, spec: str) -> int:
     """The slice (or frame) of a case the montage shows: the middle one; radar: the depth where the scene's
     reflectivity is strongest (the letters sit at a few depths, and a projection would mix them)."""
-    if spec == "mimo-nearfield/1":
+    if get_kind(spec).reflectivity:
         return int((np.abs(truth) ** 2).sum(axis=(1, 2)).argmax())
     return truth.shape[0] // 2
 
@@ -235,7 +236,7 @@ def write_montage(path: Path, rows: list[Row]) -> Path:
     for r, key in enumerate(cases):
         mine = [row for row in rows if row.case.key == key]
         spec = mine[0].case.spec
-        radar = spec == "mimo-nearfield/1"
+        radar = get_kind(spec).reflectivity
         with h5py.File(mine[0].output, "r") as file:
             volume = file["ground_truth"][()]
         index = shown_slice(volume, spec)

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from recon.errors import UserError
+from recon.plugins import load_reference
+from recon.specs import get_kind
 
 MAD_TO_STD = 1 / 0.6744897501960817
 """std of a normal variable / median of its absolute value (the 0.75 quantile of N(0, 1))."""
@@ -263,6 +265,9 @@ def problem_noise(problem, attrs: dict) -> NoiseEstimate:
             return noise_of(spec, attrs, kspace, mask)
         return _per_slice([noise_of(spec, attrs, kspace[s:s + 1], mask[min(s, len(mask) - 1)])
                            for s in range(len(kspace))])
+    hook = get_kind(spec).noise
+    if hook is not None:  # a spec that brings its own estimator
+        return load_reference(hook)(problem, attrs)
     return noise_of(spec, attrs, y[0, 0].numpy())
 
 

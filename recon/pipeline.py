@@ -144,7 +144,7 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
     metrics, note = {}, None
     if problem.ground_truth is not None:
         metrics, note = finite_metrics(quality(*scored_pair(problem.spec, image, problem.ground_truth),
-                                               images=problem.spec != "sparse-linear/1"))
+                                               images=problem.kind.image_dims >= 2))
         datasets["ground_truth"] = problem.ground_truth.reshape(image.shape)
     source = str(request.input) + (f" slices {request.slices}" if request.slices else "")
     attrs = {

@@ -8,6 +8,8 @@ from collections.abc import Container, Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
+from recon.errors import UserError
+
 
 class Registry(dict):
     """Name -> declaration, refusing a name registered twice."""
@@ -21,6 +23,12 @@ class Registry(dict):
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self[name] = value
         return value
+
+    def require(self, name: str, key: str, fix: str) -> Any:
+        """The declaration registered as ``name``; UserError (about ``key``, with ``fix``) when there is none."""
+        if name not in self:
+            raise UserError(f"unknown {self.kind} {name!r}", key=key, fix=fix)
+        return self[name]
 
 
 def load_reference(reference: str | Any) -> Any:

@@ -16,7 +16,7 @@ from deepinv.physics import LinearPhysics
 
 from recon.noise import NoiseEstimate
 from recon.physics.masks import centre_slice
-from recon.spec_groups import DYNAMIC_SPECS, RADAR_SPECS
+from recon.specs import SpecKind, get_kind
 
 
 @dataclass
@@ -51,12 +51,14 @@ class Problem:
     computed on the first call; raises UserError where it cannot be known. None: not built from a file."""
 
     @property
+    def kind(self) -> SpecKind:
+        """What recon knows about the problem's spec (:mod:`recon.specs`)."""
+        return get_kind(self.spec)
+
+    @property
     def axes(self) -> tuple[str, ...]:
         """Names of the output's axes: ("z", "y", "x"), ("t", "y", "x") for dynamic specs, ("sample", "n")."""
-        if self.spec == "sparse-linear/1":
-            return ("sample", "n")
-        names = ("t", "y", "x") if self.spec in DYNAMIC_SPECS else ("z", "y", "x")
-        return names[-len(self.output_shape):]
+        return self.kind.output_axes(len(self.output_shape))
 
     @property
     def device(self) -> torch.device:
@@ -76,7 +78,7 @@ class Problem:
         if self.complex_image:
             values = torch.complex(x[:, 0], x[:, 1]).numpy().astype(np.complex64, copy=False)
             values = self.crop_output(values.reshape(self.output_shape))
-            if self.spec in RADAR_SPECS:
+            if self.kind.reflectivity:
                 return {"reconstruction": values}
             return {"reconstruction": np.abs(values), "complex": values}  # |complex64| is float32
         return {"reconstruction": self.crop_output(x.numpy().astype(np.float32, copy=False).reshape(self.output_shape))}
@@ -91,6 +93,6 @@ class Problem:
 def scored_pair(spec: str, image: np.ndarray, ground_truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """What quality metrics compare: the arrays themselves, or for radar the magnitudes each divided by its
     maximum (the scale and phase of a radar image carry no meaning)."""
-    if spec not in RADAR_SPECS:
+    if not get_kind(spec).reflectivity:
         return image, ground_truth
     return tuple(np.abs(a) / max(float(np.abs(a).max()), 1e-30) for a in (image, ground_truth))

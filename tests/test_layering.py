@@ -18,7 +18,7 @@ PACKAGE = ROOT / "recon"
 LOWER = ("recon.physics", "recon.io", "recon.models")
 UPPER = ("recon.solvers", "recon.cli", "recon_napari", "recon.pipeline", "recon.batch", "recon.methods", "recon.priors")
 """Nothing in a LOWER package may import from an UPPER one."""
-LOW_MODULES = ("recon.errors", "recon.params", "recon.spec_groups", "recon.progress", "recon.plugins",
+LOW_MODULES = ("recon.errors", "recon.params", "recon.specs", "recon.progress", "recon.plugins",
                "recon.shrinkage", "recon.proximal_gradient", "recon.weights")
 """Shared foundations: they may import only each other (and third-party packages)."""
 

@@ -14,7 +14,7 @@ import numpy as np
 from recon.io.measurement import write_measurement
 from recon.phantoms import shepp_logan_3d
 from recon.simulate import simulate_ct_parallel, simulate_mri_cartesian
-from recon_napari.layers import IMAGE_AXES, LayerData, read_layers
+from recon_napari.layers import DEFAULT_AXES, LayerData, read_layers
 
 SIZE, SLICES = 128, 16
 """The sample volume: 16 slices of 128 x 128 (small enough to reconstruct in seconds on a laptop)."""
@@ -44,7 +44,7 @@ def _sample_file(name: str) -> Path:
 
 def phantom_volume() -> list[LayerData]:
     """The 3D Shepp-Logan phantom, 16 x 128 x 128, values in [0, 1]."""
-    kwargs = {"name": "Shepp-Logan phantom", "axis_labels": IMAGE_AXES["default"], "contrast_limits": [0, 1]}
+    kwargs = {"name": "Shepp-Logan phantom", "axis_labels": DEFAULT_AXES, "contrast_limits": [0, 1]}
     return [(shepp_logan_3d(SIZE, SLICES), kwargs, "image")]
 
 

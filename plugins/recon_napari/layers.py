@@ -10,7 +10,6 @@ opening a 512^3 volume reads one slice; napari reads the others when the user mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,42 +17,25 @@ import dask.array as da
 import h5py
 import numpy as np
 
+from recon.errors import UserError
 from recon.io.measurement import MeasurementReader
 from recon.io.reconstruction import display_range
 from recon.io.specs import load_spec, read_attrs, validate_file
+from recon.specs import get_kind
 
 LayerData = tuple[Any, dict[str, Any], str]
 """napari's (data, layer keyword arguments, layer type)."""
 
-IMAGE_AXES = {"default": ("z", "y", "x"), "ct-dynamic/1": ("t", "y", "x"), "mri-dynamic/1": ("t", "y", "x"),
-              "sparse-linear/1": ("sample", "n")}
-"""Axis names of the images of a spec (ground truth, reconstructions), trailing ones for fewer dimensions."""
+DEFAULT_AXES = ("z", "y", "x")
+"""Axis names of images whose spec is unknown (a phantom, a file of an unregistered spec)."""
 
 
-@dataclass(frozen=True)
-class MeasurementView:
-    """How one dataset of a measurement spec is shown: axis names (trailing), value transform, visibility."""
-
-    key: str
-    axes: tuple[str, ...]
-    transform: str = "magnitude"  # magnitude (of complex data; real data unchanged) | logabs | frames_as_rows
-    visible: bool = True
-    colormap: str = "gray"
-    square: bool = False
-    """Stretch the second-last axis so the picture is as tall as it is wide (sinograms with few views)."""
-
-
-MEASUREMENT_VIEWS = {
-    "ct-parallel/1": (MeasurementView("sinogram", ("z", "angle", "detector"), square=True),),
-    "ct-dynamic/1": (MeasurementView("sinogram", ("frame view", "detector"), "frames_as_rows", square=True),),
-    "mri-cartesian/1": (MeasurementView("kspace", ("z", "coil", "ky", "kx"), "logabs", colormap="magma"),
-                        MeasurementView("mask", ("z", "ky", "kx"), visible=False)),
-    "mri-dynamic/1": (MeasurementView("kspace", ("t", "coil", "ky", "kx"), "logabs", colormap="magma"),
-                      MeasurementView("mask", ("t", "ky", "kx"), visible=False)),
-    "mimo-nearfield/1": (MeasurementView("measurements", ("frequency", "tx", "rx"), colormap="viridis"),),
-    "sparse-linear/1": (MeasurementView("y", ("sample", "m")),
-                        MeasurementView("A", ("m", "n"), visible=False, colormap="twilight_shifted")),
-}
+def image_axes(spec_id: str) -> tuple[str, ...]:
+    """Axis names of the images of a spec (ground truth, reconstructions), trailing ones for fewer dimensions."""
+    try:
+        return get_kind(spec_id).axes
+    except UserError:
+        return DEFAULT_AXES
 
 
 def lazy(dataset: h5py.Dataset) -> da.Array:
@@ -106,7 +88,7 @@ def reconstruction_layers(arrays: dict[str, Any], attrs: dict[str, Any], name: s
     """Layers of a reconstruction: ``arrays`` maps dataset keys (``reconstruction``, optional ``uncertainty``,
     ``ground_truth``, ``complex``) to numpy or dask arrays; ``attrs`` are the file's attributes."""
     image = arrays["reconstruction"]
-    axes = tuple(attrs["axes"].split(",")) if attrs.get("axes") else IMAGE_AXES["default"]
+    axes = tuple(attrs["axes"].split(",")) if attrs.get("axes") else DEFAULT_AXES
     scale, unit = attrs.get("voxel_size"), attrs.get("unit")
     if scale is not None and len(scale) != image.ndim:
         scale = None
@@ -141,22 +123,13 @@ def reconstruction_layers(arrays: dict[str, Any], attrs: dict[str, Any], name: s
     return layers
 
 
-def radar_grid_scale(attrs: dict[str, Any]) -> tuple[float, float, float] | None:
-    """Voxel size (dz, dy, dx) in metres of a ``mimo-nearfield/1`` grid (attributes in x, y, z order)."""
-    try:
-        lo, hi, shape = (np.asarray(attrs[k], dtype=float) for k in ("grid_min", "grid_max", "grid_shape"))
-    except KeyError:
-        return None
-    step = (hi - lo)[::-1] / np.maximum(shape - 1, 1)
-    return tuple(float(s) for s in step)
-
-
 def measurement_layers(arrays: dict[str, da.Array], spec_id: str, attrs: dict[str, Any], name: str,
                        path: str) -> list[LayerData]:
-    """Layers of a measurement: its datasets (``arrays``: key -> lazy array) in MEASUREMENT_VIEWS, then the ground
+    """Layers of a measurement: its datasets (``arrays``: key -> lazy array) as its spec's kind shows them
+    (:attr:`recon.specs.SpecKind.views`), then the ground
     truth (hidden); ``attrs`` as read (spec defaults, units and geometry filled in)."""
     layers = []
-    for view in MEASUREMENT_VIEWS.get(spec_id, ()):
+    for view in get_kind(spec_id).views:
         if view.key not in arrays:
             continue
         data = _transform(arrays[view.key], view.transform)
@@ -168,12 +141,8 @@ def measurement_layers(arrays: dict[str, da.Array], spec_id: str, attrs: dict[st
                                   colormap=view.colormap, scale=scale))
     if "ground_truth" in arrays:
         truth = _transform(arrays["ground_truth"], "magnitude")
-        scale, unit = (radar_grid_scale(attrs), "m") if spec_id == "mimo-nearfield/1" else (None, None)
-        if spec_id == "ct-parallel/1":
-            from recon.io.ct_geometry import voxel_size
-
-            scale, unit = voxel_size(attrs, truth.ndim)
-        axes = IMAGE_AXES.get(spec_id, IMAGE_AXES["default"])
+        scale, unit = get_kind(spec_id).image_voxel_size(attrs, truth.ndim)
+        axes = image_axes(spec_id)
         layers.append(image_layer(truth, f"{name} [ground truth]", axes, sample_range(truth),
                                   _meta(path, spec_id, "ground_truth", attrs, "ground_truth"), visible=False,
                                   scale=scale, unit=unit if scale else None))

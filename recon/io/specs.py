@@ -27,6 +27,7 @@ entry); optional ``groups.KEY``: ``required``, ``description`` (content free).
 
 from __future__ import annotations
 
+import dataclasses
 import faulthandler
 import functools
 import json
@@ -123,6 +124,8 @@ class Spec:
     datasets: dict[str, DatasetSpec]
     attributes: dict[str, AttributeSpec]
     groups: dict[str, GroupSpec] = field(default_factory=dict)
+    source: str | None = None
+    """Where its YAML came from, when not ``data_specs/`` (a third-party spec's ``"package:file.yaml"``)."""
 
     @property
     def id(self) -> str:
@@ -132,7 +135,7 @@ class Spec:
     @property
     def yaml_file(self) -> str:
         """Where the spec is described, for messages."""
-        return f"data_specs/{self.name}.yaml"
+        return self.source or f"data_specs/{self.name}.yaml"
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -195,10 +198,20 @@ def _parse_spec(doc: dict, where: str) -> Spec:
 
 @functools.cache
 def _all_specs() -> dict[str, Spec]:
+    """recon's own specs (``data_specs/*.yaml``, the reconstruction spec included), then those that third-party
+    packages register (:mod:`recon.specs`)."""
+    from recon.specs import all_kinds
+
     specs = {}
     for entry in sorted(files("recon.data_specs").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
             spec = _parse_spec(yaml.safe_load(entry.read_text()), f"data_specs/{entry.name}")
+            specs[spec.id] = spec
+    for kind in all_kinds():
+        if kind.id not in specs:
+            spec = dataclasses.replace(_parse_spec(yaml.safe_load(kind.yaml_text()), kind.yaml), source=kind.yaml)
+            if spec.id != kind.id:
+                raise ValueError(f"{kind.yaml} declares {spec.id}, its SpecKind {kind.id}")
             specs[spec.id] = spec
     return specs
 

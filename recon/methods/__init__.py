@@ -20,6 +20,7 @@ from recon.errors import UserError
 from recon.params import Param, parse_params
 from recon.plugins import Registry, entry_point_objects, load_reference
 from recon.progress import Progress, silent_progress, warn_on_stderr
+from recon.specs import get_kind
 
 if TYPE_CHECKING:
     import torch
@@ -118,9 +119,10 @@ class Method:
 
     def __post_init__(self) -> None:
         for param in self.params:
-            missing = [spec for spec in self.specs if param.by_spec and spec not in param.by_spec]
+            missing = [spec for spec in self.specs if param.by_spec and spec_default(param, spec) is None]
             if missing:
-                raise ValueError(f"method {self.name!r}: parameter {param.name!r} has no default for {missing}")
+                raise ValueError(f"method {self.name!r}: parameter {param.name!r} has no default for {missing} (a "
+                                 "new spec borrows a built-in spec's defaults through its kind's defaults_like)")
         if not isinstance(self.solve, _Solver):
             object.__setattr__(self, "solve", _Solver(self, self.solve))
 
@@ -160,13 +162,21 @@ class Method:
             values.update({name: value for name, value in derived.items() if values.get(name) is None})
         for param in self.params:
             if values.get(param.name) is None and param.by_spec:
-                values[param.name] = param.by_spec[problem.spec]
+                values[param.name] = spec_default(param, problem.spec)
         return values
 
     def check_spec(self, spec: str, path: str | None = None) -> None:
         if spec not in self.specs:
             raise UserError(f"method {self.name!r} does not accept {spec} files", path=path, key="--method",
                             fix=f"{self.name} takes {', '.join(self.specs)}; see `recon methods` for {spec}")
+
+
+def spec_default(param: Param, spec: str) -> Any:
+    """``param``'s default on files of ``spec``: its entry in the per-spec table, else that of the spec the kind
+    borrows defaults from (:attr:`recon.specs.SpecKind.defaults_like`); None when neither has one."""
+    if spec in param.by_spec:
+        return param.by_spec[spec]
+    return param.by_spec.get(get_kind(spec).defaults_like)
 
 
 _METHODS = Registry("method")
@@ -194,10 +204,7 @@ def all_methods() -> list[Method]:
 def get_method(name: str) -> Method:
     """The method called ``name``; UserError listing the known ones when there is none."""
     _load()
-    if name not in _METHODS:
-        raise UserError(f"unknown method {name!r}", key="--method",
-                        fix=f"choose one of {', '.join(sorted(_METHODS))} (see `recon methods`)")
-    return _METHODS[name]
+    return _METHODS.require(name, "--method", f"choose one of {', '.join(sorted(_METHODS))} (see `recon methods`)")
 
 
 def methods_for_spec(spec: str) -> list[Method]:

@@ -8,7 +8,9 @@ from recon.methods import Method
 from recon.methods.radar import TV_RADAR_ITERATIONS, TV_RADAR_LAM
 from recon.params import AUTO, Param
 from recon.physics import FBP_FILTERS
-from recon.spec_groups import ALL_SPECS, DYNAMIC_SPECS, RADAR_SPECS, SLICE_SPECS, SPARSE_SPECS
+from recon.specs import spec_ids
+
+RADAR = "mimo-nearfield/1"
 
 SPARSE_PARAMS = (
     Param("lam", float, 0.05, "weight of the sparsity term lam R(x), in the units of 1/2||y - Ax||^2", low=0.0),
@@ -24,7 +26,7 @@ CGLS_ITERATIONS = 20
 
 METHODS = (
     Method("adjoint", "classical", "The adjoint A^T y: back-projection for CT, coil-combined zero-filled image for "
-           "MRI.", ALL_SPECS, (), "recon.solvers.analytic:adjoint", slice_separable=True),
+           "MRI.", spec_ids(), (), "recon.solvers.analytic:adjoint", slice_separable=True),
     Method("fbp", "classical", "Filtered back-projection (ramp, Shepp-Logan or Hann filter); frame by frame for "
            "dynamic CT.", ("ct-parallel/1", "ct-dynamic/1"), (
                Param("filter", str, "ramp", "filter applied along the detector", choices=FBP_FILTERS),
@@ -32,9 +34,10 @@ METHODS = (
                                             "the frames (a baseline that ignores the motion)")),
            "recon.solvers.analytic:fbp", slice_separable=lambda params: not params["static"]),
     Method("cgls", "classical", "Least squares by conjugate gradients on the normal equations, from zero, stopped "
-           "early.", (*SLICE_SPECS, *DYNAMIC_SPECS, *SPARSE_SPECS),
-           (Param("iterations", int, {**dict.fromkeys(SLICE_SPECS, AUTO),
-                                      **dict.fromkeys((*DYNAMIC_SPECS, *SPARSE_SPECS), CGLS_ITERATIONS)},
+           "early.", spec_ids(lambda kind: not kind.reflectivity),
+           (Param("iterations", int, {**dict.fromkeys(spec_ids(lambda kind: kind.linear_slices), AUTO),
+                                      **dict.fromkeys(spec_ids(lambda kind: kind.dynamic or kind.image_dims == 1),
+                                                      CGLS_ITERATIONS)},
                   "CG iterations (fewer regularise more); auto (CT and MRI slices): each slice stops when "
                   "||Ax - y|| reaches tau x the noise norm (the discrepancy principle; noise from the file or "
                   f"estimated), at most 300; {CGLS_ITERATIONS} on dynamic and sparse files and where no noise "
@@ -42,20 +45,22 @@ METHODS = (
                   high=10000, auto=True),),
            "recon.solvers.least_squares:cgls_method", slice_separable=True),  # auto: noise estimated per slice
     Method("ista", "classical", "ISTA: proximal gradient with soft thresholding (l1), or the prox of any --prior.",
-           SPARSE_SPECS, SPARSE_PARAMS, "recon.solvers.sparse:ista", prior_capability="prox", default_prior="l1",
+           spec_ids(lambda kind: kind.image_dims == 1), SPARSE_PARAMS, "recon.solvers.sparse:ista",
+           prior_capability="prox", default_prior="l1",
            slice_separable=True),
-    Method("iht", "classical", "Iterative hard thresholding (l0), or the prox of any --prior.", SPARSE_SPECS,
+    Method("iht", "classical", "Iterative hard thresholding (l0), or the prox of any --prior.",
+           spec_ids(lambda kind: kind.image_dims == 1),
            SPARSE_PARAMS, "recon.solvers.sparse:ista", prior_capability="prox", default_prior="l0",
            slice_separable=True),
     Method("tv", "classical", "Isotropic total variation: PDHG (Chambolle-Pock), 2D per slice or 3D; radar: tv-radar.",
-           (*SLICE_SPECS, *RADAR_SPECS), (
-               Param("lam", float, {**TV_LAM, RADAR_SPECS[0]: TV_RADAR_LAM}, "TV weight in the normalised problem "
+           spec_ids(lambda kind: kind.linear_slices or kind.reflectivity), (
+               Param("lam", float, {**TV_LAM, RADAR: TV_RADAR_LAM}, "TV weight in the normalised problem "
                      "(larger: smoother); auto: chosen by the discrepancy principle ||Ax - y|| = tau x the noise norm "
                      "(noise from the file or estimated; several solves, warm-started), best where the noise differs "
                      "from the 1 % the numbers were tuned at (low-dose CT); radar: tv-radar's, a fraction of the "
                      "peak magnitude", low=0.0, auto=True),
-               Param("iterations", int, {**dict.fromkeys(SLICE_SPECS, TV_ITERATIONS),
-                                         RADAR_SPECS[0]: TV_RADAR_ITERATIONS},
+               Param("iterations", int, {**dict.fromkeys(spec_ids(lambda kind: kind.linear_slices), TV_ITERATIONS),
+                                         RADAR: TV_RADAR_ITERATIONS},
                      "PDHG iterations; radar: tv-radar's C-SALSA iterations", low=1, high=100000),
                Param("dims", int, 3, "3: TV across slices as well (volumes); 2: each slice on its own (not radar)",
                      choices=(2, 3)),

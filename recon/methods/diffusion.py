@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from recon.methods import Method
 from recon.params import Param
-from recon.spec_groups import SLICE_SPECS
 from recon.weights import describe_shipped
 
-CT, MRI = SLICE_SPECS
+CT, MRI = "ct-parallel/1", "mri-cartesian/1"
 
 
 def shared_params(nfe: int, lam: dict, rho: dict, gamma: dict) -> tuple[Param, ...]:
@@ -36,7 +35,7 @@ def shared_params(nfe: int, lam: dict, rho: dict, gamma: dict) -> tuple[Param, .
 
 METHODS = (
     Method("dds", "diffusion", "Decomposed diffusion sampler: DDIM steps with Tweedie denoising and CG data "
-           "consistency (+ TV_z in 3D).", SLICE_SPECS, (
+           "consistency (+ TV_z in 3D).", (CT, MRI), (
                *shared_params(50, lam={CT: 0.003, MRI: 0.0}, rho={CT: 0.1, MRI: 0.1}, gamma={CT: 10.0, MRI: 100.0}),
                Param("eta", float, {CT: 0.85, MRI: 1.0}, "share of fresh noise in each DDIM step (0: deterministic)",
                      low=0.0, high=1.0),
@@ -45,7 +44,7 @@ METHODS = (
                      high=1.0)),
            "recon.solvers.diffusion:dds", prior_capability="eps", default_prior="diffusion"),
     Method("diffusion-mbir", "diffusion", "DiffusionMBIR: predictor-corrector diffusion per slice with an ADMM-TV_z "
-           "data step carried across steps.", SLICE_SPECS, (
+           "data step carried across steps.", (CT, MRI), (
                *shared_params(1000, lam={CT: 0.0003, MRI: 0.0}, rho={CT: 0.01, MRI: 0.01}, gamma={CT: 10.0, MRI: 10.0}),
                Param("snr", float, 0.16, "signal-to-noise ratio of the Langevin corrector step", low=0.0)),
            "recon.solvers.diffusion:diffusion_mbir", prior_capability="eps", default_prior="diffusion"),

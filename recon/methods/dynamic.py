@@ -12,7 +12,9 @@ from __future__ import annotations
 from recon.methods import Method
 from recon.methods.plug_and_play import DENOISER_WEIGHTS
 from recon.params import Param
-from recon.spec_groups import DYNAMIC_SPECS
+from recon.specs import spec_ids
+
+DYNAMIC = spec_ids(lambda kind: kind.dynamic)
 
 MODEL_PARAMS = (
     Param("order", int, 3, "PSM order K: the model has K+1 spatial and temporal basis functions", low=0, high=100),
@@ -27,14 +29,14 @@ MODEL_PARAMS = (
 
 METHODS = (
     Method("psm", "RED-PSM", "Partially separable model F = Lambda Psi (spline temporal basis) fitted to the data, "
-           "no prior.", DYNAMIC_SPECS, (
+           "no prior.", DYNAMIC, (
                *MODEL_PARAMS,
                Param("steps", int, 250, "Adam steps", low=0, high=10**7),
                Param("tol", float, 1e-5, "stop when the objective changes by less than this (relative) over 25 steps",
                      low=0.0)),
            "recon.solvers.psm:psm"),
     Method("red-psm", "RED-PSM", "RED-PSM: ADMM between a partially separable model and a full-rank sequence "
-           "regularised by RED.", DYNAMIC_SPECS, (
+           "regularised by RED.", DYNAMIC, (
                *MODEL_PARAMS,
                Param("lam", float, 0.01, "RED weight lambda, relative to the normalised data term", low=0.0),
                Param("beta", float, 0.01, "ADMM penalty beta on Lambda Psi = f", low=1e-12),

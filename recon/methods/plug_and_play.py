@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from recon.methods import Method
 from recon.params import Param
-from recon.spec_groups import SLICE_SPECS
+from recon.specs import spec_ids
 from recon.weights import describe_shipped
 
-CT, MRI = SLICE_SPECS
+CT, MRI = "ct-parallel/1", "mri-cartesian/1"
+LINEAR_SLICES = spec_ids(lambda kind: kind.linear_slices)
 
 TRIPLANAR_SIGMA = 0.08
 """pnp-admm's default sigma on CT volumes with ``planes=3``. Tuned by hand on a training volume (32 MNI152 slices
@@ -67,7 +68,7 @@ LPN_PARAMS = (
 
 METHODS = (
     Method("pnp-admm", "learned proximal networks", "Plug-and-play ADMM: CG data step, then a trained denoiser as the "
-           "prox.", SLICE_SPECS, (
+           "prox.", LINEAR_SLICES, (
                sigma({CT: 0.15, MRI: 0.03}, f"; on CT volumes with planes 3: {TRIPLANAR_SIGMA:g}"),
                Param("planes", int, None, "1: denoise axial slices (slice-separable); 3: the mean of the denoiser "
                      "over axial, coronal and sagittal slices (3x the network cost); default 3 for CT volumes of "
@@ -80,14 +81,14 @@ METHODS = (
            "recon.solvers.pnp:pnp_admm", prior_capability="denoise", default_prior="drunet",
            slice_separable=lambda params: params["planes"] == 1, data_defaults=volume_defaults),
     Method("pnp-pgd", "learned proximal networks", "Plug-and-play proximal gradient: a gradient step on the data "
-           "term, then the denoiser.", SLICE_SPECS, (
+           "term, then the denoiser.", LINEAR_SLICES, (
                sigma({CT: 0.05, MRI: 0.02}),
                Param("step", float, 1.0, "gradient step times ||A||^2 (< 2)", low=1e-6, high=2.0),
                Param("iterations", int, 50, "iterations", low=1, high=100000),
                DENOISER_WEIGHTS),
            "recon.solvers.pnp:pnp_pgd", prior_capability="denoise", default_prior="drunet", slice_separable=True),
     Method("red", "learned proximal networks", "Regularisation by denoising, fixed-point iterations with a CG data "
-           "step.", SLICE_SPECS, (
+           "step.", LINEAR_SLICES, (
                sigma({CT: 0.05, MRI: 0.02}),
                Param("lam", float, {CT: 0.03, MRI: 0.1}, "RED weight relative to ||A||^2 (larger: smoother)",
                      low=1e-8),
@@ -96,6 +97,6 @@ METHODS = (
                DENOISER_WEIGHTS),
            "recon.solvers.pnp:red", prior_capability="grad", default_prior="drunet", slice_separable=True),
     Method("lpn", "learned proximal networks", "PnP-ADMM with a learned proximal network: an exact prox, convergent "
-           "for rho > ||A^T A||, images kept in the data's range.", SLICE_SPECS, LPN_PARAMS, "recon.solvers.lpn:lpn",
+           "for rho > ||A^T A||, images kept in the data's range.", LINEAR_SLICES, LPN_PARAMS, "recon.solvers.lpn:lpn",
            prior_capability="prox", default_prior="lpn", slice_separable=True, priors=("lpn", "lpn-ct", "lpn-mri")),
 )

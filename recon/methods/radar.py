@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from recon.methods import Method
 from recon.params import Param
-from recon.spec_groups import RADAR_SPECS
+from recon.specs import spec_ids
 from recon.weights import describe_shipped
 
+REFLECTIVITY = spec_ids(lambda kind: kind.reflectivity)
 TV_RADAR_LAM = 0.02
 TV_RADAR_ITERATIONS = 30
 KAPPA = 0.01
@@ -38,21 +39,21 @@ def csalsa_params(iterations: int) -> tuple[Param, ...]:
 
 METHODS = (
     Method("backprojection", "radar", "Back-projection: the matched filter sum_{f,t,r} y exp(+j k_f (R_t + R_r)) at "
-           "every voxel.", RADAR_SPECS, (), "recon.solvers.radar:backprojection"),
+           "every voxel.", REFLECTIVITY, (), "recon.solvers.radar:backprojection"),
     Method("kirchhoff", "radar", "Kirchhoff migration: the matched filter with spreading undone, obliquity cos theta "
-           "and the ramp k_f.", RADAR_SPECS, (), "recon.solvers.radar:kirchhoff"),
+           "and the ramp k_f.", REFLECTIVITY, (), "recon.solvers.radar:kirchhoff"),
     Method("tv-radar", "radar", "C-SALSA with the isotropic 3D total variation of the magnitude (what tv runs on "
-           "radar files).", RADAR_SPECS, (
+           "radar files).", REFLECTIVITY, (
                Param("lam", float, TV_RADAR_LAM, "TV prox weight as a fraction of the peak magnitude", low=0.0),
                *csalsa_params(TV_RADAR_ITERATIONS),
                Param("tv_iterations", int, 20, "FGP steps of the TV prox per C-SALSA iteration (warm started)", low=1,
                      high=10000)),
            "recon.solvers.csalsa:tv_radar"),
     Method("l1", "radar", "C-SALSA with the l1 norm of the magnitude: min sum |x| s.t. ||A x - y|| <= eps.",
-           RADAR_SPECS, (Param("lam", float, 0.02, "soft threshold as a fraction of the peak magnitude", low=0.0),
+           REFLECTIVITY, (Param("lam", float, 0.02, "soft threshold as a fraction of the peak magnitude", low=0.0),
                          *csalsa_params(30)), "recon.solvers.csalsa:l1"),
     Method("mimo-pnp", "radar", "Plug-and-play C-SALSA: a trained 3D denoiser of the magnitude as the prox, the phase "
-           "kept.", RADAR_SPECS, (
+           "kept.", REFLECTIVITY, (
                Param("sigma", float, 0.2, "denoiser noise level as a fraction of the peak magnitude", low=0.0),
                *csalsa_params(40),
                Param("weights", str, None, "3D magnitude denoiser W.safetensors from `recon train radar-denoiser`; "

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from recon.errors import UserError
 from recon.plugins import Registry, entry_point_objects, load_reference
-from recon.spec_groups import COMPLEX_SPECS
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -107,7 +106,11 @@ class PriorInfo:
 
     def fits(self, spec: str | None) -> bool:
         """Whether the prior takes the images of ``spec`` (any spec when None)."""
-        return spec is None or self.images is None or (self.images == "complex") == (spec in COMPLEX_SPECS)
+        if spec is None or self.images is None:
+            return True
+        from recon.specs import get_kind
+
+        return self.images == get_kind(spec).image
 
 
 _DENOISER = "recon.priors.denoiser:DenoiserPrior"

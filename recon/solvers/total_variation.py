@@ -33,7 +33,6 @@ from recon.proximal_gradient import data_terms
 from recon.solvers.driver import Algorithm, Driver, iterate
 from recon.solvers.linalg import relative
 from recon.solvers.normalised import Normalised, robust_scale
-from recon.spec_groups import RADAR_SPECS
 
 WARM_FRACTION = 0.5
 """Iterations of a warm-started solve of the lam search, as a fraction of ``iterations``."""
@@ -167,7 +166,7 @@ class PDHG(Algorithm):
 def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``tv``: PDHG, 2D per slice or 3D; on radar files the ``tv-radar`` method (C-SALSA, TV of |x|) with
     this call's ``lam`` and ``iterations``."""
-    if problem.spec in RADAR_SPECS:
+    if problem.kind.reflectivity:
         radar = get_method("tv-radar")
         shared = {"lam": params["lam"], "iterations": params["iterations"]}
         return radar.solve(problem, radar.parse_params(shared), ctx)
