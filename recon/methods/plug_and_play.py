@@ -36,9 +36,13 @@ def volume_defaults(params: dict, problem) -> dict:
     return {"planes": planes, **({"sigma": TRIPLANAR_SIGMA} if planes == 3 and problem.spec == CT else {})}
 
 
+AUTO_HELP = ("; auto: chosen by the discrepancy principle ||Ax - y|| = tau x the noise norm (noise from the file or "
+             "estimated; several warm-started solves), recorded with its rule")
+
+
 def sigma(defaults: dict[str, float], note: str = "") -> Param:
-    return Param("sigma", float, defaults, f"denoiser noise level in the normalised unit (image ~ [0, 1]){note}",
-                 low=0.0)
+    return Param("sigma", float, defaults, f"denoiser noise level in the normalised unit (image ~ [0, 1]){note}"
+                 f"{AUTO_HELP}", low=0.0, auto=True)
 
 
 DENOISER_WEIGHTS = Param("weights", str, None, "W.safetensors from `recon train denoiser`; default: the prior's "
@@ -52,7 +56,7 @@ LPN_PARAMS = (
     Param("rho", float, 1.05, "ADMM penalty = weight of the learned R relative to the data term, whose gradient is "
           "1-Lipschitz; convergence is guaranteed for rho > 1", low=1e-8),
     Param("tau", float, 0.05, "strength of the LPN prox in (0, 1]: z = (1 - tau) v + tau f(v), the exact prox of a "
-          "regulariser of about tau R", low=1e-6, high=1.0),
+          f"regulariser of about tau R{AUTO_HELP}", low=1e-6, high=1.0, auto=True),
     Param("iterations", int, 100, "ADMM iterations", low=1, high=100000),
     Param("cg_iterations", int, 5, "CG steps per x-update (warm started; tuned and measured with 5)", low=1,
           high=1000),
@@ -89,8 +93,8 @@ METHODS = (
     Method("red", "learned proximal networks", "Regularisation by denoising, fixed-point iterations with a CG data "
            "step.", SLICE_SPECS, (
                sigma({CT: 0.05, MRI: 0.02}),
-               Param("lam", float, {CT: 0.03, MRI: 0.1}, "RED weight relative to ||A||^2 (larger: smoother)",
-                     low=1e-8),
+               Param("lam", float, {CT: 0.03, MRI: 0.1}, "RED weight relative to ||A||^2 (larger: smoother)"
+                     f"{AUTO_HELP}", low=1e-8, auto=True),
                Param("iterations", int, 30, "fixed-point iterations", low=1, high=100000),
                Param("cg_iterations", int, 5, "CG steps per iteration (warm started)", low=1, high=1000),
                DENOISER_WEIGHTS),
