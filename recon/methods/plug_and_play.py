@@ -40,9 +40,9 @@ AUTO_HELP = ("; auto: chosen by the discrepancy principle ||Ax - y|| = tau x the
              "estimated; several warm-started solves), recorded with its rule")
 
 
-def sigma(defaults: dict[str, float], note: str = "") -> Param:
+def sigma(defaults: dict[str, float], note: str = "", auto: bool = False) -> Param:
     return Param("sigma", float, defaults, f"denoiser noise level in the normalised unit (image ~ [0, 1]){note}"
-                 f"{AUTO_HELP}", low=0.0, auto=True)
+                 f"{AUTO_HELP if auto else ''}", low=0.0, auto=auto)
 
 
 DENOISER_WEIGHTS = Param("weights", str, None, "W.safetensors from `recon train denoiser`; default: the prior's "
@@ -56,7 +56,7 @@ LPN_PARAMS = (
     Param("rho", float, 1.05, "ADMM penalty = weight of the learned R relative to the data term, whose gradient is "
           "1-Lipschitz; convergence is guaranteed for rho > 1", low=1e-8),
     Param("tau", float, 0.05, "strength of the LPN prox in (0, 1]: z = (1 - tau) v + tau f(v), the exact prox of a "
-          f"regulariser of about tau R{AUTO_HELP}", low=1e-6, high=1.0, auto=True),
+          "regulariser of about tau R", low=1e-6, high=1.0),
     Param("iterations", int, 100, "ADMM iterations", low=1, high=100000),
     Param("cg_iterations", int, 5, "CG steps per x-update (warm started; tuned and measured with 5)", low=1,
           high=1000),
@@ -72,7 +72,7 @@ LPN_PARAMS = (
 METHODS = (
     Method("pnp-admm", "learned proximal networks", "Plug-and-play ADMM: CG data step, then a trained denoiser as the "
            "prox.", SLICE_SPECS, (
-               sigma({CT: 0.15, MRI: 0.03}, f"; on CT volumes with planes 3: {TRIPLANAR_SIGMA:g}"),
+               sigma({CT: 0.15, MRI: 0.03}, f"; on CT volumes with planes 3: {TRIPLANAR_SIGMA:g}", auto=True),
                Param("planes", int, None, "1: denoise axial slices (slice-separable); 3: the mean of the denoiser "
                      "over axial, coronal and sagittal slices (3x the network cost); default 3 for CT volumes of "
                      f">= {VOLUME_SLICES} slices, else 1", choices=(1, 3)),
@@ -93,8 +93,8 @@ METHODS = (
     Method("red", "learned proximal networks", "Regularisation by denoising, fixed-point iterations with a CG data "
            "step.", SLICE_SPECS, (
                sigma({CT: 0.05, MRI: 0.02}),
-               Param("lam", float, {CT: 0.03, MRI: 0.1}, "RED weight relative to ||A||^2 (larger: smoother)"
-                     f"{AUTO_HELP}", low=1e-8, auto=True),
+               Param("lam", float, {CT: 0.03, MRI: 0.1}, "RED weight relative to ||A||^2 (larger: smoother)",
+                     low=1e-8),
                Param("iterations", int, 30, "fixed-point iterations", low=1, high=100000),
                Param("cg_iterations", int, 5, "CG steps per iteration (warm started)", low=1, high=1000),
                DENOISER_WEIGHTS),

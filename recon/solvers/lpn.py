@@ -35,7 +35,7 @@ from recon.priors.lpn import LPNPrior
 from recon.problem import Problem
 from recon.shrinkage import magnitude_prox
 from recon.solvers.normalised import Normalised
-from recon.solvers.pnp import ADMM, continued, fixed_default, run_with_strength
+from recon.solvers.pnp import ADMM, run_guarded
 
 
 def lpn_prior(params: dict) -> LPNPrior:
@@ -64,16 +64,10 @@ def project_box(z: torch.Tensor, low: float, high: float) -> torch.Tensor:
 class LPNADMM(ADMM):
     """ADMM with z <- P_B(f_tau(x + u)); records the ADMM values plus ``prior`` and ``objective``."""
 
-    def __init__(self, normalised: Normalised, prior: LPNPrior, params: dict, tau: float):
+    def __init__(self, normalised: Normalised, prior: LPNPrior, params: dict):
         super().__init__(normalised, self.lpn_prox, params["rho"], params["cg_iterations"])
-        self.prior, self.tau = prior, tau
+        self.prior, self.tau = prior, params["tau"]
         self.box = (params["box_min"], params["box_max"]) if params["box"] else None
-
-    def with_tau(self, tau: float) -> LPNADMM:
-        """The same state (x, z, u) with the prox at strength ``tau``: a warm start for tau=auto."""
-        other = continued(self, tau=tau)
-        other.prox = other.lpn_prox
-        return other
 
     def lpn_prox(self, v: torch.Tensor) -> torch.Tensor:
         self.v = v
@@ -93,17 +87,9 @@ class LPNADMM(ADMM):
 def lpn(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``lpn``: PnP-ADMM with a learned proximal network, an exact prox, convergent for rho > ||A^T A||."""
     normalised = Normalised.per_slice(problem)
-    prior, solved = lpn_prior(params), []
-
-    def build(tau: float, warm: LPNADMM | None) -> LPNADMM:
-        solved.append(LPNADMM(normalised, prior, params, tau) if warm is None else warm.with_tau(tau))
-        return solved[-1]
-
+    admm = LPNADMM(normalised, lpn_prior(params), params)
     with torch.no_grad():
-        result = run_with_strength(problem, normalised, params, ctx, "tau", fixed_default("lpn", "tau", problem.spec),
-                                   build)
-    tau = result.extras.get("params", {}).get("tau", params["tau"])
-    admm = next(a for a in reversed(solved) if a.tau == tau)
+        result = run_guarded(problem, normalised, admm, params["iterations"], ctx)
     result.extras.setdefault("attrs", {})["convergence"] = convergence_note(params["rho"])
     if params["report_prior"]:
         terms = admm.prior_terms()
