@@ -93,8 +93,8 @@ METHODS = (
     Method("red", "learned proximal networks", "Regularisation by denoising, fixed-point iterations with a CG data "
            "step.", SLICE_SPECS, (
                sigma({CT: 0.05, MRI: 0.02}),
-               Param("lam", float, {CT: 0.03, MRI: 0.1}, "RED weight relative to ||A||^2 (larger: smoother)",
-                     low=1e-8),
+               Param("lam", float, {CT: 0.03, MRI: 0.1}, "RED weight relative to ||A||^2 (larger: smoother)"
+                     f"{AUTO_HELP}", low=1e-8, auto=True),
                Param("iterations", int, 30, "fixed-point iterations", low=1, high=100000),
                Param("cg_iterations", int, 5, "CG steps per iteration (warm started)", low=1, high=1000),
                DENOISER_WEIGHTS),

@@ -1,6 +1,7 @@
-"""pnp-admm's denoiser strength chosen from the noise level (``sigma=auto``, recon.solvers.pnp.run_with_strength):
-away from the 1 % noise the default was tuned at, the rule beats the fixed default; the chosen value and the rule
-are recorded; a number still overrides; without a noise level the fixed default is used."""
+"""The learned priors' strength chosen from the noise level (pnp-admm's ``sigma=auto``, red's ``lam=auto``:
+recon.solvers.pnp.run_with_strength): away from the 1 % noise the default was tuned at, the rule beats the fixed
+default; the chosen value and the rule are recorded; a number still overrides; without a noise level the fixed
+default is used; pnp-pgd and lpn take numbers only."""
 
 import dataclasses
 
@@ -82,9 +83,19 @@ def test_without_a_noise_level_auto_keeps_the_fixed_default(noisy):
     assert torch.equal(result.x, run(noisy, "pnp-admm", iterations=5).x)
 
 
-@pytest.mark.parametrize("name", ["pnp-pgd", "red", "lpn"])
-def test_the_other_learned_priors_take_numbers_only(name):
+@pytest.mark.parametrize("name", ["pnp-pgd", "lpn"])
+def test_pnp_pgd_and_lpn_take_numbers_only(name):
     """The discrepancy principle measured worse than their defaults (see recon.solvers.pnp): no auto for them."""
-    strength = {"pnp-pgd": "sigma", "red": "lam", "lpn": "tau"}[name]
+    strength = {"pnp-pgd": "sigma", "lpn": "tau"}[name]
     with pytest.raises(UserError, match="not a valid float"):
         get_method(name).parse_params({strength: "auto"})
+
+
+def test_red_lam_auto_reaches_the_discrepancy_target(noisy):
+    """red's search (warm-started RED iterations) moves lam until ||A x - y|| is within 5 % of the noise norm."""
+    result = run(noisy, "red", lam="auto", iterations=10)
+    chosen = result.extras["params"]
+    assert chosen["lam_reached"] and chosen["lam_rule"].startswith("discrepancy principle"), chosen
+    residual = float(torch.linalg.vector_norm(noisy.physics.A(result.x) - noisy.y))
+    assert residual == pytest.approx(noisy.noise().norm, rel=0.05)
+    assert chosen["lam"] > 2 * 0.1  # 10x the noise the MRI default (0.1) was tuned at: more weight on the prior
