@@ -85,7 +85,7 @@ METHODS = (
            slice_separable=lambda params: params["planes"] == 1, data_defaults=volume_defaults),
     Method("pnp-pgd", "learned proximal networks", "Plug-and-play proximal gradient: a gradient step on the data "
            "term, then the denoiser.", SLICE_SPECS, (
-               sigma({CT: 0.05, MRI: 0.02}, auto=True),
+               sigma({CT: 0.05, MRI: 0.02}),
                Param("step", float, 1.0, "gradient step times ||A||^2 (< 2)", low=1e-6, high=2.0),
                Param("iterations", int, 50, "iterations", low=1, high=100000),
                DENOISER_WEIGHTS),

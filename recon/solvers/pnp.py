@@ -16,12 +16,13 @@ The solves are the operator's (:func:`recon.solvers.linalg.solve_normal`). Memor
 and y plus the network's activations for a few slices. The histories' data term and the iterates' range feed the
 divergence guard (:class:`recon.solvers.driver.Guard`).
 
-pnp-admm's and pnp-pgd's ``sigma`` and red's ``lam`` may be ``auto`` (:func:`run_with_strength`): the discrepancy
-principle (:func:`recon.parameter_choice.discrepancy_search`: ||A x - y|| = tau ||noise||, noise from the file or
-estimated) from the fixed default scaled by the relative noise. The first value runs ``iterations``; each later one
-continues from the state of the nearest value solved (the ADMM's x, z, u; PGD's and RED's x) with the new strength
-for ``WARM_FRACTION`` of them. lpn takes numbers only: its residual is not monotone in tau (a search from the
-noise-scaled start ended at tau 0.002 and 4 dB on a 10 % MRI case; docs/guides/parameters-from-data.md).
+pnp-admm's ``sigma`` and red's ``lam`` may be ``auto`` (:func:`run_with_strength`): the discrepancy principle
+(:func:`recon.parameter_choice.discrepancy_search`: ||A x - y|| = tau ||noise||, noise from the file or estimated)
+from the fixed default scaled by the relative noise. The first value runs ``iterations``; each later one continues
+from the state of the nearest value solved (the ADMM's x, z, u; RED's x) with the new strength for
+``WARM_FRACTION`` of them. pnp-pgd and lpn take numbers only (docs/guides/parameters-from-data.md): pnp-pgd's
+residual stayed above the noise norm at every sigma (its iterations do not fit the data within 50 steps), and lpn's
+residual is not monotone in tau (a search from the noise-scaled start ended at tau 0.002 and 4 dB).
 """
 
 from __future__ import annotations
@@ -221,17 +222,10 @@ def pnp_admm(problem: Problem, params: dict, ctx: RunContext) -> Result:
 @torch.no_grad()
 def pnp_pgd(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``pnp-pgd``."""
-    prior = method_prior(params, "denoise")
+    prior, sigma = method_prior(params, "denoise"), params["sigma"]
     normalised = Normalised.per_slice(problem)
-
-    def build(sigma: float, warm: PnPGD | None) -> PnPGD:
-        denoise = lambda v: prior.denoise(v, sigma)  # noqa: E731
-        if warm is None:
-            return PnPGD(normalised, denoise, params["step"])
-        return continued(warm, denoise=denoise, iteration=copy.copy(warm.iteration))
-
-    return run_with_strength(problem, normalised, params, ctx, "sigma", fixed_default("pnp-pgd", "sigma", problem.spec),
-                             build)
+    algorithm = PnPGD(normalised, lambda v: prior.denoise(v, sigma), params["step"])
+    return run_guarded(problem, normalised, algorithm, params["iterations"], ctx)
 
 
 @torch.no_grad()
