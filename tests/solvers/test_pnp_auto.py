@@ -1,7 +1,7 @@
 """The learned priors' strength chosen from the noise level (pnp-admm's ``sigma=auto``, red's ``lam=auto``:
 recon.solvers.pnp.run_with_strength): away from the 1 % noise the default was tuned at, the rule beats the fixed
 default; the chosen value and the rule are recorded; a number still overrides; without a noise level the fixed
-default is used; pnp-pgd and lpn take numbers only."""
+default is used; a target out of reach is warned about; pnp-pgd and lpn take numbers only."""
 
 import dataclasses
 
@@ -99,3 +99,15 @@ def test_red_lam_auto_reaches_the_discrepancy_target(noisy):
     residual = float(torch.linalg.vector_norm(noisy.physics.A(result.x) - noisy.y))
     assert residual == pytest.approx(noisy.noise().norm, rel=0.05)
     assert chosen["lam"] > 2 * 0.1  # 10x the noise the MRI default (0.1) was tuned at: more weight on the prior
+
+
+def test_a_target_out_of_reach_is_said(noisy):
+    """A noise level no image can explain (100x the true one): the search ends at sigma's upper bound, records
+    that it did not reach the target, and warns (never a silent pick)."""
+    noise = noisy.noise()
+    far = dataclasses.replace(noise, sq_norms=noise.sq_norms * 1e4)
+    method, warnings = get_method("pnp-admm"), []
+    params = method.parse_params({"sigma": "auto", "iterations": 3})
+    result = method.solve(dataclasses.replace(noisy, noise=lambda: far), params, RunContext(warn=warnings.append))
+    assert result.extras["params"]["sigma_reached"] is False and result.extras["params"]["sigma"] == 1.0
+    assert any("sigma=auto did not reach the discrepancy target" in w for w in warnings), warnings
