@@ -14,7 +14,7 @@ deepinv's ADMM (whose prox_l2 runs CG to convergence) on the benchmark's MRI cas
 from __future__ import annotations
 
 from recon.methods import Method
-from recon.params import Param
+from recon.params import AUTO, Param
 from recon.spec_groups import SLICE_SPECS
 from recon.weights import describe_shipped
 
@@ -82,7 +82,8 @@ METHODS = (
                Param("cg_iterations", int, 10, "CG steps per x-update (warm started)", low=1, high=1000),
                DENOISER_WEIGHTS),
            "recon.solvers.pnp:pnp_admm", prior_capability="denoise", default_prior="drunet",
-           slice_separable=lambda params: params["planes"] == 1, data_defaults=volume_defaults),
+           slice_separable=lambda params: params["planes"] == 1 and params["sigma"] != AUTO,  # auto: one sigma
+           data_defaults=volume_defaults),
     Method("pnp-pgd", "learned proximal networks", "Plug-and-play proximal gradient: a gradient step on the data "
            "term, then the denoiser.", SLICE_SPECS, (
                sigma({CT: 0.05, MRI: 0.02}),
@@ -98,7 +99,8 @@ METHODS = (
                Param("iterations", int, 30, "fixed-point iterations", low=1, high=100000),
                Param("cg_iterations", int, 5, "CG steps per iteration (warm started)", low=1, high=1000),
                DENOISER_WEIGHTS),
-           "recon.solvers.pnp:red", prior_capability="grad", default_prior="drunet", slice_separable=True),
+           "recon.solvers.pnp:red", prior_capability="grad", default_prior="drunet",
+           slice_separable=lambda params: params["lam"] != AUTO),  # auto: one lam for all the slices
     Method("lpn", "learned proximal networks", "PnP-ADMM with a learned proximal network: an exact prox, convergent "
            "for rho > ||A^T A||, images kept in the data's range.", SLICE_SPECS, LPN_PARAMS, "recon.solvers.lpn:lpn",
            prior_capability="prox", default_prior="lpn", slice_separable=True, priors=("lpn", "lpn-ct", "lpn-mri")),

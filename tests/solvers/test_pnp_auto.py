@@ -111,3 +111,12 @@ def test_a_target_out_of_reach_is_said(noisy):
     result = method.solve(dataclasses.replace(noisy, noise=lambda: far), params, RunContext(warn=warnings.append))
     assert result.extras["params"]["sigma_reached"] is False and result.extras["params"]["sigma"] == 1.0
     assert any("sigma=auto did not reach the discrepancy target" in w for w in warnings), warnings
+
+
+@pytest.mark.parametrize(("name", "raw"), [("pnp-admm", {"sigma": "auto", "planes": 1}), ("red", {"lam": "auto"})])
+def test_auto_couples_the_slices(name, raw):
+    """One strength is chosen for all the slices, so `recon batch --slab` must refuse auto (a slab would choose its
+    own); with a number the methods stay slice-separable."""
+    method = get_method(name)
+    assert not method.separable(method.parse_params(raw))
+    assert method.separable(method.parse_params({k: v for k, v in raw.items() if v != "auto"}))
