@@ -14,7 +14,9 @@ physical. Cases (``--cases``, names as listed by ``--list``):
 - CT (ct-parallel): 693_UNCR and Colin27 slice 80 at 30, 60, 120 views over 180 degrees, Gaussian noise of 0.3 %,
   1 %, 3 % (``recon simulate --noise-std``) or Poisson counts of I0 = POISSON_PHOTONS per bin (``--photons``);
   ``ct-uncr-100-lowdose``: the issue's low-dose case (100 views, I0 = LOWDOSE_PHOTONS; ``lowdose1000``: I0 1e3);
-- MRI (mri-cartesian): Colin27 slice 100, 8 coils (true maps stored), 4x and 8x uniform 1D masks, 0.3 / 1 / 3 %.
+- MRI (mri-cartesian): Colin27 slice 100, 8 coils (true maps stored), 4x and 8x uniform 1D masks, 0.3 / 1 / 3 %;
+- ten times the tuning noise (FAR_LEVELS): ``ct-uncr-30-g10`` and ``mri-colin-4x-g10``. ``--quick`` runs QUICK_CASES
+  at 64^2 (the tuning level, 0.3 % and 10 %).
 
 Files are written without ``noise_std`` (Poisson files keep ``photons``), so every rule runs on the estimated noise
 level, as it would on a user's file. Per case and method, with every other parameter at its default:
@@ -22,9 +24,10 @@ level, as it would on a user's file. Per case and method, with every other param
 - default: today's fixed value;
 - auto: the rule (discrepancy search for tv's lam, pnp-admm's and pnp-pgd's sigma, red's lam, lpn's tau from the
   default with factor-4 bracketing and regula falsi to 5 %; the discrepancy stop for cgls' iterations; dds' gamma
-  scaled from its default by the relative noise); every evaluation is a full solve from scratch (the integrated
-  version will warm-start); ``--sure`` also runs MC-SURE (golden search, two solves per evaluation) for the
-  denoiser methods;
+  scaled from its default by the relative noise); every evaluation is a full solve from scratch; where the
+  method's parameter takes ``auto`` (tv, cgls, pnp-admm, red) the method is also run with it ("in the method":
+  warm-started, as a user runs it); ``--sure`` also runs MC-SURE (golden search, two solves per evaluation) for
+  the denoiser methods;
 - oracle: hill-climbing on PSNR against the ground truth from the best value evaluated so far, by factors 2 then
   sqrt(2) (cgls: on a geometric grid of iteration counts).
 
