@@ -53,7 +53,8 @@ value. The solution fits part of the noise, so the right residual lies below the
   about sqrt(m - n) sigma (8 coils at 4x: about 0.7 of the noise norm) and a tau near that floor never stops
   (tau 0.8: -17 and -30 dB on the training cases).
 - pnp-admm CT: 0.956 on one training case (60 views, 1 %), rounded to 0.95.
-- the others: Morozov's 1, not calibrated."""
+- the others: Morozov's 1, not calibrated (red's lam=auto uses it; pnp-pgd's and lpn's only the study: their
+  methods take numbers, docs/guides/parameters-from-data.md)."""
 NOISE_EXPONENT = {"dds": -2.0}
 """p in value = default * (relative noise / TUNED_NOISE)^p for the rules that scale a tuned default. dds' gamma
 (the weight of the data in its proximal step, prior variance over noise variance in a Gaussian reading) goes

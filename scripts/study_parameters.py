@@ -14,7 +14,9 @@ physical. Cases (``--cases``, names as listed by ``--list``):
 - CT (ct-parallel): 693_UNCR and Colin27 slice 80 at 30, 60, 120 views over 180 degrees, Gaussian noise of 0.3 %,
   1 %, 3 % (``recon simulate --noise-std``) or Poisson counts of I0 = POISSON_PHOTONS per bin (``--photons``);
   ``ct-uncr-100-lowdose``: the issue's low-dose case (100 views, I0 = LOWDOSE_PHOTONS; ``lowdose1000``: I0 1e3);
-- MRI (mri-cartesian): Colin27 slice 100, 8 coils (true maps stored), 4x and 8x uniform 1D masks, 0.3 / 1 / 3 %.
+- MRI (mri-cartesian): Colin27 slice 100, 8 coils (true maps stored), 4x and 8x uniform 1D masks, 0.3 / 1 / 3 %;
+- ten times the tuning noise (FAR_LEVELS): ``ct-uncr-30-g10`` and ``mri-colin-4x-g10``. ``--quick`` runs QUICK_CASES
+  at 64^2 (the tuning level, 0.3 % and 10 %).
 
 Files are written without ``noise_std`` (Poisson files keep ``photons``), so every rule runs on the estimated noise
 level, as it would on a user's file. Per case and method, with every other parameter at its default:
@@ -22,9 +24,10 @@ level, as it would on a user's file. Per case and method, with every other param
 - default: today's fixed value;
 - auto: the rule (discrepancy search for tv's lam, pnp-admm's and pnp-pgd's sigma, red's lam, lpn's tau from the
   default with factor-4 bracketing and regula falsi to 5 %; the discrepancy stop for cgls' iterations; dds' gamma
-  scaled from its default by the relative noise); every evaluation is a full solve from scratch (the integrated
-  version will warm-start); ``--sure`` also runs MC-SURE (golden search, two solves per evaluation) for the
-  denoiser methods;
+  scaled from its default by the relative noise); every evaluation is a full solve from scratch; where the
+  method's parameter takes ``auto`` (tv, cgls, pnp-admm, red) the method is also run with it ("in the method":
+  warm-started, as a user runs it); ``--sure`` also runs MC-SURE (golden search, two solves per evaluation) for
+  the denoiser methods;
 - oracle: hill-climbing on PSNR against the ground truth from the best value evaluated so far, by factors 2 then
   sqrt(2) (cgls: on a geometric grid of iteration counts).
 
@@ -73,6 +76,11 @@ POISSON_PHOTONS = 2e4
 LOWDOSE_PHOTONS = 5e3
 CT_LEVELS = {"g0.3": 0.003, "g1": 0.01, "g3": 0.03, "poisson": None}
 MRI_LEVELS = {"g0.3": 0.003, "g1": 0.01, "g3": 0.03}
+FAR_LEVELS = {"g10": 0.1}
+"""Noise ten times the 1 % every default was tuned at (cases at 30 views and 4x only)."""
+QUICK_CASES = ["ct-uncr-30-g1", "mri-colin-4x-g1", "ct-uncr-30-g0.3", "mri-colin-4x-g0.3", "ct-uncr-30-g10",
+               "mri-colin-4x-g10"]
+"""``--quick``'s cases: the tuning level (where auto must not lose to the fixed default) and 3x and 10x off it."""
 ACCURACY_LEVELS = (0.001, 0.003, 0.01, 0.03, 0.1)
 ACCURACY_PHOTONS = (1e3, 1e4, 1e5)
 
@@ -99,10 +107,12 @@ class Case:
 def case_list() -> list[Case]:
     cases = [Case(f"ct-{image}-{views}-{level}", "ct-parallel/1", image, views, level)
              for image in ("uncr", "colin") for views in (30, 60, 120) for level in CT_LEVELS]
+    cases += [Case(f"ct-uncr-30-{level}", "ct-parallel/1", "uncr", 30, level) for level in FAR_LEVELS]
     cases.append(Case("ct-uncr-100-lowdose", "ct-parallel/1", "uncr", 100, "lowdose"))
     cases.append(Case("ct-uncr-100-lowdose1000", "ct-parallel/1", "uncr", 100, "lowdose1000"))
     cases += [Case(f"mri-colin-{r}x-{level}", "mri-cartesian/1", "colin", r, level) for r in (4, 8) for level in
               MRI_LEVELS]
+    cases += [Case(f"mri-colin-4x-{level}", "mri-cartesian/1", "colin", 4, level) for level in FAR_LEVELS]
     # calibration of the rules' constants on a training image (pydicom's CT_small), never the study's images
     cases += [Case(f"train-ct-small-{views}-{level}", "ct-parallel/1", "small", views, level)
               for views in (30, 60, 120) for level in CT_LEVELS]
@@ -155,10 +165,11 @@ def simulate(case: Case, size: int) -> tuple[dict, dict]:
         if case.level.startswith(("poisson", "lowdose")):
             photons = {"poisson": POISSON_PHOTONS, "lowdose": LOWDOSE_PHOTONS, "lowdose1000": 1e3}[case.level]
             return simulate_ct_parallel(image, case.views_or_acceleration, photons=photons, rng=rng)
-        return simulate_ct_parallel(image, case.views_or_acceleration, noise_std=CT_LEVELS[case.level], rng=rng)
+        return simulate_ct_parallel(image, case.views_or_acceleration, noise_std={**CT_LEVELS, **FAR_LEVELS}[
+            case.level], rng=rng)
     image = colin27(100, size) if case.image == "colin" else ct_small(size) / np.quantile(ct_small(size), 0.99)
     return simulate_mri_cartesian(image[None], 8, float(case.views_or_acceleration), "uniform1d",
-                                  noise_std=MRI_LEVELS[case.level], with_coil_maps=True, rng=rng)
+                                  noise_std={**MRI_LEVELS, **FAR_LEVELS}[case.level], with_coil_maps=True, rng=rng)
 
 
 def load(case: Case, folder: Path, size: int):
@@ -179,7 +190,7 @@ def load(case: Case, folder: Path, size: int):
         relative = true_norm / math.sqrt(clean["sinogram"].size) / math.sqrt(np.mean(clean["sinogram"] ** 2))
     else:
         true_norm = true_std * math.sqrt(np.count_nonzero(datasets["kspace"]))
-        relative = MRI_LEVELS[case.level]
+        relative = {**MRI_LEVELS, **FAR_LEVELS}[case.level]
     return problem, noise, true_norm, relative
 
 
@@ -217,11 +228,16 @@ class Evaluator:
         value = self.method.resolve(self.params(None), self.problem)[self.parameter]
         return FIXED[self.method.name](self.problem.spec) if value == AUTO else value
 
+    def declares_auto(self) -> bool:
+        """Whether the method's parameter takes ``auto`` (the rule is wired into the method)."""
+        return any(p.name == self.parameter and p.auto for p in self.method.params)
+
     def integrated(self) -> dict:
-        """The method run as a user runs it (no --set): PSNR, seconds, and the value its rule chose."""
+        """The method run with ``--set PARAMETER=auto`` (warm-started, as a user runs it): PSNR, seconds, and the
+        value its rule chose."""
         torch.manual_seed(0)
         began = time.perf_counter()
-        result = self.method.solve(self.problem, self.params(None), RunContext())
+        result = self.method.solve(self.problem, self.params(AUTO), RunContext())
         seconds = time.perf_counter() - began
         psnr = quality(self.problem.to_output(result.x)["reconstruction"], self.problem.ground_truth)["psnr"]
         chosen = result.extras["params"]
@@ -335,7 +351,7 @@ def run_method(case: Case, name: str, problem, noise, true_norm: float, relative
            "evaluated": sorted(evaluate.results.values(), key=lambda r: r["value"])}
     if sure and name in DENOISER_METHODS:
         row["sure"] = run_sure(evaluate, noise)
-    if name in FIXED:  # the rule as the method runs it (warm-started, per slice)
+    if evaluate.declares_auto():  # the rule as the method runs it (warm-started)
         row["integrated"] = evaluate.integrated()
         row["integrated"]["time_ratio"] = row["integrated"]["seconds"] / max(
             evaluate(row["integrated"]["value"])["seconds"], 1e-9)
@@ -469,11 +485,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("part", choices=("accuracy", "methods", "table", "warmstart"))
     parser.add_argument("--cases", nargs="*", help="case names or prefixes (default: all; see --list)")
-    parser.add_argument("--methods", nargs="*", default=list(PARAMETER), choices=list(PARAMETER))
+    parser.add_argument("--methods", nargs="*", choices=list(PARAMETER), help="default: all (--quick: tv, cgls)")
     parser.add_argument("--sure", action="store_true", help="also MC-SURE for pnp-admm, pnp-pgd, red, lpn")
     parser.add_argument("--reuse", action="store_true", help="reuse the solves of earlier runs in --out (after a "
                         "change of the rules' constants only the new values are solved; times are the earlier ones)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 64^2, two cases, tv and cgls")
+    parser.add_argument("--quick", action="store_true", help="small run: 64^2, QUICK_CASES (or --cases), tv and "
+                        "cgls unless --methods")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--list", action="store_true", help="print the case names and stop")
@@ -486,9 +503,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     size = 64 if args.quick else args.size
     if args.quick:
-        args.cases = args.cases or ["ct-uncr-30-g1", "mri-colin-4x-g1"]
-        args.methods = [m for m in args.methods if m in ("tv", "cgls")] or ["tv", "cgls"]
+        args.cases = args.cases or QUICK_CASES
+        args.methods = args.methods or ["tv", "cgls"]
         args.out = args.out.with_name(args.out.stem + "_quick.json")
+    args.methods = args.methods or list(PARAMETER)
     folder = ROOT / "bench_results" / "study_parameters"
     folder.mkdir(parents=True, exist_ok=True)
     settings = {"size": size, "threads": args.threads, "tau": {f"{m} {s}": t for (m, s), t in TAU.items()},
@@ -516,7 +534,9 @@ def main() -> None:
         return
     chosen = [c for c in cases if not c.name.startswith("train-")]
     if args.cases:  # in the order given
-        chosen = list({c.name: c for p in args.cases for c in cases if c.name.startswith(p)}.values())
+        chosen = list({c.name: c for p in args.cases
+                       for c in ([c for c in cases if c.name == p] or [c for c in cases if c.name.startswith(p)])
+                       }.values())
     for case in chosen:
         problem, noise, true_norm, relative = load(case, folder, size)
         print(f"{case.name}: noise norm estimated {noise.norm:.4g} ({noise.source}), true {true_norm:.4g}, "

@@ -14,7 +14,7 @@ deepinv's ADMM (whose prox_l2 runs CG to convergence) on the benchmark's MRI cas
 from __future__ import annotations
 
 from recon.methods import Method
-from recon.params import Param
+from recon.params import AUTO, Param
 from recon.specs import spec_ids
 from recon.weights import describe_shipped
 
@@ -37,9 +37,13 @@ def volume_defaults(params: dict, problem) -> dict:
     return {"planes": planes, **({"sigma": TRIPLANAR_SIGMA} if planes == 3 and problem.spec == CT else {})}
 
 
-def sigma(defaults: dict[str, float], note: str = "") -> Param:
-    return Param("sigma", float, defaults, f"denoiser noise level in the normalised unit (image ~ [0, 1]){note}",
-                 low=0.0)
+AUTO_HELP = ("; auto: chosen by the discrepancy principle ||Ax - y|| = tau x the noise norm (noise from the file or "
+             "estimated; several warm-started solves), recorded with its rule")
+
+
+def sigma(defaults: dict[str, float], note: str = "", auto: bool = False) -> Param:
+    return Param("sigma", float, defaults, f"denoiser noise level in the normalised unit (image ~ [0, 1]){note}"
+                 f"{AUTO_HELP if auto else ''}", low=0.0, auto=auto)
 
 
 DENOISER_WEIGHTS = Param("weights", str, None, "W.safetensors from `recon train denoiser`; default: the prior's "
@@ -69,7 +73,7 @@ LPN_PARAMS = (
 METHODS = (
     Method("pnp-admm", "learned proximal networks", "Plug-and-play ADMM: CG data step, then a trained denoiser as the "
            "prox.", LINEAR_SLICES, (
-               sigma({CT: 0.15, MRI: 0.03}, f"; on CT volumes with planes 3: {TRIPLANAR_SIGMA:g}"),
+               sigma({CT: 0.15, MRI: 0.03}, f"; on CT volumes with planes 3: {TRIPLANAR_SIGMA:g}", auto=True),
                Param("planes", int, None, "1: denoise axial slices (slice-separable); 3: the mean of the denoiser "
                      "over axial, coronal and sagittal slices (3x the network cost); default 3 for CT volumes of "
                      f">= {VOLUME_SLICES} slices, else 1", choices=(1, 3)),
@@ -79,7 +83,8 @@ METHODS = (
                Param("cg_iterations", int, 10, "CG steps per x-update (warm started)", low=1, high=1000),
                DENOISER_WEIGHTS),
            "recon.solvers.pnp:pnp_admm", prior_capability="denoise", default_prior="drunet",
-           slice_separable=lambda params: params["planes"] == 1, data_defaults=volume_defaults),
+           slice_separable=lambda params: params["planes"] == 1 and params["sigma"] != AUTO,  # auto: one sigma
+           data_defaults=volume_defaults),
     Method("pnp-pgd", "learned proximal networks", "Plug-and-play proximal gradient: a gradient step on the data "
            "term, then the denoiser.", LINEAR_SLICES, (
                sigma({CT: 0.05, MRI: 0.02}),
@@ -90,12 +95,13 @@ METHODS = (
     Method("red", "learned proximal networks", "Regularisation by denoising, fixed-point iterations with a CG data "
            "step.", LINEAR_SLICES, (
                sigma({CT: 0.05, MRI: 0.02}),
-               Param("lam", float, {CT: 0.03, MRI: 0.1}, "RED weight relative to ||A||^2 (larger: smoother)",
-                     low=1e-8),
+               Param("lam", float, {CT: 0.03, MRI: 0.1}, "RED weight relative to ||A||^2 (larger: smoother)"
+                     f"{AUTO_HELP}", low=1e-8, auto=True),
                Param("iterations", int, 30, "fixed-point iterations", low=1, high=100000),
                Param("cg_iterations", int, 5, "CG steps per iteration (warm started)", low=1, high=1000),
                DENOISER_WEIGHTS),
-           "recon.solvers.pnp:red", prior_capability="grad", default_prior="drunet", slice_separable=True),
+           "recon.solvers.pnp:red", prior_capability="grad", default_prior="drunet",
+           slice_separable=lambda params: params["lam"] != AUTO),  # auto: one lam for all the slices
     Method("lpn", "learned proximal networks", "PnP-ADMM with a learned proximal network: an exact prox, convergent "
            "for rho > ||A^T A||, images kept in the data's range.", LINEAR_SLICES, LPN_PARAMS, "recon.solvers.lpn:lpn",
            prior_capability="prox", default_prior="lpn", slice_separable=True, priors=("lpn", "lpn-ct", "lpn-mri")),
