@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,7 +96,8 @@ def plan_slabs(request: Request, budget: int) -> SlabPlan | None:
 
 def reconstruct(request: Request, budget: int | None = None, progress: Progress | None = None) -> Summary:
     """Run ``request`` within ``budget`` bytes (None: the default budget)
-    and write its output; returns the :class:`recon.pipeline.Summary`. A streamed run prints one line per slab on
+    and write its output; returns the :class:`recon.pipeline.Summary` (its time: the methods' own, summed over
+    the slabs, as a whole run reports it). A streamed run prints one line per slab on
     stderr; its slab files live in a hidden folder beside the output until the merge, and are removed after it,
     whatever the outcome."""
     from recon.batch.slabs import merge_slabs
@@ -114,15 +114,15 @@ def reconstruct(request: Request, budget: int | None = None, progress: Progress 
     check_output_path(output, overwrite=request.overwrite, protect=[request.input, *request.protect])
     print(f"streaming {plan.ranges[0][0]}:{plan.ranges[-1][1]} in {len(plan.ranges)} slabs of up to {plan.slab} "
           f"slices (about {format_bytes(plan.per_slice)} per slice; --memory sets the budget)", file=sys.stderr)
-    start = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name[:64]}.slabs-") as folder:
-        slabs = []
+        slabs, summaries = [], []
         for index, (a, b) in enumerate(plan.ranges, 1):
             print(f"slab {index}/{len(plan.ranges)}: slices {a}:{b}", file=sys.stderr, flush=True)
-            slab = Path(folder) / f"slices-{a:06d}-{b:06d}.h5"
-            summary = reconstruct_whole(replace(request, slices=f"{a}:{b}", output=slab, overwrite=False), progress)
-            slabs.append(slab)
+            slabs.append(Path(folder) / f"slices-{a:06d}-{b:06d}.h5")
+            slab_request = replace(request, slices=f"{a}:{b}", output=slabs[-1], overwrite=False)
+            summaries.append(reconstruct_whole(slab_request, progress))
         metrics = merge_slabs(slabs, output, Path(request.input), overwrite=request.overwrite)
-    shape = (plan.ranges[-1][1] - plan.ranges[0][0], *summary.shape[1:])
-    return Summary(output, summary.method, shape, time.perf_counter() - start, summary.device, metrics)
+    last = summaries[-1]
+    shape = (plan.ranges[-1][1] - plan.ranges[0][0], *last.shape[1:])
+    return Summary(output, last.method, shape, sum(s.elapsed_s for s in summaries), last.device, metrics)
 

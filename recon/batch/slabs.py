@@ -1,7 +1,7 @@
 """Merge the slab outputs of one volume into one ``reconstruction/1`` file, slab by slab.
 
-Memory is bounded by one slab. PSNR is recomputed over the whole volume from accumulated squared errors
-and the ground truth's global range (the same formula as recon.metrics); SSIM is the mean over slices, so
+Memory is bounded by one slab. PSNR and NMSE are recomputed over the whole volume from accumulated squared errors,
+the ground truth's energy and its global range (the same formulas as recon.metrics); SSIM is the mean over slices, so
 the slice-count-weighted mean of the slabs' SSIMs is exact.
 """
 
@@ -35,7 +35,7 @@ def merge_slabs(slabs: list[Path], output: Path, source: Path, overwrite: bool =
             sizes.append(file["reconstruction"].shape[0])
     total = sum(sizes)
 
-    sse, truth_low, truth_high, ssim_sum, elapsed = 0.0, math.inf, -math.inf, 0.0, 0.0
+    sse, truth_energy, truth_low, truth_high, ssim_sum, elapsed = 0.0, 0.0, math.inf, -math.inf, 0.0, 0.0
     display = [math.inf, -math.inf]
     with atomic_h5(output, "reconstruction/1", overwrite=overwrite, protect=[source, *slabs]) as out:
         for key in keys:
@@ -50,6 +50,7 @@ def merge_slabs(slabs: list[Path], output: Path, source: Path, overwrite: bool =
                 if "ground_truth" in file:
                     truth, recon = file["ground_truth"][()], file["reconstruction"][()]
                     sse += float(np.sum((recon.astype(np.float64) - truth) ** 2))
+                    truth_energy += float(np.sum(truth.astype(np.float64) ** 2))
                     truth_low, truth_high = min(truth_low, float(truth.min())), max(truth_high, float(truth.max()))
                     ssim_sum += slab_attrs.get("ssim", math.nan) * size
                 if "history" in file:
@@ -57,14 +58,14 @@ def merge_slabs(slabs: list[Path], output: Path, source: Path, overwrite: bool =
             display = [min(display[0], slab_attrs["display_min"]), max(display[1], slab_attrs["display_max"])]
             elapsed += slab_attrs["elapsed_s"]
             offset += size
-        metrics = {}
+        metrics = {"nmse": sse / max(truth_energy, 1e-30)} if "ground_truth" in keys else {}
         if "ground_truth" in keys and truth_high > truth_low:
             mse = sse / (total * int(np.prod(plane["reconstruction"])))
             metrics["psnr"] = 20 * math.log10((truth_high - truth_low) / math.sqrt(mse)) if mse > 0 else math.inf
             if not math.isnan(ssim_sum):
                 metrics["ssim"] = ssim_sum / total
         metrics, note = finite_metrics(metrics)
-        kept = {key: value for key, value in attrs.items() if key not in ("psnr", "ssim", "metrics_note")}
+        kept = {key: value for key, value in attrs.items() if key not in ("nmse", "psnr", "ssim", "metrics_note")}
         merged = {**kept, "source": str(source), "elapsed_s": elapsed, "display_min": display[0],
                   "display_max": display[1], **metrics, **({"metrics_note": note} if note else {})}
         for key, value in merged.items():

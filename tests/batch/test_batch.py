@@ -114,6 +114,7 @@ def test_slabs_merge_into_the_same_volume_as_a_whole_run(tmp_path):
     # differences stay below 0.5% of the image range, while a misplaced slab would differ by ~100%
     np.testing.assert_allclose(merged, reference, atol=5e-3)
     assert attrs["psnr"] == pytest.approx(reference_attrs["psnr"], abs=0.05)
+    assert attrs["nmse"] == pytest.approx(reference_attrs["nmse"], rel=0.02)  # the whole volume's, not a slab's
     assert attrs["ssim"] == pytest.approx(reference_attrs["ssim"], abs=1e-3)
     assert not (slabbed / ".slabs").exists()
 
