@@ -112,7 +112,12 @@ def test_the_cli_exits_0_when_the_interrupt_comes_after_the_output(tmp_path, mon
     monkeypatch.setattr(Summary, "line", lambda self: signal.raise_signal(signal.SIGINT))
     source = write_valid_file("sparse-linear", tmp_path / "in.h5")
     out = tmp_path / "out.h5"
-    assert cli.main(["reconstruct", str(source), "--method", "cgls", "--out", str(out)]) == 0
+    # Ctrl-C's usual handler, also where pytest was started in the background (`cmd &` ignores SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert cli.main(["reconstruct", str(source), "--method", "cgls", "--out", str(out)]) == 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert "interrupted after" in capsys.readouterr().err
     assert out.exists()
 
