@@ -371,7 +371,7 @@ def reconstruct(
     read: Annotated[list[str] | None, typer.Option("--read", help=READ_HELP)] = None,
     memory: Annotated[str | None, typer.Option(help="Memory budget (e.g. 8G): a volume whose estimate exceeds it is "
                                                     "reconstructed in slabs of slices (slice-separable methods) "
-                                                    "[half the available memory].")] = None,
+                                                    "[none: the whole selection at once].")] = None,
 ) -> None:
     """Reconstruct FILE with a method and write a reconstruction/1 file."""
     from recon.io.layouts import parse_read_options

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recon.errors import UserError
-from recon.memory import available_bytes, format_bytes
+from recon.memory import format_bytes
 
 if TYPE_CHECKING:  # torch-free at import: the CLI checks a request before loading torch
     from recon.pipeline import Request, Summary
@@ -31,8 +31,6 @@ WORKING_COPIES = {"classical": 8, "learned": 80}
 """Peak bytes a run holds per byte the measurement declares per slice, for methods without a learned prior and
 for those with one (network activations). Measured on 256^2 CT slices with 180 views (0.78 MB declared per slice):
 fbp and cgls 5x, 2D tv 6.8x, pnp-admm with DRUNet 66x; the figures here leave a margin."""
-DEFAULT_FRACTION = 0.5
-"""The default budget: this fraction of the memory available when the run starts."""
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -49,11 +47,6 @@ def parse_memory(text: str) -> int:
         raise UserError(f"{text!r} is not a memory size", key="--memory",
                         fix="give a size such as 8G, 512M or 2.5G (binary units)")
     return int(value)
-
-
-def default_budget() -> int:
-    """``DEFAULT_FRACTION`` of :func:`recon.memory.available_bytes` now."""
-    return int(DEFAULT_FRACTION * available_bytes())
 
 
 @dataclass(frozen=True)
@@ -96,8 +89,9 @@ def plan_slabs(request: Request, budget: int) -> SlabPlan | None:
 
 
 def reconstruct(request: Request, budget: int | None = None, progress: Progress | None = None) -> Summary:
-    """Run ``request`` within ``budget`` bytes (None: the default budget)
-    and write its output; returns the :class:`recon.pipeline.Summary` (its time: the methods' own, summed over
+    """Run ``request`` within ``budget`` bytes (None: whole, as without streaming: a run whose declared data
+    cannot fit is refused before anything is read, so a file that declares absurd sizes is never streamed by
+    default) and write its output; returns the :class:`recon.pipeline.Summary` (its time: the methods' own, summed over
     the slabs, as a whole run reports it). A streamed run prints one line per slab on
     stderr; its slab files live in a hidden folder beside the output until the merge, and are removed after it,
     whatever the outcome."""
@@ -108,7 +102,7 @@ def reconstruct(request: Request, budget: int | None = None, progress: Progress 
     from recon.progress import silent_progress
 
     progress = progress or silent_progress
-    plan = plan_slabs(request, default_budget() if budget is None else budget)
+    plan = plan_slabs(request, budget) if budget is not None else None
     if plan is None:
         return reconstruct_whole(request, progress)
     output = Path(request.output) if request.output else default_output(Path(request.input), request.method)
