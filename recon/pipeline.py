@@ -56,6 +56,11 @@ class Request:
     protect: tuple[Path, ...] = ()
     """Other files the run reads (a --config file): the output must be none of them, nor the input."""
 
+    @property
+    def output_path(self) -> Path:
+        """``output``, or the default beside the input (:func:`default_output`)."""
+        return Path(self.output) if self.output else default_output(Path(self.input), self.method)
+
 
 @dataclass
 class Summary:
@@ -208,7 +213,7 @@ def finite_metrics(scores: dict[str, float]) -> tuple[dict[str, float], str | No
 
 def reconstruct(request: Request, progress: Progress = silent_progress) -> Summary:
     """Run ``request`` and write its output; raises UserError for anything the user can fix."""
-    output = Path(request.output) if request.output else default_output(Path(request.input), request.method)
+    output = request.output_path
     outcome = compute(request, output, progress)
     write_reconstruction(output, outcome.image, attrs=outcome.attrs, datasets=outcome.datasets,
                          history=outcome.history, overwrite=request.overwrite, protect=outcome.sources)

@@ -97,7 +97,7 @@ def reconstruct(request: Request, budget: int | None = None, progress: Progress 
     whatever the outcome."""
     from recon.batch.slabs import merge_slabs
     from recon.io.atomic import check_output_path
-    from recon.pipeline import Summary, default_output
+    from recon.pipeline import Summary
     from recon.pipeline import reconstruct as reconstruct_whole
     from recon.progress import silent_progress
 
@@ -105,7 +105,7 @@ def reconstruct(request: Request, budget: int | None = None, progress: Progress 
     plan = plan_slabs(request, budget) if budget is not None else None
     if plan is None:
         return reconstruct_whole(request, progress)
-    output = Path(request.output) if request.output else default_output(Path(request.input), request.method)
+    output = request.output_path
     check_output_path(output, overwrite=request.overwrite, protect=[request.input, *request.protect])
     print(f"streaming {plan.ranges[0][0]}:{plan.ranges[-1][1]} in {len(plan.ranges)} slabs of up to {plan.slab} "
           f"slices (about {format_bytes(plan.per_slice)} per slice; --memory sets the budget)", file=sys.stderr)
