@@ -22,7 +22,8 @@ Estimators, per spec (measured accuracy in docs/guides/parameters-from-data.md):
 - MRI (``mri-cartesian``, ``mri-dynamic``): per coil, the smaller of two upper bounds: (a) the lowest eigenvalues
   of the calibration matrix (all k x k patches of the fully sampled centre, all coils side by side), whose null
   space holds only noise because the coils see one image through smooth maps (the idea behind ESPIRiT and BART's
-  ``estvar``), scaled by those of the same matrix built from unit white noise; (b) the MAD of the sampled values
+  ``estvar``), scaled by those of the same matrix built from unit white noise, with 5 x 5 patches or, where the
+  calibration block is too small for them, 4 x 4 or 3 x 3 (:func:`calibration_kernel`); (b) the MAD of the sampled values
   in the outer corners of k-space. (a) is within about +15 % from 0.1 % to 10 % noise with 8 coils; (b) only
   where the noise dominates the image's fine detail (10 %), where it trims (a)'s bias. One coil: (b) alone.
 - Radar (``mimo-nearfield``): the file's ``noise_std``; there is no estimator from the data (the operator has
@@ -48,8 +49,12 @@ suppresses the cubic trend of a shadow's edge (1st order: 4-18x too high at 0.1 
 AIR_THRESHOLD = 3.0
 MIN_AIR_BINS = 200
 CALIBRATION_KERNEL = 5
-"""Patch side of the MRI calibration matrix: 3 left too small a null space with 4 coils (2-18x too high at 0.1 %
-noise), 6 and 7 measured no better than 5."""
+"""Patch side of the MRI calibration matrix where the calibration block holds enough patches: 3 left too small a
+null space with 4 coils (2-18x too high at 0.1 % noise), 6 and 7 measured no better than 5."""
+MIN_CALIBRATION_KERNEL = 3
+"""The smallest patch side tried where the block is too small for CALIBRATION_KERNEL (8 lines of a 64^2 grid at 4x
+with 8 coils: a 5 x 5 kernel has 240 patch positions for 200 columns). With 8 coils, 4 x 4 and 3 x 3 read 1.12 to
+1.20 times the true noise from 0.3 % to 10 %, where the outer-k-space bound alone read 1.06 to 6.7 times."""
 LOW_EIGENVALUES = 0.1
 """Fraction of the calibration matrix's eigenvalues (the lowest) that estimate the noise."""
 OUTER_KSPACE = 0.75
@@ -160,23 +165,33 @@ def _low_eigenvalues(matrix: np.ndarray) -> float:
     return float(values[: max(1, int(LOW_EIGENVALUES * values.size))].mean())
 
 
+def calibration_kernel(coils: int, blocks: list[tuple[int, int]]) -> int | None:
+    """The patch side of the calibration matrix for calibration blocks of shapes ``blocks`` (hy, hx), one per slice:
+    the largest from CALIBRATION_KERNEL down to MIN_CALIBRATION_KERNEL whose matrix has at least twice as many
+    patch positions (rows) as columns (coils k^2) in every block; None when even the smallest has not."""
+    for k in range(CALIBRATION_KERNEL, MIN_CALIBRATION_KERNEL - 1, -1):
+        if all((hy - k + 1) * (hx - k + 1) >= 2 * coils * k * k for hy, hx in blocks):
+            return k
+    return None
+
+
 def calibration_noise_std(kspace: np.ndarray, sampled: np.ndarray) -> float | None:
     """Complex noise std from the null space of the calibration matrix of k-space (S, C, ny, nx) whose fully
-    sampled centre (``sampled`` (S, ny, nx) bool) is found per slice; None with one coil or a calibration block of
-    fewer k x k patches than twice the matrix's columns. Pure-noise reference: the same matrix of unit complex
-    white noise (a fixed seed)."""
+    sampled centre (``sampled`` (S, ny, nx) bool) is found per slice; None with one coil or a calibration block too
+    small for any kernel (:func:`calibration_kernel`). Pure-noise reference: the same matrix of unit complex white
+    noise (a fixed seed)."""
     from recon.physics.coil_maps import calibration_size, centre_slice
 
     n_slices, coils, ny, nx = kspace.shape
-    k = CALIBRATION_KERNEL
     if coils < 2:
+        return None
+    blocks = [calibration_size(sampled[s]) for s in range(n_slices)]
+    k = calibration_kernel(coils, blocks)
+    if k is None:
         return None
     rng = np.random.default_rng(0)
     data, reference = 0.0, 0.0
-    for s in range(n_slices):
-        hy, hx = calibration_size(sampled[s])
-        if (hy - k + 1) * (hx - k + 1) < 2 * coils * k * k:  # fewer patches than twice the columns: no bulk
-            return None
+    for s, (hy, hx) in enumerate(blocks):
         block = kspace[s][:, centre_slice(ny, hy), centre_slice(nx, hx)].astype(np.complex128)
         noise = (rng.standard_normal(block.shape) + 1j * rng.standard_normal(block.shape)) / math.sqrt(2)
         data += _low_eigenvalues(_hankel(block, k))
