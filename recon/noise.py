@@ -23,9 +23,10 @@ Estimators, per spec (measured accuracy in docs/guides/parameters-from-data.md):
   of the calibration matrix (all k x k patches of the fully sampled centre, all coils side by side), whose null
   space holds only noise because the coils see one image through smooth maps (the idea behind ESPIRiT and BART's
   ``estvar``), scaled by those of the same matrix built from unit white noise, with 5 x 5 patches or, where the
-  calibration block is too small for them, 4 x 4 or 3 x 3 (:func:`calibration_kernel`); (b) the MAD of the sampled values
-  in the outer corners of k-space. (a) is within about +15 % from 0.1 % to 10 % noise with 8 coils; (b) only
-  where the noise dominates the image's fine detail (10 %), where it trims (a)'s bias. One coil: (b) alone.
+  calibration block is too small for them, 4 x 4 or 3 x 3 (:func:`calibration_kernel`); (b) the MAD of the
+  sampled values in the outer corners of k-space. (a) is within about +15 % from 0.1 % to 10 % noise with 8
+  coils (+20 % with 3 x 3 patches on a 64^2 grid); (b) only where the noise dominates the image's fine detail
+  (10 %), where it trims (a)'s bias. One coil: (b) alone.
 - Radar (``mimo-nearfield``): the file's ``noise_std``; there is no estimator from the data (the operator has
   fewer measurements than unknowns, so residuals can be driven to zero), so a file without it needs ``snr_db``.
 """
