@@ -17,12 +17,11 @@ and y plus the network's activations for a few slices. The histories' data term 
 divergence guard (:class:`recon.solvers.driver.Guard`).
 
 pnp-admm's ``sigma`` and red's ``lam`` may be ``auto`` (:func:`run_with_strength`): the discrepancy principle
-(:func:`recon.parameter_choice.discrepancy_search`: ||A x - y|| = tau ||noise||, noise from the file or estimated)
-from the fixed default scaled by the relative noise. The first value runs ``iterations``; each later one continues
-from the state of the nearest value solved (the ADMM's x, z, u; RED's x) with the new strength for
-``WARM_FRACTION`` of them. pnp-pgd and lpn take numbers only (docs/guides/parameters-from-data.md): pnp-pgd's
-residual stayed above the noise norm at every sigma (its iterations do not fit the data within 50 steps), and lpn's
-residual is not monotone in tau (a search from the noise-scaled start ended at tau 0.002 and 4 dB).
+(:func:`recon.solvers.strength.choose_strength`); each warm-started solve continues from the state of the nearest
+value solved (the ADMM's x, z, u; RED's x) with the new strength for ``WARM_FRACTION`` of the iterations.
+pnp-pgd and lpn take numbers only (docs/guides/parameters-from-data.md): pnp-pgd's residual stayed above the noise
+norm at every sigma (its iterations do not fit the data within 50 steps), and lpn's residual is not monotone in
+tau (a search from the noise-scaled start ended at tau 0.002 and 4 dB).
 """
 
 from __future__ import annotations
@@ -33,8 +32,6 @@ from collections.abc import Callable
 import torch
 
 from recon.methods import Result, RunContext, get_method
-from recon.noise import relative_noise
-from recon.parameter_choice import SEARCH_START_EXPONENT, discrepancy_search, known_noise, noise_scaled, tau_for
 from recon.params import AUTO
 from recon.priors import method_prior
 from recon.problem import Problem
@@ -42,6 +39,7 @@ from recon.proximal_gradient import ProximalGradient
 from recon.solvers.driver import Algorithm, Driver, Guard, guarded_result, iterate
 from recon.solvers.linalg import relative, solve_normal
 from recon.solvers.normalised import Normalised
+from recon.solvers.strength import StrengthSearch, choose_strength
 
 WARM_FRACTION = 1.0
 """Iterations of a warm-started solve of a strength search, as a fraction of ``iterations``. Half of them (tv's
@@ -144,44 +142,26 @@ Build = Callable[[float, Algorithm | None], Algorithm]
 
 def run_with_strength(problem: Problem, normalised: Normalised, params: dict, ctx: RunContext, parameter: str,
                       default: float, build: Build) -> Result:
-    """The method at ``params[parameter]``, or with ``auto`` at the strength the discrepancy principle chooses
-    (see the module) starting from ``default`` (the fixed value) scaled by the relative noise; without a noise
-    level, at ``default``. Records the value, the rule, the solves and the noise level in ``extras["params"]``."""
+    """The method at ``params[parameter]``, or with ``auto`` at the strength :func:`~recon.solvers.strength.
+    choose_strength` chooses from ``default`` (the fixed value), under the divergence guard."""
     value, iterations = params[parameter], params["iterations"]
     if value != AUTO:
         return run_guarded(problem, normalised, build(value, None), iterations, ctx)
-    noise, unknown = known_noise(problem)
-    if noise is None:
-        result = run_guarded(problem, normalised, build(default, None), iterations, ctx)
-        result.extras["params"] = {parameter: default,
-                                   f"{parameter}_rule": f"fixed default (no noise level: {unknown})"}
-        return result
-    warm_iterations = max(1, round(WARM_FRACTION * iterations))
-    total = iterations + (MAX_EVALUATIONS - 1) * warm_iterations
     guards: dict[float, str] = {}
-    with Driver(ctx, ctx.method, total, guard=Guard(magnitude=problem.complex_image)) as driver:
-        def solve(strength: float, warm: Algorithm | None):
-            algorithm = build(strength, warm)
-            run = driver.run(algorithm, iterations if warm is None else warm_iterations)
-            if run.guard:
-                guards[strength] = run.guard
-            x = normalised.units(run.estimate)
-            return x, float(torch.linalg.vector_norm(problem.physics.A(x) - problem.y)), algorithm
 
-        tau = tau_for(ctx.method, problem.spec)
-        start = noise_scaled(default, relative_noise(float(torch.linalg.vector_norm(problem.y)), noise.norm),
-                             SEARCH_START_EXPONENT)
-        low, high = SEARCH_BOUNDS[parameter]
-        choice = discrepancy_search(solve, tau * noise.norm, min(max(start, low), high),
-                                    max_evaluations=MAX_EVALUATIONS, low=low, high=high)
-    if not choice.reached:
-        ctx.warn(f"{ctx.method}: {parameter}=auto did not reach the discrepancy target {tau * noise.norm:.4g} "
-                 f"(closest residual {choice.residual:.4g} at {parameter} {choice.value:.4g}); set {parameter} by "
-                 "hand if the image looks wrong")
-    result = guarded_result(choice.x, driver.history, [guards[choice.value]] if choice.value in guards else [], ctx)
-    result.extras["params"] = {parameter: choice.value, f"{parameter}_rule": f"{choice.rule} (tau {tau:g})",
-                               f"{parameter}_solves": len(choice.evaluations), f"{parameter}_reached": choice.reached,
-                               **noise.record()}
+    def attempt(driver: Driver, strength: float, warm: Algorithm | None, iterations: int):
+        algorithm = build(strength, warm)
+        run = driver.run(algorithm, iterations)
+        if run.guard:
+            guards[strength] = run.guard
+        x = normalised.units(run.estimate)
+        return x, float(torch.linalg.vector_norm(problem.physics.A(x) - problem.y)), algorithm
+
+    low, high = SEARCH_BOUNDS[parameter]
+    search = StrengthSearch(parameter, default, iterations, WARM_FRACTION, MAX_EVALUATIONS, low, high)
+    chosen = choose_strength(problem, ctx, search, attempt, Guard(magnitude=problem.complex_image))
+    result = guarded_result(chosen.x, chosen.history, [guards[chosen.value]] if chosen.value in guards else [], ctx)
+    result.extras["params"] = chosen.record
     return result
 
 

@@ -4,11 +4,9 @@ Solves  min_u  1/(2 L^2) ||A u - y/c||^2 + lam * TV(u)  with L = ||A|| and c a r
 estimate (:mod:`recon.solvers.normalised`), then returns c * u. Dividing by L and c makes
 ``lam`` independent of the operator's size and the data's units, so one default serves CT and MRI.
 
-``lam=auto`` (the default on CT and MRI) chooses lam by the discrepancy principle
-(:func:`recon.parameter_choice.discrepancy_search`: ||A x - y|| = tau ||noise||, noise from the file or estimated),
-starting from the tuned default scaled by the relative noise. The first value is solved from the first estimate
-with ``iterations``; each later one continues PDHG from the state of the nearest value solved (image, both duals,
-the TV dual rescaled to the new lam's ball, the scale c kept) for ``WARM_FRACTION`` of them: resetting the duals
+``lam=auto`` chooses lam by the discrepancy principle (:func:`recon.solvers.strength.choose_strength`). Each
+warm-started solve continues PDHG from the state of the nearest value solved (image, both duals, the TV dual
+rescaled to the new lam's ball, the scale c kept) for ``WARM_FRACTION`` of the iterations: resetting the duals
 was measured worse than a cold start (docs/guides/parameters-from-data.md).
 
 TV is isotropic: the gradient magnitude sums the squared differences over the spatial axes and over the
@@ -25,14 +23,13 @@ import torch
 
 from recon.methods import Result, RunContext, get_method
 from recon.methods.classical import TV_LAM
-from recon.noise import NoiseEstimate, relative_noise
-from recon.parameter_choice import SEARCH_START_EXPONENT, discrepancy_search, known_noise, noise_scaled, tau_for
 from recon.params import AUTO
 from recon.problem import Problem
 from recon.proximal_gradient import data_terms
 from recon.solvers.driver import Algorithm, Driver, iterate
 from recon.solvers.linalg import relative
 from recon.solvers.normalised import Normalised, robust_scale
+from recon.solvers.strength import StrengthSearch, choose_strength
 
 WARM_FRACTION = 0.5
 """Iterations of a warm-started solve of the lam search, as a fraction of ``iterations``."""
@@ -173,39 +170,20 @@ def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
     x_init = problem.initial()
     normalised = Normalised.by(problem, robust_scale(x_init), x_init)
     nonneg = params["nonneg"] and not problem.complex_image
-    lam, extras = params["lam"], {}
-    if lam == AUTO:
-        noise, unknown = known_noise(problem)
-        if noise is not None:
-            return _tv_auto(problem, params, ctx, normalised, nonneg, noise)
-        lam = TV_LAM[problem.spec]
-        extras = {"params": {"lam": lam, "lam_rule": f"fixed default (no noise level: {unknown})"}}
-    pdhg = PDHG(normalised, lam, params["dims"], nonneg, params["step_ratio"])
-    run, history = iterate(ctx, ctx.method, pdhg, params["iterations"])
-    return Result(normalised.units(run.estimate), history, extras)
 
+    def pdhg_at(lam: float) -> PDHG:
+        return PDHG(normalised, lam, params["dims"], nonneg, params["step_ratio"])
 
-def _tv_auto(problem: Problem, params: dict, ctx: RunContext, normalised: Normalised, nonneg: bool,
-             noise: NoiseEstimate) -> Result:
-    """tv with lam chosen by the warm-started discrepancy search (see the module) against ``noise``. Records the
-    value, the rule, the solves and the noise level."""
-    default, iterations = TV_LAM[problem.spec], params["iterations"]
-    warm_iterations = max(1, round(WARM_FRACTION * iterations))
-    total = iterations + (MAX_EVALUATIONS - 1) * warm_iterations
-    with Driver(ctx, ctx.method, total) as driver:
-        def solve(lam: float, warm: PDHG | None):
-            pdhg = (PDHG(normalised, lam, params["dims"], nonneg, params["step_ratio"]) if warm is None
-                    else warm.with_lam(lam))
-            run = driver.run(pdhg, iterations if warm is None else warm_iterations)
-            return run.estimate, float(torch.linalg.vector_norm(pdhg.residual_norms())), pdhg
+    if params["lam"] != AUTO:
+        run, history = iterate(ctx, ctx.method, pdhg_at(params["lam"]), params["iterations"])
+        return Result(normalised.units(run.estimate), history)
 
-        tau = tau_for("tv", problem.spec)
-        start = noise_scaled(default, relative_noise(float(torch.linalg.vector_norm(problem.y)), noise.norm),
-                             SEARCH_START_EXPONENT)
-        choice = discrepancy_search(solve, tau * noise.norm, start, max_evaluations=MAX_EVALUATIONS, high=10.0)
-    if not choice.reached:
-        ctx.warn(f"tv: lam=auto did not reach the discrepancy target {tau * noise.norm:.4g} (closest residual "
-                 f"{choice.residual:.4g} at lam {choice.value:.4g}); set lam by hand if the image looks wrong")
-    record = {"lam": choice.value, "lam_rule": f"{choice.rule} (tau {tau:g})", "lam_solves": len(choice.evaluations),
-              "lam_reached": choice.reached, **noise.record()}
-    return Result(normalised.units(choice.x), driver.history, {"params": record})
+    def attempt(driver: Driver, lam: float, warm: PDHG | None, iterations: int):
+        pdhg = pdhg_at(lam) if warm is None else warm.with_lam(lam)
+        run = driver.run(pdhg, iterations)
+        return normalised.units(run.estimate), float(torch.linalg.vector_norm(pdhg.residual_norms())), pdhg
+
+    search = StrengthSearch("lam", TV_LAM[problem.spec], params["iterations"], WARM_FRACTION, MAX_EVALUATIONS,
+                            low=1e-12, high=10.0)
+    chosen = choose_strength(problem, ctx, search, attempt)
+    return Result(chosen.x, chosen.history, {"params": chosen.record})

@@ -1,0 +1,87 @@
+"""A method's regularisation strength chosen inside its call (``auto``): tv's lam, pnp-admm's sigma, red's lam.
+
+:func:`choose_strength` runs the discrepancy principle (:func:`recon.parameter_choice.discrepancy_search`:
+||A x - y|| = tau ||noise||, the noise level from the file or estimated) through one :class:`~recon.solvers.driver.
+Driver` (one progress bar, one history). The search starts at the method's fixed default scaled by the relative
+noise (the defaults were tuned at 1 %), so that it starts near the answer. The first value runs all the iterations;
+each later one continues from the state of the nearest value solved for a fraction of them (the method's
+``warm_fraction``). Without a noise level it runs once at the default. The method supplies one ``attempt``
+callback; the choice, the rule, the solves and the noise level go into the output's params.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from recon.methods import RunContext
+from recon.noise import relative_noise
+from recon.parameter_choice import SEARCH_START_EXPONENT, discrepancy_search, known_noise, noise_scaled, tau_for
+from recon.problem import Problem
+from recon.solvers.driver import Driver, Guard
+
+
+@dataclass(frozen=True)
+class StrengthSearch:
+    """How a method searches its strength: ``parameter`` (its name, e.g. "lam"), ``default`` (the fixed value, in
+    the method's normalised unit), ``iterations`` of a solve from scratch, ``warm_fraction`` of them for a
+    warm-started one, at most ``max_evaluations`` solves, values kept within [low, high]."""
+
+    parameter: str
+    default: float
+    iterations: int
+    warm_fraction: float
+    max_evaluations: int
+    low: float
+    high: float
+
+
+Attempt = Callable[[Driver, float, Any, int], tuple[torch.Tensor, float, Any]]
+"""attempt(driver, value, warm, iterations) -> (x in the problem's units, ||A x - y||, state): ``iterations`` of the
+method at strength ``value`` run through ``driver``, from scratch when ``warm`` is None, else continued from that
+state (an earlier attempt's)."""
+
+
+@dataclass
+class Strength:
+    """The outcome: the chosen ``value``, its solution ``x`` (problem units), the call's ``history`` and ``record``
+    (what the output's params record: the value, the rule, the solves, the noise level)."""
+
+    value: float
+    x: torch.Tensor
+    history: dict[str, list[float]]
+    record: dict[str, object]
+
+
+def choose_strength(problem: Problem, ctx: RunContext, search: StrengthSearch, attempt: Attempt,
+                    guard: Guard | None = None) -> Strength:
+    """The method at the strength the discrepancy principle chooses (see the module); warns (``ctx.warn``) when no
+    value within the bounds reaches the target, and runs at the default where the noise level cannot be known."""
+    name = search.parameter
+    noise, unknown = known_noise(problem)
+    if noise is None:
+        with Driver(ctx, ctx.method, search.iterations, guard=guard) as driver:
+            x, _, _ = attempt(driver, search.default, None, search.iterations)
+        return Strength(search.default, x, driver.history,
+                        {name: search.default, f"{name}_rule": f"fixed default (no noise level: {unknown})"})
+    warm_iterations = max(1, round(search.warm_fraction * search.iterations))
+    total = search.iterations + (search.max_evaluations - 1) * warm_iterations
+    tau = tau_for(ctx.method, problem.spec)
+    target = tau * noise.norm
+    start = noise_scaled(search.default, relative_noise(float(torch.linalg.vector_norm(problem.y)), noise.norm),
+                         SEARCH_START_EXPONENT)
+    with Driver(ctx, ctx.method, total, guard=guard) as driver:
+        def solve(value: float, warm: Any):
+            return attempt(driver, value, warm, search.iterations if warm is None else warm_iterations)
+
+        choice = discrepancy_search(solve, target, min(max(start, search.low), search.high),
+                                    max_evaluations=search.max_evaluations, low=search.low, high=search.high)
+    if not choice.reached:
+        ctx.warn(f"{ctx.method}: {name}=auto did not reach the discrepancy target {target:.4g} (closest residual "
+                 f"{choice.residual:.4g} at {name} {choice.value:.4g}); set {name} by hand if the image looks wrong")
+    record = {name: choice.value, f"{name}_rule": f"{choice.rule} (tau {tau:g})",
+              f"{name}_solves": len(choice.evaluations), f"{name}_reached": choice.reached, **noise.record()}
+    return Strength(choice.value, choice.x, driver.history, record)
