@@ -51,6 +51,7 @@ import torch
 from recon.io.measurement import MeasurementFile, write_measurement
 from recon.methods import RunContext, get_method
 from recon.methods.classical import CGLS_ITERATIONS, TV_LAM
+from recon.methods.plug_and_play import PNP_ADMM_SIGMA
 from recon.metrics import quality
 from recon.noise import estimate_noise, poisson_photons, relative_noise
 from recon.parameter_choice import (
@@ -89,7 +90,7 @@ PARAMETER = {"tv": "lam", "cgls": "iterations", "pnp-admm": "sigma", "pnp-pgd": 
 """The parameter each method's rule sets (the rest stay at their defaults)."""
 BOUNDS = {"lam": (1e-7, 10.0), "sigma": (1e-3, 1.0), "tau": (1e-3, 1.0), "gamma": (0.1, 1e4)}
 DENOISER_METHODS = ("pnp-admm", "pnp-pgd", "red", "lpn")
-FIXED = {"tv": TV_LAM.get, "cgls": lambda spec: CGLS_ITERATIONS}
+FIXED = {"tv": TV_LAM.get, "cgls": lambda spec: CGLS_ITERATIONS, "pnp-admm": PNP_ADMM_SIGMA.get}
 """The fixed defaults that ``auto`` replaced, per method (a function of the spec)."""
 CGLS_MAX = 300
 """Iterations cgls' discrepancy stop may use."""

@@ -174,9 +174,15 @@ class Method:
 def spec_default(param: Param, spec: str) -> Any:
     """``param``'s default on files of ``spec``: its entry in the per-spec table, else that of the spec the kind
     borrows defaults from (:attr:`recon.specs.SpecKind.defaults_like`); None when neither has one."""
-    if spec in param.by_spec:
-        return param.by_spec[spec]
-    return param.by_spec.get(get_kind(spec).defaults_like)
+    return per_spec(param.by_spec, spec)
+
+
+def per_spec(table: Mapping[str, Any], spec: str) -> Any:
+    """``table[spec]``, else the entry of the spec whose defaults ``spec`` borrows (:attr:`recon.specs.SpecKind.
+    defaults_like`); None when neither is there."""
+    if spec in table:
+        return table[spec]
+    return table.get(get_kind(spec).defaults_like)
 
 
 _METHODS = Registry("method")

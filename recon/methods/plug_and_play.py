@@ -21,6 +21,14 @@ from recon.weights import describe_shipped
 CT, MRI = "ct-parallel/1", "mri-cartesian/1"
 LINEAR_SLICES = spec_ids(lambda kind: kind.linear_slices)
 
+PNP_ADMM_SIGMA = {CT: 0.15, MRI: 0.03}
+"""pnp-admm's fixed sigma (tuned at 1 % noise). On MRI the default is ``auto``, whose search starts from it and
+never goes below it (recon.solvers.pnp.SIGMA_FLOOR_AT_DEFAULT): on real 2-coil k-space at 4x the number gave 15.08
+dB, 4.8 dB below the zero-filled image, and auto 24.03; on the study's 64^2 MRI cases auto was +0.15, 0 and +7.5 dB
+at 1 %, 0.3 % and 10 % noise (docs/guides/parameters-from-data.md). On CT it stays the number: auto gained 2.5 to
+7.8 dB on the 2D cases but was not measured with planes 3, and it makes the method couple the slices."""
+RED_LAM = {CT: 0.03, MRI: 0.1}
+"""red's fixed lam; ``auto`` (opt-in) starts from it."""
 TRIPLANAR_SIGMA = 0.08
 """pnp-admm's default sigma on CT volumes with ``planes=3``. Tuned by hand on a training volume (32 MNI152 slices
 128^2, 60 views, 1% noise; rho kept): 3D tv 34.48 dB, pnp-admm slice-wise at sigma 0.15 / 0.08 33.74 / 35.42,
@@ -42,8 +50,8 @@ AUTO_HELP = ("; auto: chosen by the discrepancy principle ||Ax - y|| = tau x the
 
 
 def sigma(defaults: dict[str, float], note: str = "", auto: bool = False) -> Param:
-    return Param("sigma", float, defaults, f"denoiser noise level in the normalised unit (image ~ [0, 1]){note}"
-                 f"{AUTO_HELP if auto else ''}", low=0.0, auto=auto)
+    return Param("sigma", float, defaults, f"denoiser noise level in the normalised unit (image ~ [0, 1]){note}",
+                 low=0.0, auto=auto)
 
 
 DENOISER_WEIGHTS = Param("weights", str, None, "W.safetensors from `recon train denoiser`; default: the prior's "
@@ -73,7 +81,9 @@ LPN_PARAMS = (
 METHODS = (
     Method("pnp-admm", "learned proximal networks", "Plug-and-play ADMM: CG data step, then a trained denoiser as the "
            "prox.", LINEAR_SLICES, (
-               sigma({CT: 0.15, MRI: 0.03}, f"; on CT volumes with planes 3: {TRIPLANAR_SIGMA:g}", auto=True),
+               sigma({**PNP_ADMM_SIGMA, MRI: AUTO}, f"; on CT volumes with planes 3: {TRIPLANAR_SIGMA:g}"
+                     f"{AUTO_HELP}; the MRI default, from the fixed {PNP_ADMM_SIGMA[MRI]:g} and never below it",
+                     auto=True),
                Param("planes", int, None, "1: denoise axial slices (slice-separable); 3: the mean of the denoiser "
                      "over axial, coronal and sagittal slices (3x the network cost); default 3 for CT volumes of "
                      f">= {VOLUME_SLICES} slices, else 1", choices=(1, 3)),
@@ -95,7 +105,7 @@ METHODS = (
     Method("red", "learned proximal networks", "Regularisation by denoising, fixed-point iterations with a CG data "
            "step.", LINEAR_SLICES, (
                sigma({CT: 0.05, MRI: 0.02}),
-               Param("lam", float, {CT: 0.03, MRI: 0.1}, "RED weight relative to ||A||^2 (larger: smoother)"
+               Param("lam", float, RED_LAM, "RED weight relative to ||A||^2 (larger: smoother)"
                      f"{AUTO_HELP}", low=1e-8, auto=True),
                Param("iterations", int, 30, "fixed-point iterations", low=1, high=100000),
                Param("cg_iterations", int, 5, "CG steps per iteration (warm started)", low=1, high=1000),

@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import torch
 
-from recon.methods import Result, RunContext, get_method
+from recon.methods import Result, RunContext, per_spec
 from recon.parameter_choice import STATIC_SPEC
 from recon.params import AUTO
 from recon.priors import method_prior
@@ -148,10 +148,10 @@ Build = Callable[[float, Algorithm | None], Algorithm]
 
 
 def run_with_strength(problem: Problem, normalised: Normalised, params: dict, ctx: RunContext, parameter: str,
-                      default: float, build: Build, floor: float | None = None) -> Result:
+                      default: float, build: Build, floor: bool = False) -> Result:
     """The method at ``params[parameter]``, or with ``auto`` at the strength :func:`~recon.solvers.strength.
-    choose_strength` chooses from ``default`` (the fixed value), at least ``floor`` (else SEARCH_BOUNDS' lower
-    bound), under the divergence guard."""
+    choose_strength` chooses from ``default`` (the fixed value) within SEARCH_BOUNDS, or with ``floor`` never below
+    ``default``, under the divergence guard."""
     value, iterations = params[parameter], params["iterations"]
     if value != AUTO:
         return run_guarded(problem, normalised, build(value, None), iterations, ctx)
@@ -166,18 +166,12 @@ def run_with_strength(problem: Problem, normalised: Normalised, params: dict, ct
         return x, float(torch.linalg.vector_norm(problem.physics.A(x) - problem.y)), algorithm
 
     low, high = SEARCH_BOUNDS[parameter]
-    low = low if floor is None else floor
-    search = StrengthSearch(parameter, default, iterations, WARM_FRACTION, MAX_EVALUATIONS, low, high)
+    search = StrengthSearch(parameter, default, iterations, WARM_FRACTION, MAX_EVALUATIONS, default if floor else low,
+                            high, "the fixed default: the residual cannot see aliasing" if floor else "")
     chosen = choose_strength(problem, ctx, search, attempt, Guard(magnitude=problem.complex_image))
     result = guarded_result(chosen.x, chosen.history, [guards[chosen.value]] if chosen.value in guards else [], ctx)
     result.extras["params"] = chosen.record
     return result
-
-
-def fixed_default(method: str, parameter: str, spec: str) -> float:
-    """The method's declared (per-spec) default of ``parameter``: where an ``auto`` search starts."""
-    declared = next(p for p in get_method(method).params if p.name == parameter)
-    return declared.default_for(spec)
 
 
 def in_planes(denoise: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, planes: int) -> torch.Tensor:
@@ -193,7 +187,7 @@ def in_planes(denoise: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, 
 @torch.no_grad()
 def pnp_admm(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``pnp-admm``."""
-    from recon.methods.plug_and_play import CT, TRIPLANAR_SIGMA
+    from recon.methods.plug_and_play import CT, PNP_ADMM_SIGMA, TRIPLANAR_SIGMA
 
     prior, planes = method_prior(params, "denoise"), params["planes"]
     normalised = Normalised.per_slice(problem)
@@ -203,9 +197,8 @@ def pnp_admm(problem: Problem, params: dict, ctx: RunContext) -> Result:
         return (ADMM(normalised, prox, params["rho"], params["cg_iterations"]) if warm is None
                 else continued(warm, prox=prox))
 
-    default = TRIPLANAR_SIGMA if planes == 3 and problem.spec == CT else fixed_default("pnp-admm", "sigma",
-                                                                                        problem.spec)
-    floor = default if STATIC_SPEC.get(problem.spec, problem.spec) in SIGMA_FLOOR_AT_DEFAULT else None
+    default = TRIPLANAR_SIGMA if planes == 3 and problem.spec == CT else per_spec(PNP_ADMM_SIGMA, problem.spec)
+    floor = STATIC_SPEC.get(problem.spec, problem.spec) in SIGMA_FLOOR_AT_DEFAULT
     return run_with_strength(problem, normalised, params, ctx, "sigma", default, build, floor)
 
 
@@ -229,4 +222,6 @@ def red(problem: Problem, params: dict, ctx: RunContext) -> Result:
             return RED(normalised, lambda x: prior.grad(x, sigma), lam, params["cg_iterations"])
         return continued(warm, lam=lam)
 
-    return run_with_strength(problem, normalised, params, ctx, "lam", fixed_default("red", "lam", problem.spec), build)
+    from recon.methods.plug_and_play import RED_LAM
+
+    return run_with_strength(problem, normalised, params, ctx, "lam", per_spec(RED_LAM, problem.spec), build)

@@ -28,7 +28,9 @@ from recon.solvers.driver import Driver, Guard
 class StrengthSearch:
     """How a method searches its strength: ``parameter`` (its name, e.g. "lam"), ``default`` (the fixed value, in
     the method's normalised unit), ``iterations`` of a solve from scratch, ``warm_fraction`` of them for a
-    warm-started one, at most ``max_evaluations`` solves, values kept within [low, high]."""
+    warm-started one, at most ``max_evaluations`` solves, values kept within [low, high]. ``floor``: why ``low`` is
+    a deliberate floor (the principle asks for less than the method should take), or "" for a plain bound; a
+    search held there is recorded with that reason instead of warned about."""
 
     parameter: str
     default: float
@@ -37,6 +39,7 @@ class StrengthSearch:
     max_evaluations: int
     low: float
     high: float
+    floor: str = ""
 
 
 Attempt = Callable[[Driver, float, Any, int], tuple[torch.Tensor, float, Any]]
@@ -79,9 +82,13 @@ def choose_strength(problem: Problem, ctx: RunContext, search: StrengthSearch, a
 
         choice = discrepancy_search(solve, target, min(max(start, search.low), search.high),
                                     max_evaluations=search.max_evaluations, low=search.low, high=search.high)
-    if not choice.reached:
+    rule = f"{choice.rule} (tau {tau:g})"
+    held = search.floor and choice.value <= search.low and choice.residual > target
+    if held:
+        rule += f", held at its floor {search.low:g} ({search.floor})"
+    elif not choice.reached:
         ctx.warn(f"{ctx.method}: {name}=auto did not reach the discrepancy target {target:.4g} (closest residual "
                  f"{choice.residual:.4g} at {name} {choice.value:.4g}); set {name} by hand if the image looks wrong")
-    record = {name: choice.value, f"{name}_rule": f"{choice.rule} (tau {tau:g})",
+    record = {name: choice.value, f"{name}_rule": rule,
               f"{name}_solves": len(choice.evaluations), f"{name}_reached": choice.reached, **noise.record()}
     return Strength(choice.value, choice.x, driver.history, record)

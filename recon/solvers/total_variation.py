@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from recon.methods import Result, RunContext, get_method
+from recon.methods import Result, RunContext, get_method, per_spec
 from recon.methods.classical import TV_LAM
 from recon.params import AUTO
 from recon.problem import Problem
@@ -183,7 +183,7 @@ def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
         run = driver.run(pdhg, iterations)
         return normalised.units(run.estimate), float(torch.linalg.vector_norm(pdhg.residual_norms())), pdhg
 
-    search = StrengthSearch("lam", TV_LAM[problem.spec], params["iterations"], WARM_FRACTION, MAX_EVALUATIONS,
+    search = StrengthSearch("lam", per_spec(TV_LAM, problem.spec), params["iterations"], WARM_FRACTION, MAX_EVALUATIONS,
                             low=1e-12, high=10.0)
     chosen = choose_strength(problem, ctx, search, attempt)
     return Result(chosen.x, chosen.history, {"params": chosen.record})

@@ -10,7 +10,7 @@ import torch
 from recon.errors import UserError
 from recon.io.measurement import MeasurementFile, write_measurement
 from recon.methods import RunContext, get_method
-from recon.methods.plug_and_play import TRIPLANAR_SIGMA
+from recon.methods.plug_and_play import PNP_ADMM_SIGMA, TRIPLANAR_SIGMA
 from recon.metrics import quality
 from recon.phantoms import shepp_logan_3d
 from recon.problems import build_problem
@@ -89,10 +89,12 @@ def test_pnp_admm_against_tv(problem):
 
 
 def test_admm_residual_falls_and_slices_are_independent(problem, measurement_path):
-    whole = run("pnp-admm", problem, iterations=10)
+    """At a fixed sigma (MRI's default, auto, chooses one sigma for all the slices together)."""
+    sigma = PNP_ADMM_SIGMA[problem.spec]
+    whole = run("pnp-admm", problem, iterations=10, sigma=sigma)
     residual = whole.history["residual"]
     assert residual[-1] < 0.5 * residual[0]
-    single = run("pnp-admm", load(measurement_path, slice(1, 2)), iterations=10)
+    single = run("pnp-admm", load(measurement_path, slice(1, 2)), iterations=10, sigma=sigma)
     # Equal up to the convolutions' batch-size-dependent rounding (4e-7 per denoiser call), which the ADMM
     # iterations amplify (to about 1e-2 of the maximum on CT after 10 iterations).
     assert torch.allclose(single.x, whole.x[1:], atol=3e-2 * float(whole.x.abs().max()))

@@ -12,6 +12,7 @@ import torch
 from recon.errors import UserError
 from recon.io.measurement import MeasurementFile, write_measurement
 from recon.methods import RunContext, get_method
+from recon.methods.plug_and_play import PNP_ADMM_SIGMA
 from recon.metrics import quality
 from recon.phantoms import shepp_logan_3d
 from recon.problems import build_problem
@@ -23,6 +24,8 @@ FAR_NOISE = 0.1
 """Ten times the 1 % the fixed defaults were tuned at."""
 ITERATIONS = 15
 """Half of pnp-admm's default, for time (both runs)."""
+FIXED_SIGMA = PNP_ADMM_SIGMA["mri-cartesian/1"]
+"""The number auto replaced (and starts from) on MRI."""
 MARGIN_DB = 6.0
 """pnp-admm with sigma=auto over its fixed default at FAR_NOISE: measured 34.36 against 21.27 dB."""
 
@@ -50,7 +53,8 @@ def psnr(problem, result):
 
 @pytest.fixture(scope="module")
 def fixed_and_auto(noisy):
-    return run(noisy, "pnp-admm", iterations=ITERATIONS), run(noisy, "pnp-admm", sigma="auto", iterations=ITERATIONS)
+    return (run(noisy, "pnp-admm", sigma=FIXED_SIGMA, iterations=ITERATIONS),
+            run(noisy, "pnp-admm", sigma="auto", iterations=ITERATIONS))
 
 
 def test_auto_beats_the_fixed_default_far_from_the_tuning_noise(noisy, fixed_and_auto):
@@ -78,9 +82,30 @@ def test_a_number_overrides_auto(noisy):
 
 def test_without_a_noise_level_auto_keeps_the_fixed_default(noisy):
     result = run(dataclasses.replace(noisy, noise=None), "pnp-admm", sigma="auto", iterations=5)
-    assert result.extras["params"]["sigma"] == 0.03
+    assert result.extras["params"]["sigma"] == FIXED_SIGMA
     assert result.extras["params"]["sigma_rule"].startswith("fixed default (no noise level")
-    assert torch.equal(result.x, run(noisy, "pnp-admm", iterations=5).x)
+    assert torch.equal(result.x, run(noisy, "pnp-admm", sigma=FIXED_SIGMA, iterations=5).x)
+
+
+def test_auto_is_the_mri_default_and_ct_keeps_its_number(noisy):
+    method = get_method("pnp-admm")
+    assert method.resolve(method.parse_params({}), noisy)["sigma"] == "auto"
+    sigma = next(p for p in method.params if p.name == "sigma")
+    assert sigma.by_spec["ct-parallel/1"] == PNP_ADMM_SIGMA["ct-parallel/1"]
+
+
+def test_on_mri_auto_never_goes_below_the_fixed_sigma(noisy):
+    """At a noise level 100x below the true one the principle asks for a far weaker denoiser; on MRI the search
+    is held at the fixed sigma (the residual cannot see the aliasing that a weak denoiser leaves), said in the
+    rule, without a warning."""
+    noise = noisy.noise()
+    quiet = dataclasses.replace(noise, sq_norms=noise.sq_norms * 1e-4)
+    method, warnings = get_method("pnp-admm"), []
+    params = method.parse_params({"sigma": "auto", "iterations": 3})
+    result = method.solve(dataclasses.replace(noisy, noise=lambda: quiet), params, RunContext(warn=warnings.append))
+    chosen = result.extras["params"]
+    assert chosen["sigma"] == FIXED_SIGMA and not chosen["sigma_reached"], chosen
+    assert "held at its floor 0.03" in chosen["sigma_rule"] and not warnings, (chosen, warnings)
 
 
 @pytest.mark.parametrize("name", ["pnp-pgd", "lpn"])
