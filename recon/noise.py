@@ -7,7 +7,13 @@ measurements, what the discrepancy principle (:mod:`recon.parameter_choice`) com
 ``recon simulate --noise-std r`` adds noise of std r * RMS(noiseless measurements) (ct-dynamic: r * max);
 :func:`relative_noise` turns an absolute level back into that relative figure.
 
-Estimators, per spec (measured accuracy in docs/guides/parameters-from-data.md):
+This module holds the estimators, each on plain arrays (:func:`sinogram_noise`, :func:`kspace_noise`,
+:func:`radar_noise`); a spec's kind (:class:`~recon.specs.SpecKind`, in its module in ``recon/specs/``) says which
+one its files take, on which datasets, in which unit and whether slices are estimated apart: ``file_noise`` for
+:func:`estimate_noise` (a file, in its unit), ``noise`` for :func:`problem_noise` (a built problem, in the unit of
+its measurements). Where the kind has no such hook, the function raises a UserError.
+
+Estimators, by kind of data (measured accuracy in docs/guides/parameters-from-data.md):
 
 - CT (``ct-parallel``, ``ct-dynamic``), Gaussian noise: the median absolute deviation of the 4th-order
   differences along the detector (normalised to unit gain on white noise), / 0.6745, over the detector bins
@@ -246,48 +252,31 @@ def _from_file(std: float, counts: np.ndarray) -> NoiseEstimate:
     return NoiseEstimate(float(std), float(std) ** 2 * counts.astype(np.float64), "file", "the file's noise_std")
 
 
+def _no_estimator(spec: str) -> UserError:
+    return UserError(f"no noise estimator for {spec} files", key="noise_std", fix="give the noise level")
+
+
 def estimate_noise(measurement, slices: slice | None = None) -> NoiseEstimate:
-    """The noise level of an open, validated :class:`~recon.io.measurement.MeasurementFile` (its ``slices``), in the
-    file's unit: the file's ``noise_std`` or photon count when it states them, else estimated (see the module)."""
-    spec = measurement.spec.id
-    chosen = slices if spec in ("ct-parallel/1", "mri-cartesian/1") else None
-    if spec in ("ct-parallel/1", "ct-dynamic/1"):
-        return noise_of(spec, measurement.attrs, measurement.read("sinogram", chosen))
-    if spec in ("mri-cartesian/1", "mri-dynamic/1"):
-        return noise_of(spec, measurement.attrs, measurement.read("kspace", chosen), measurement.read("mask", chosen))
-    if spec == "mimo-nearfield/1":
-        return noise_of(spec, measurement.attrs, measurement.read("measurements"))
-    return noise_of(spec, measurement.attrs, None)
+    """The noise level of an open, validated :class:`~recon.io.measurement.MeasurementFile` (its ``slices``, where its
+    spec estimates slices apart), in the file's unit: the file's ``noise_std`` or photon count when it states them,
+    else estimated (see the module). Its spec's kind says how (:attr:`~recon.specs.SpecKind.file_noise`)."""
+    kind = get_kind(measurement.spec.id)
+    if kind.file_noise is None:
+        raise _no_estimator(kind.id)
+    return load_reference(kind.file_noise)(measurement, slices)
 
 
 def problem_noise(problem, attrs: dict) -> NoiseEstimate:
     """The noise level of a built :class:`~recon.problem.Problem` in its own unit (that of ``problem.y``, which the
-    methods' residuals are measured in), ``attrs`` its file's attributes. CT sinograms stored in a physical path
-    length unit are divided by :func:`~recon.io.ct_geometry.line_integral_scale` when read; their stated noise and
-    Poisson variance are scaled alike. Slices of ct-parallel and mri-cartesian files are estimated each on its
-    own, so that a slice's estimate (and a method's choice from it) does not depend on the slices read with it."""
-    y, spec = problem.y.detach().cpu(), problem.spec
-    if spec in ("ct-parallel/1", "ct-dynamic/1"):
-        from recon.io.ct_geometry import line_integral_scale
-
-        sinograms = y[:, 0].numpy()
-        scale = line_integral_scale(attrs) if spec == "ct-parallel/1" else 1.0
-        if spec == "ct-dynamic/1":
-            return noise_of(spec, attrs, sinograms)
-        return _per_slice([noise_of(spec, attrs, sinograms[s:s + 1], scale=scale) for s in range(len(sinograms))])
-    if spec in ("mri-cartesian/1", "mri-dynamic/1"):
-        kspace, mask = _complex_kspace(y), problem.physics.mask[:, 0].detach().cpu().numpy()
-        if spec == "mri-dynamic/1":
-            return noise_of(spec, attrs, kspace, mask)
-        return _per_slice([noise_of(spec, attrs, kspace[s:s + 1], mask[min(s, len(mask) - 1)])
-                           for s in range(len(kspace))])
-    hook = get_kind(spec).noise
-    if hook is not None:  # a spec that brings its own estimator
-        return load_reference(hook)(problem, attrs)
-    return noise_of(spec, attrs, y[0, 0].numpy())
+    methods' residuals are measured in), ``attrs`` its file's attributes: its spec's kind says how
+    (:attr:`~recon.specs.SpecKind.noise`); UserError for a spec without an estimator."""
+    hook = get_kind(problem.spec).noise
+    if hook is None:
+        raise _no_estimator(problem.spec)
+    return load_reference(hook)(problem, attrs)
 
 
-def _per_slice(estimates: list[NoiseEstimate]) -> NoiseEstimate:
+def per_slice(estimates: list[NoiseEstimate]) -> NoiseEstimate:
     """One estimate of slices estimated apart: their sq_norms side by side, the RMS of their std."""
     if len(estimates) == 1:
         return estimates[0]
@@ -297,42 +286,43 @@ def _per_slice(estimates: list[NoiseEstimate]) -> NoiseEstimate:
     return NoiseEstimate(std, np.concatenate([e.sq_norms for e in estimates]), first.source, method)
 
 
-def _complex_kspace(y) -> np.ndarray:
-    """Complex k-space (S, C, ny, nx) of recon's real layout (S, 2, C, ny, nx) (a torch tensor on the CPU)."""
-    return y[:, 0].numpy() + 1j * y[:, 1].numpy()
+def sinogram_noise(attrs: dict, sinogram: np.ndarray, scale: float = 1.0) -> NoiseEstimate:
+    """The noise level of post-log sinograms (..., n_views, n_det), estimated jointly, whose file has ``attrs``: its
+    Poisson model (``noise_model``, ``photons``), else its ``noise_std``, else the MAD over air bins (see the
+    module). ``scale``: the divisor the sinogram was read with (its stated ``noise_std`` is divided by it, and the
+    Poisson variance of the file's values by its square)."""
+    sinogram = sinogram.reshape(-1, *sinogram.shape[-2:])
+    counts = np.full(sinogram.shape[0], sinogram[0].size)
+    if attrs.get("noise_model") == "poisson":
+        photons, source = attrs.get("photons"), "file"
+        if photons is None:
+            photons, source = poisson_photons(sinogram * scale), "estimated"
+        sq_norms = poisson_sq_norms(sinogram * scale, photons) / scale**2
+        std = math.sqrt(sq_norms.sum() / counts.sum())
+        return NoiseEstimate(std, sq_norms, source, f"Poisson, {photons:.4g} photons ({source}): sum exp(y)/I0")
+    if attrs.get("noise_std") is not None:
+        return _from_file(attrs["noise_std"] / scale, counts)
+    std, how = sinogram_noise_std(sinogram)
+    return NoiseEstimate(std, std**2 * counts.astype(np.float64), "estimated", how)
 
 
-def noise_of(spec: str, attrs: dict, data: np.ndarray | None, mask: np.ndarray | None = None,
-             scale: float = 1.0) -> NoiseEstimate:
-    """The noise level of measurements ``data`` of ``spec`` (a sinogram (..., n_views, n_det), complex k-space
-    (S, C, ny, nx) with its ``mask``, radar measurements) whose file has ``attrs``; ``scale``: the divisor the
-    sinogram was read with (its stated ``noise_std`` is divided by it, and the Poisson variance of the file's
-    values by its square)."""
-    if spec in ("ct-parallel/1", "ct-dynamic/1"):
-        sinogram = data.reshape(-1, *data.shape[-2:])
-        counts = np.full(sinogram.shape[0], sinogram[0].size)
-        if attrs.get("noise_model") == "poisson":
-            photons, source = attrs.get("photons"), "file"
-            if photons is None:
-                photons, source = poisson_photons(sinogram * scale), "estimated"
-            sq_norms = poisson_sq_norms(sinogram * scale, photons) / scale**2
-            std = math.sqrt(sq_norms.sum() / counts.sum())
-            return NoiseEstimate(std, sq_norms, source, f"Poisson, {photons:.4g} photons ({source}): sum exp(y)/I0")
-        if attrs.get("noise_std") is not None:
-            return _from_file(attrs["noise_std"] / scale, counts)
-        std, how = sinogram_noise_std(sinogram)
-        return NoiseEstimate(std, std**2 * counts.astype(np.float64), "estimated", how)
-    if spec in ("mri-cartesian/1", "mri-dynamic/1"):
-        sampled = np.broadcast_to(mask > 0, (data.shape[0], *data.shape[-2:]))
-        counts = sampled.reshape(data.shape[0], -1).sum(axis=1) * data.shape[1]
-        if attrs.get("noise_std") is not None:
-            return _from_file(attrs["noise_std"], counts)
-        per_coil, how = kspace_noise_std(data, mask)
-        sq_norms = sampled.reshape(data.shape[0], -1).sum(axis=1) * float((per_coil**2).sum())
-        return NoiseEstimate(float(math.sqrt(np.mean(per_coil**2))), sq_norms, "estimated", how, per_coil)
-    if spec == "mimo-nearfield/1":
-        if attrs.get("noise_std") is None:
-            raise UserError("the file has no noise_std attribute, and radar noise is not estimated from the data",
-                            key="noise_std", fix="pass the measurements' SNR, e.g. --set snr_db=30")
-        return _from_file(attrs["noise_std"], np.array([np.asarray(data).size]))
-    raise UserError(f"no noise estimator for {spec} files", key="noise_std", fix="give the noise level")
+def kspace_noise(attrs: dict, kspace: np.ndarray, mask: np.ndarray) -> NoiseEstimate:
+    """The noise level of complex multi-coil k-space (S, C, ny, nx) sampled where ``mask`` (ny, nx) or (S, ny, nx)
+    is nonzero, estimated jointly, whose file has ``attrs``: its ``noise_std``, else :func:`kspace_noise_std`
+    (with the per-coil std)."""
+    sampled = np.broadcast_to(mask > 0, (kspace.shape[0], *kspace.shape[-2:]))
+    counts = sampled.reshape(kspace.shape[0], -1).sum(axis=1) * kspace.shape[1]
+    if attrs.get("noise_std") is not None:
+        return _from_file(attrs["noise_std"], counts)
+    per_coil, how = kspace_noise_std(kspace, mask)
+    sq_norms = sampled.reshape(kspace.shape[0], -1).sum(axis=1) * float((per_coil**2).sum())
+    return NoiseEstimate(float(math.sqrt(np.mean(per_coil**2))), sq_norms, "estimated", how, per_coil)
+
+
+def radar_noise(attrs: dict, measurements: np.ndarray) -> NoiseEstimate:
+    """The noise level the file with ``attrs`` states (``noise_std``) for its ``measurements`` (any shape, one
+    slice); UserError without it. Radar's: its noise is not estimated from the data (see the module)."""
+    if attrs.get("noise_std") is None:
+        raise UserError("the file has no noise_std attribute, and radar noise is not estimated from the data",
+                        key="noise_std", fix="pass the measurements' SNR, e.g. --set snr_db=30")
+    return _from_file(attrs["noise_std"], np.array([np.asarray(measurements).size]))

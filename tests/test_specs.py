@@ -37,6 +37,21 @@ def test_a_kind_agrees_with_its_yaml_and_the_cli(spec):
     assert kind.simulate is not None and kind.simulate.options <= set(inspect.signature(simulate).parameters)
 
 
+
+def test_every_builtin_kind_but_sparse_linear_brings_its_noise_estimators():
+    """recon.noise finds a spec's estimators only through its kind: a built-in kind without them would leave its
+    methods' auto parameters on their fixed defaults (and estimate_noise refusing its files)."""
+    from recon.plugins import load_reference
+
+    for spec in BUILTIN:
+        kind = get_kind(spec)
+        if spec == "sparse-linear/1":
+            assert kind.noise is None and kind.file_noise is None
+            continue
+        assert kind.noise is not None and kind.file_noise is not None, spec
+        assert list(inspect.signature(load_reference(kind.noise)).parameters) == ["problem", "attrs"], spec
+        assert list(inspect.signature(load_reference(kind.file_noise)).parameters) == ["measurement", "slices"], spec
+
 def test_an_unknown_spec_and_a_malformed_kind_are_refused():
     from recon.errors import UserError
 

@@ -3,9 +3,10 @@
 A spec's file format is its YAML (``data_specs/*.yaml``, parsed by :mod:`recon.io.specs`). What recon does with
 such files lives in one module per built-in spec (:data:`BUILTIN`), whose ``KIND`` holds the spec's traits (real or
 complex images, what the batch axis means, the output's axis names, whether generic linear methods take it), its
-problem builder and simulator as ``"module:function"`` references, the viewer's presentation of its datasets and
-the spec whose tuned parameter defaults it borrows. The CLI, the pipeline, the problem layout, the method and prior
-registries and the napari plugin ask the kind instead of comparing spec strings.
+problem builder, simulator and noise estimators as ``"module:function"`` references, the viewer's presentation of
+its datasets and the spec whose tuned parameter defaults it borrows. The CLI, the pipeline, the problem layout, the
+noise estimates, the method and prior registries and the napari plugin ask the kind instead of comparing spec
+strings.
 
 Third-party packages add a spec through the ``recon.specs`` entry-point group: the entry point names a
 :class:`SpecKind` whose ``yaml`` is a ``"package:file.yaml"`` resource. The registry, the built-in spec modules and
@@ -105,9 +106,14 @@ class SpecKind:
     simulate: Simulator | None = None
     """How ``recon simulate`` makes its files, where it can."""
     noise: str | None = None
-    """``"module:function"``: ``function(problem, attrs) -> NoiseEstimate``, the noise level of a built problem
-    (``attrs``: its file's attributes) for specs :mod:`recon.noise` has no estimator for; methods' ``auto``
-    parameters use it (None: they fall back to fixed defaults)."""
+    """``"module:function"``: ``function(problem, attrs) -> NoiseEstimate``, the noise level of a built problem in
+    the unit of its ``y`` (S, ...), with ``sq_norms`` (S,) per slice (``attrs``: its file's attributes); the
+    methods' ``auto`` parameters use it through ``problem.noise()`` (None: they fall back to fixed defaults).
+    The estimators from the data live in :mod:`recon.noise`; the hook picks one and the arrays it reads."""
+    file_noise: str | None = None
+    """``"module:function"``: ``function(measurement, slices) -> NoiseEstimate``, the noise level of an open,
+    validated file's datasets in the file's unit (:func:`recon.noise.estimate_noise`, no torch), of its ``slices``
+    (None: all) where the spec estimates slices apart, else of the whole file (None: no estimator)."""
     views: tuple[MeasurementView, ...] = ()
     """How the viewer shows its measurement datasets."""
     voxel_size: str | None = None

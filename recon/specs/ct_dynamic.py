@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import torch
 
     from recon.io.measurement import MeasurementReader
+    from recon.noise import NoiseEstimate
     from recon.problem import Problem
 
 
@@ -31,8 +32,24 @@ SIMULATOR = Simulator(
     lambda options, side: 4 * (2 + 1.5 * given(options, "views_per_frame", 1) / side))
 KIND = SpecKind(
     "ct-dynamic/1", "recon.data_specs:ct-dynamic.yaml", "recon.specs.ct_dynamic:build", image="real", batch="time",
-    axes=("t", "y", "x"), simulate=SIMULATOR,
+    axes=("t", "y", "x"), simulate=SIMULATOR, noise="recon.specs.ct_dynamic:noise",
+    file_noise="recon.specs.ct_dynamic:file_noise",
     views=(MeasurementView("sinogram", ("frame view", "detector"), "frames_as_rows", square=True),))
+
+
+def noise(problem: Problem, attrs: dict) -> NoiseEstimate:
+    """The noise level of the problem's sinograms (P, 1, views per frame, n_det), all frames estimated jointly (one
+    frame holds only views_per_frame x n_det bins)."""
+    from recon.noise import sinogram_noise
+
+    return sinogram_noise(attrs, problem.y.detach().cpu()[:, 0].numpy())
+
+
+def file_noise(measurement: MeasurementReader, slices: slice | None) -> NoiseEstimate:
+    """The noise level of all the file's frames (estimated jointly, whatever ``slices``), in the file's unit."""
+    from recon.noise import sinogram_noise
+
+    return sinogram_noise(measurement.attrs, measurement.read("sinogram"))
 
 
 def build(measurement: MeasurementReader, slices: slice | None, device: torch.device,

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import torch
 
     from recon.io.measurement import MeasurementReader
+    from recon.noise import NoiseEstimate
     from recon.problem import Problem
 
 
@@ -32,8 +33,29 @@ SIMULATOR = Simulator(
 KIND = SpecKind(
     "ct-parallel/1", "recon.data_specs:ct-parallel.yaml", "recon.specs.ct_parallel:build", image="real", batch="z",
     axes=("z", "y", "x"), linear_slices=True, simulate=SIMULATOR,
+    noise="recon.specs.ct_parallel:noise", file_noise="recon.specs.ct_parallel:file_noise",
     views=(MeasurementView("sinogram", ("z", "angle", "detector"), square=True),),
     voxel_size="recon.io.ct_geometry:voxel_size")
+
+
+def noise(problem: Problem, attrs: dict) -> NoiseEstimate:
+    """The noise level of the problem's sinograms (S, 1, n_views, n_det) in recon's line-integral unit: the stated
+    ``noise_std`` and the Poisson variance scaled by :func:`~recon.io.ct_geometry.line_integral_scale` as the
+    builder scaled the sinograms; each slice estimated on its own, so that a slice's estimate (and a method's choice
+    from it) does not depend on the slices read with it."""
+    from recon.io.ct_geometry import line_integral_scale
+    from recon.noise import per_slice, sinogram_noise
+
+    sinograms = problem.y.detach().cpu()[:, 0].numpy()
+    scale = line_integral_scale(attrs)
+    return per_slice([sinogram_noise(attrs, sinograms[s:s + 1], scale=scale) for s in range(len(sinograms))])
+
+
+def file_noise(measurement: MeasurementReader, slices: slice | None) -> NoiseEstimate:
+    """The noise level of the file's sinograms ``slices`` (estimated jointly), in the file's unit."""
+    from recon.noise import sinogram_noise
+
+    return sinogram_noise(measurement.attrs, measurement.read("sinogram", slices))
 
 
 def build(measurement: MeasurementReader, slices: slice | None, device: torch.device,

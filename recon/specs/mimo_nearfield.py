@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import torch
 
     from recon.io.measurement import MeasurementReader
+    from recon.noise import NoiseEstimate
     from recon.problem import Problem
 
 
@@ -39,9 +40,23 @@ SIMULATOR = Simulator(frozenset({"array", "array_file", "frequencies", "fmin", "
 KIND = SpecKind(
     "mimo-nearfield/1", "recon.data_specs:mimo-nearfield.yaml", "recon.specs.mimo_nearfield:build", image="complex",
     batch="none", axes=("z", "y", "x"), image_dims=3, reflectivity=True,
-    simulate=SIMULATOR,
+    simulate=SIMULATOR, noise="recon.specs.mimo_nearfield:noise", file_noise="recon.specs.mimo_nearfield:file_noise",
     views=(MeasurementView("measurements", ("frequency", "tx", "rx"), colormap="viridis"),),
     voxel_size="recon.specs.mimo_nearfield:grid_voxel_size")
+
+
+def noise(problem: Problem, attrs: dict) -> NoiseEstimate:
+    """The noise level the file states for the problem's measurements (one scene)."""
+    from recon.noise import radar_noise
+
+    return radar_noise(attrs, problem.y.detach().cpu()[0, 0].numpy())
+
+
+def file_noise(measurement: MeasurementReader, slices: slice | None) -> NoiseEstimate:
+    """The noise level the file states for its measurements (one scene: ``slices`` does not apply)."""
+    from recon.noise import radar_noise
+
+    return radar_noise(measurement.attrs, measurement.read("measurements"))
 
 
 def grid_voxel_size(attrs: dict[str, Any], ndim: int) -> tuple[tuple[float, float, float] | None, str | None]:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import torch
 
     from recon.io.measurement import MeasurementReader
+    from recon.noise import NoiseEstimate
     from recon.problem import Problem
 
 
@@ -35,9 +36,33 @@ SIMULATOR = Simulator(
                "with_coil_maps"}), simulate, lambda options, side: 4 * (3 + 4 * given(options, "coils", 8)))
 KIND = SpecKind(
     "mri-cartesian/1", "recon.data_specs:mri-cartesian.yaml", "recon.specs.mri_cartesian:build", image="complex",
-    batch="z", axes=("z", "y", "x"), linear_slices=True, simulate=SIMULATOR,
+    batch="z", axes=("z", "y", "x"), linear_slices=True, simulate=SIMULATOR, noise="recon.specs.mri_cartesian:noise",
+    file_noise="recon.specs.mri_cartesian:file_noise",
     views=(MeasurementView("kspace", ("z", "coil", "ky", "kx"), "logabs", colormap="magma"),
            MeasurementView("mask", ("z", "ky", "kx"), visible=False)))
+
+
+def problem_kspace(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """Complex k-space (S, C, ny, nx) of recon's real layout y (S, 2, C, ny, nx) and the mask (S or 1, ny, nx) of
+    a built problem, on the CPU."""
+    y = problem.y.detach().cpu()
+    return y[:, 0].numpy() + 1j * y[:, 1].numpy(), problem.physics.mask[:, 0].detach().cpu().numpy()
+
+
+def noise(problem: Problem, attrs: dict) -> NoiseEstimate:
+    """The noise level of the problem's k-space, each slice estimated on its own, so that a slice's estimate (and a
+    method's choice from it) does not depend on the slices read with it."""
+    from recon.noise import kspace_noise, per_slice
+
+    kspace, mask = problem_kspace(problem)
+    return per_slice([kspace_noise(attrs, kspace[s:s + 1], mask[min(s, len(mask) - 1)]) for s in range(len(kspace))])
+
+
+def file_noise(measurement: MeasurementReader, slices: slice | None) -> NoiseEstimate:
+    """The noise level of the file's k-space ``slices`` (estimated jointly)."""
+    from recon.noise import kspace_noise
+
+    return kspace_noise(measurement.attrs, measurement.read("kspace", slices), measurement.read("mask", slices))
 
 
 def build(measurement: MeasurementReader, slices: slice | None, device: torch.device,
