@@ -2,11 +2,13 @@
 4x (fastMRI random columns plus 16 calibration columns: ``--read acceleration=4 --read center_fraction=0.1``),
 reconstructed with recon's estimated coil maps, against the fully sampled root-sum-of-squares.
 
-Rows: each method at its defaults, and what the noise level buys where the defaults do not use it: cgls stopped by
-the discrepancy principle (the first iteration whose residual ||y - A x|| falls to sqrt(M) sigma, M complex
-samples) and pnp-admm with its denoiser strength set to the image noise (sigma / the slice's scale, the unit
-pnp-admm works in). sigma is the k-space noise standard deviation measured in the outer k-space corners of the
-fully sampled file (where the phantom has no signal left), which the file itself does not state.
+Rows: each method at its defaults (cgls, tv and pnp-admm choose their parameter from the estimated noise level), tv
+and pnp-admm at the fixed numbers their defaults start from, and two rows with the noise level measured on the fully
+sampled file instead: cgls stopped by the discrepancy principle (the first iteration whose residual ||y - A x||
+falls to sqrt(M) sigma, M complex samples) and pnp-admm with its denoiser strength set to the image noise (sigma /
+the slice's scale, the unit pnp-admm works in). sigma is the k-space noise standard deviation measured in the
+outer k-space corners of the fully sampled file (where the phantom has no signal left), which the file itself does
+not state.
 
     python scripts/bench_real_kspace.py   # about 5 minutes on one core
 """
@@ -25,6 +27,8 @@ import torch
 
 from recon.io.layouts import open_measurement
 from recon.methods import RunContext, get_method
+from recon.methods.classical import TV_LAM
+from recon.methods.plug_and_play import MRI, PNP_ADMM_SIGMA
 from recon.metrics import quality
 from recon.problems import build_problem
 from recon.solvers.least_squares import cgls
@@ -66,9 +70,12 @@ def main() -> None:
         return quality(image, truth)["psnr"]
 
     rows = []
-    for name in ("adjoint", "cgls", "tv", "pnp-admm"):
+    for name, params in (("adjoint", {}), ("cgls", {}), ("tv", {}), ("pnp-admm", {}),
+                         ("tv", {"lam": TV_LAM[MRI]}), ("pnp-admm", {"sigma": PNP_ADMM_SIGMA[MRI]})):
         start = time.perf_counter()
-        rows.append((f"{name} (defaults)", score(solve(problem, name)), time.perf_counter() - start))
+        label = f"{name}, fixed " + ", ".join(f"{k} {v:g}" for k, v in params.items()) if params else \
+            f"{name} (defaults)"
+        rows.append((label, score(solve(problem, name, **params)), time.perf_counter() - start))
     y = problem.y
     samples = int(problem.physics.mask[:, 0].sum()) * y.shape[2]  # complex samples: sampled points x coils
     x, residuals = cgls(problem.physics, y, problem.zeros(), 40)
