@@ -74,7 +74,7 @@ def plan_slabs(request: Request, budget: int) -> SlabPlan | None:
         if not measurement.spec.slice_dim:
             return None
         params = method.parse_params(request.params, prior=request.prior, spec=measurement.spec.id)
-        if not method.separable(params):
+        if not method.separable(params, measurement.spec.id):
             return None
         selection = measurement.check_slice_range(request.slices) if request.slices else None
         fixed, declared, count = measurement.memory_need(selection)

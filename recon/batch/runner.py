@@ -76,12 +76,13 @@ def is_complete(path: Path) -> bool:
     return report.ok and report.spec.id == "reconstruction/1"
 
 
-def _n_slices(path: Path, read: dict[str, str]) -> int | None:
+def _slicing(path: Path, read: dict[str, str]) -> tuple[int, str] | None:
+    """(slice count, spec id) of the measurement at ``path``, or None when it cannot be opened."""
     from recon.io.layouts import open_measurement
 
     try:
         with open_measurement(path, **read) as measurement:
-            return measurement.n_slices
+            return measurement.n_slices, measurement.spec.id
     except UserError:
         return None  # the unit will fail with the clear line when it runs
 
@@ -89,6 +90,10 @@ def _n_slices(path: Path, read: dict[str, str]) -> int | None:
 def plan_units(request: BatchRequest, measurements: list[Measurement], threads: int) -> list[Unit]:
     """One unit per measurement, or one per slab of ``request.slab`` slices for files that have more (the
     slice count of a recon file or of a layout's reader)."""
+    from recon.methods import get_method
+
+    method = get_method(request.method)
+    params = method.parse_params(request.params, prior=request.prior)
     units = []
     for measurement in measurements:
         path = measurement.path
@@ -97,10 +102,17 @@ def plan_units(request: BatchRequest, measurements: list[Measurement], threads: 
                       device=request.device, seed=request.seed, overwrite=request.overwrite, command=request.command,
                       read=read_options_for(request.read, measurement.layout))
         labels = {"layout": measurement.layout, "ground_truth": measurement.ground_truth}
-        n = _n_slices(path, run.read) if request.slab else None
-        if not request.slab or n is None or n <= request.slab:
+        slicing = _slicing(path, run.read) if request.slab else None
+        if slicing is None or slicing[0] <= request.slab:
             units.append(Unit(path.name, run, threads, **labels))
             continue
+        n, spec = slicing
+        if not method.separable(params, spec):
+            raise UserError(f"method {method.name!r} couples the slices of {spec} files with these parameters (a "
+                            "parameter set to auto chooses one value for all of them), so slabs would change its "
+                            "result", path=path, key="--slab",
+                            fix="give that parameter a number (see `recon methods " + method.name + "`), or leave "
+                            "out --slab")
         for start, stop in slab_ranges(n, request.slab):
             slab = replace(run, slices=f"{start}:{stop}", output=slab_output(final, start, stop))
             units.append(Unit(f"{path.name}[{start}:{stop}]", slab, threads, final=final, **labels))
@@ -138,7 +150,7 @@ def check_request(request: BatchRequest) -> None:
     if request.slab is not None:
         if request.slab < 1:
             raise UserError(f"--slab {request.slab} is not positive", key="--slab", fix="give slices per slab, >= 1")
-        if not method.separable(params):
+        if not any(method.separable(params, spec) for spec in method.specs):
             raise UserError(f"method {method.name!r} couples slices, so slabs would change its result",
                             key="--slab", fix="leave out --slab, or use a slice-separable method or setting "
                             "(e.g. pnp-admm with --set planes=1; see recon methods)")

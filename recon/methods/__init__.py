@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from recon.errors import UserError
-from recon.params import Param, parse_params
+from recon.params import AUTO, Param, parse_params
 from recon.plugins import Registry, entry_point_objects, load_reference
 from recon.progress import Progress, silent_progress, warn_on_stderr
 from recon.specs import get_kind
@@ -126,9 +126,18 @@ class Method:
         if not isinstance(self.solve, _Solver):
             object.__setattr__(self, "solve", _Solver(self, self.solve))
 
-    def separable(self, params: dict[str, Any]) -> bool:
-        """Whether, with these parsed parameters, each slice's result depends on that slice only."""
-        return self.slice_separable(params) if callable(self.slice_separable) else self.slice_separable
+    def separable(self, params: dict[str, Any], spec: str | None = None) -> bool:
+        """Whether, with these parsed parameters on files of ``spec``, each slice's result depends on that slice
+        only. Per-spec defaults that :meth:`parse_params` leaves None are taken as they resolve on ``spec``; without
+        a spec, as ``auto`` where some spec's default is ``auto`` (which chooses one value for all the slices)."""
+        if not callable(self.slice_separable):
+            return self.slice_separable
+        filled = dict(params)
+        for param in self.params:
+            if filled.get(param.name) is None and param.by_spec:
+                filled[param.name] = (per_spec(param.by_spec, spec) if spec is not None
+                                      else AUTO if AUTO in param.by_spec.values() else None)
+        return self.slice_separable(filled)
 
     def parse_params(self, raw: Mapping[str, Any], prior: str | None = None, spec: str | None = None
                      ) -> dict[str, Any]:

@@ -131,6 +131,20 @@ def test_bad_usage_exits_2(six_files, tmp_path, args, message):
     assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
+def test_slabs_are_refused_where_a_default_couples_the_slices(tmp_path):
+    """pnp-admm with planes 1 is slice-separable on CT, but on MRI its sigma defaults to auto, one value for the
+    whole volume: slabs of an MRI file are refused before any work, naming the file and the fix."""
+    mri = tmp_path / "in" / "mri.h5"
+    mri.parent.mkdir()
+    assert run_cli("simulate", "mri-cartesian", "--phantom", "shepp-logan-3d", "--size", "16", "--coils", "2",
+                   "--out", mri).returncode == 0
+    out = tmp_path / "out"
+    result = run_cli("batch", mri, "--method", "pnp-admm", "--set", "planes=1", "--slab", "4", "--out-dir", out)
+    assert result.returncode == 2, result.stderr
+    assert "mri.h5" in result.stderr and "couples the slices of mri-cartesian/1" in result.stderr
+    assert not out.exists() or not list(out.glob("*.h5"))
+
+
 def test_inputs_globs_lists_and_existing_outputs(six_files, tmp_path):
     listing = tmp_path / "inputs.txt"
     listing.write_text("# two scans\nin/scan0.h5\nin/scan1.h5\n")

@@ -138,6 +138,15 @@ def test_a_target_out_of_reach_is_said(noisy):
     assert any("sigma=auto did not reach the discrepancy target" in w for w in warnings), warnings
 
 
+def test_separability_follows_the_default_of_the_files_spec():
+    """planes 1 with sigma unset: slice-separable on CT (a number), not on MRI (auto); unknown spec: not (safe)."""
+    method = get_method("pnp-admm")
+    params = method.parse_params({"planes": "1"})
+    assert method.separable(params, "ct-parallel/1")
+    assert not method.separable(params, "mri-cartesian/1") and not method.separable(params)
+    assert method.separable(method.parse_params({"planes": "1", "sigma": "0.03"}), "mri-cartesian/1")
+
+
 @pytest.mark.parametrize(("name", "raw"), [("pnp-admm", {"sigma": "auto", "planes": 1}), ("red", {"lam": "auto"})])
 def test_auto_couples_the_slices(name, raw):
     """One strength is chosen for all the slices, so `recon batch --slab` must refuse auto (a slab would choose its
