@@ -21,7 +21,7 @@ import yaml
 from recon.catalog import method_lines, methods_hint
 from recon.errors import ComputationFailed, ReconWarning, UserError
 from recon.specs import SpecKind
-from recon.streaming import parse_memory
+from recon.streaming import default_budget, parse_memory
 
 app = typer.Typer(
     help="Reconstruct images and volumes from HDF5 measurements: CT, MRI, dynamic CT/MRI, near-field MIMO radar "
@@ -371,7 +371,7 @@ def reconstruct(
     read: Annotated[list[str] | None, typer.Option("--read", help=READ_HELP)] = None,
     memory: Annotated[str | None, typer.Option(help="Memory budget (e.g. 8G): a volume whose estimate exceeds it is "
                                                     "reconstructed in slabs of slices (slice-separable methods) "
-                                                    "[none: the whole selection at once].")] = None,
+                                                    "[half the available memory].")] = None,
 ) -> None:
     """Reconstruct FILE with a method and write a reconstruction/1 file."""
     from recon.io.layouts import parse_read_options
@@ -385,7 +385,7 @@ def reconstruct(
         return
     params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
     _check_method(file, read_options, method, params, prior or settings.get("prior"))
-    budget = parse_memory(memory) if memory is not None else None
+    budget = parse_memory(memory) if memory is not None else default_budget()
 
     from recon.pipeline import Request, default_output  # torch and deepinv: only once the request is checked
     from recon.progress import default_progress

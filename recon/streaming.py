@@ -6,10 +6,14 @@ the whole-volume result (``tests/test_method_contract.py`` checks every such cla
 slices (3D tv, tri-planar pnp, dds and diffusion-mbir with a z term) run whole; overlapping halos for them are
 not built.
 
-The budget is compared with an estimate of what the run holds: the per-slice bytes the measurement declares
+The budget (``--memory``; by default half the memory available when the run starts, :func:`default_budget`) is
+compared with an estimate of what the run holds: the per-slice bytes the measurement declares
 (:meth:`MeasurementReader.memory_need`: its sliced datasets plus the float32 image) times the method's working
 copies. ``WORKING_COPIES`` were measured as the growth of peak RSS with the slice count through ``recon
 reconstruct`` (``scripts/bench_streaming.py``).
+
+A file that declares far more data than its files hold (:data:`HOLLOW_RATIO`) is never streamed: it runs whole,
+and the memory check refuses it before anything is read, naming the slices that fit.
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ WORKING_COPIES = {"classical": 8, "learned": 80}
 """Peak bytes a run holds per byte the measurement declares per slice, for methods without a learned prior and
 for those with one (network activations). Measured on 256^2 CT slices with 180 views (0.78 MB declared per slice):
 fbp and cgls 5x, 2D tv 6.8x, pnp-admm with DRUNet 66x; the figures here leave a margin."""
+DEFAULT_FRACTION = 0.5
+"""The default budget: this fraction of the memory available when the run starts (RAM, the cgroup's headroom and
+the address-space limit, whichever is least)."""
+HOLLOW_RATIO = 1000
+"""A selection declaring more than this many times the bytes its source files hold on disk is not streamed. An HDF5
+dataset can declare 10^12 rows with no chunk written; streaming such a file by default planned 111218 slabs of
+nothing. Real measurements are noisy and compress little (gzip: about 1 to 3 times); even a noiseless phantom file
+stays far under this ratio."""
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -62,10 +74,17 @@ class SlabPlan:
         return self.ranges[0][1] - self.ranges[0][0]
 
 
+def default_budget() -> int:
+    """Bytes a run may hold without ``--memory``: DEFAULT_FRACTION of what is available now."""
+    from recon.memory import available_bytes
+
+    return int(DEFAULT_FRACTION * available_bytes())
+
+
 def plan_slabs(request: Request, budget: int) -> SlabPlan | None:
     """The slabs that keep ``request`` within ``budget`` bytes, or None when it runs whole: its estimate fits, its
-    file has no slice axis, or its method couples the slices (then it runs whole as before, and the memory check
-    refuses it if even the declared data cannot fit)."""
+    file has no slice axis, its method couples the slices, or its file is hollow (:data:`HOLLOW_RATIO`). A run
+    that goes whole is refused by the memory check if even its declared data cannot fit."""
     from recon.io.layouts import open_measurement
     from recon.methods import get_method
 
@@ -79,6 +98,9 @@ def plan_slabs(request: Request, budget: int) -> SlabPlan | None:
         selection = measurement.check_slice_range(request.slices) if request.slices else None
         fixed, declared, count = measurement.memory_need(selection)
         start = (selection.start or 0) if selection else 0
+        on_disk = sum(path.stat().st_size for path in measurement.sources if path.is_file())
+    if fixed + declared * count > HOLLOW_RATIO * on_disk:
+        return None
     copies = WORKING_COPIES["learned" if method.prior_capability else "classical"]
     per_slice = declared * copies
     if count <= 1 or fixed + per_slice * count <= budget:
@@ -89,12 +111,10 @@ def plan_slabs(request: Request, budget: int) -> SlabPlan | None:
 
 
 def reconstruct(request: Request, budget: int | None = None, progress: Progress | None = None) -> Summary:
-    """Run ``request`` within ``budget`` bytes (None: whole, as without streaming: a run whose declared data
-    cannot fit is refused before anything is read, so a file that declares absurd sizes is never streamed by
-    default) and write its output; returns the :class:`recon.pipeline.Summary` (its time: the methods' own, summed over
-    the slabs, as a whole run reports it). A streamed run prints one line per slab on
-    stderr; its slab files live in a hidden folder beside the output until the merge, and are removed after it,
-    whatever the outcome."""
+    """Run ``request`` within ``budget`` bytes (None: whole, never streamed) and write its output; returns the
+    :class:`recon.pipeline.Summary` (its time: the methods' own, summed over the slabs, as a whole run reports it).
+    A streamed run prints one line per slab on stderr; its slab files live in a hidden folder beside the output
+    until the merge, and are removed after it, whatever the outcome."""
     from recon.batch.slabs import merge_slabs
     from recon.io.atomic import check_output_path
     from recon.pipeline import Summary

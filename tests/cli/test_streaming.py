@@ -70,3 +70,30 @@ def test_a_bad_memory_option_exits_2_with_one_line(ct_file, tmp_path):
     result = run_cli("reconstruct", ct_file, "--method", "fbp", "--memory", "lots", "--out", tmp_path / "o.h5")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--memory" in result.stderr, result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_without_memory_the_budget_is_half_the_available_memory(ct_file, monkeypatch):
+    from recon import memory
+    from recon.streaming import default_budget
+
+    per_slice = 8 * per_slice_bytes(ct_file)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2 * (10 * per_slice + 1024))
+    assert default_budget() == 10 * per_slice + 1024
+    plan = plan_slabs(Request(input=ct_file, method="cgls"), default_budget())
+    assert plan is not None and plan.slab == 10 and plan.ranges[-1] == (30, 32)
+
+
+def test_a_file_declaring_data_it_does_not_store_is_never_streamed(tmp_path):
+    """10^9 declared slices (1.8 TB) and no chunk written: the plan runs it whole, and the CLI (whose default budget
+    would otherwise stream it in thousands of slabs) refuses it with the slices that fit, as before streaming."""
+    path = tmp_path / "hollow.h5"
+    with h5py.File(path, "w") as file:
+        file.attrs["recon_spec"] = "ct-parallel/1"
+        file.attrs["image_shape"] = [10**9, 16, 16]
+        file["angles"] = np.linspace(0, np.pi, 8, endpoint=False)
+        file.create_dataset("sinogram", shape=(10**9, 8, 23), dtype="f4", chunks=(1, 8, 23))
+    assert plan_slabs(Request(input=path, method="fbp"), 1 << 20) is None
+    result = run_cli("reconstruct", path, "--method", "fbp", "--out", tmp_path / "out.h5")
+    assert result.returncode == 2, result.stderr
+    assert "--slices" in result.stderr and "slab" not in result.stderr
+    assert not (tmp_path / "out.h5").exists()
