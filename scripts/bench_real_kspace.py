@@ -86,12 +86,12 @@ def main() -> None:
     scale = float(slice_scale(problem.initial()).flatten()[0])
     rows.append((f"pnp-admm, sigma = noise ({sigma / scale:.3f})",
                  score(solve(problem, "pnp-admm", sigma=sigma / scale)), 0))
-    print(f"k-space noise sigma {sigma:.3g} (corners), coil maps {problem.extras['coil_maps']}\n")
+    print(f"k-space noise sigma {sigma:.3g} (corners), coil maps {problem.coil_maps}\n")
     print("| method | PSNR (dB) | time (s) |\n|---|---|---|")
     for name, psnr, seconds in rows:
         print(f"| {name} | {psnr:.2f} | {seconds:.1f} |")
     args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps({"sigma": sigma, "coil_maps": problem.extras["coil_maps"],
+    args.out.write_text(json.dumps({"sigma": sigma, "coil_maps": problem.coil_maps,
                                     "rows": [dict(zip(("method", "psnr", "seconds"), r, strict=True)) for r in rows]},
                                    indent=2) + "\n")
 
