@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import torch
 
-from recon.methods import Result, RunContext, per_spec
+from recon.methods import Result, RunContext, get_method, per_spec
 from recon.parameter_choice import STATIC_SPEC
 from recon.params import AUTO
 from recon.priors import method_prior
@@ -166,8 +166,9 @@ def run_with_strength(problem: Problem, normalised: Normalised, params: dict, ct
         return x, float(torch.linalg.vector_norm(problem.physics.A(x) - problem.y)), algorithm
 
     low, high = SEARCH_BOUNDS[parameter]
+    declared = next(p.default for p in get_method(ctx.method).params if p.name == "iterations")
     search = StrengthSearch(parameter, default, iterations, WARM_FRACTION, MAX_EVALUATIONS, default if floor else low,
-                            high, "the fixed default: the residual cannot see aliasing" if floor else "")
+                            high, "the fixed default: the residual cannot see aliasing" if floor else "", declared)
     chosen = choose_strength(problem, ctx, search, attempt, Guard(magnitude=problem.complex_image))
     result = guarded_result(chosen.x, chosen.history, [guards[chosen.value]] if chosen.value in guards else [], ctx)
     result.extras["params"] = chosen.record

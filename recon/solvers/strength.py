@@ -40,6 +40,10 @@ class StrengthSearch:
     low: float
     high: float
     floor: str = ""
+    fewest_iterations: int = 0
+    """The method's default iterations, with which the rule was measured: a search with fewer is warned about (an
+    unconverged solve has a larger residual, so the search under-regularises; tv on a 64^2 CT slice at 10 % noise
+    gave 17.3 dB at 100 iterations against 23.7 at 300)."""
 
 
 Attempt = Callable[[Driver, float, Any, int], tuple[torch.Tensor, float, Any]]
@@ -76,6 +80,10 @@ def choose_strength(problem: Problem, ctx: RunContext, search: StrengthSearch, a
     target = tau * noise.norm
     start = noise_scaled(search.default, relative_noise(float(torch.linalg.vector_norm(problem.y)), noise.norm),
                          SEARCH_START_EXPONENT)
+    if search.iterations < search.fewest_iterations:
+        ctx.warn(f"{ctx.method}: {name}=auto with {search.iterations} iterations (fewer than the default "
+                 f"{search.fewest_iterations}): the search compares unconverged residuals and may choose too little "
+                 f"regularisation; give {name} a number, or keep the default iterations")
     with Driver(ctx, ctx.method, total, guard=guard) as driver:
         def solve(value: float, warm: Any):
             return attempt(driver, value, warm, search.iterations if warm is None else warm_iterations)

@@ -22,7 +22,7 @@ import math
 import torch
 
 from recon.methods import Result, RunContext, get_method, per_spec
-from recon.methods.classical import TV_LAM
+from recon.methods.classical import TV_ITERATIONS, TV_LAM
 from recon.params import AUTO
 from recon.problem import Problem
 from recon.proximal_gradient import data_terms
@@ -184,6 +184,6 @@ def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
         return normalised.units(run.estimate), float(torch.linalg.vector_norm(pdhg.residual_norms())), pdhg
 
     search = StrengthSearch("lam", per_spec(TV_LAM, problem.spec), params["iterations"], WARM_FRACTION, MAX_EVALUATIONS,
-                            low=1e-12, high=10.0)
+                            low=1e-12, high=10.0, fewest_iterations=TV_ITERATIONS)
     chosen = choose_strength(problem, ctx, search, attempt)
     return Result(chosen.x, chosen.history, {"params": chosen.record})

@@ -64,3 +64,11 @@ def test_without_a_noise_level_auto_runs_the_fixed_lam(noisy):
     assert result.extras["params"]["lam"] == TV_LAM["ct-parallel/1"]
     assert result.extras["params"]["lam_rule"].startswith("fixed default (no noise level")
     assert torch.equal(result.x, run(noisy, lam=TV_LAM["ct-parallel/1"]).x)
+
+
+def test_auto_with_fewer_iterations_than_the_default_is_warned_about(noisy):
+    """An unconverged solve's residual misleads the search (at 10 % noise, 100 iterations: 17.3 dB against 23.7 at
+    the default 300), so a user who lowers the iterations hears about it."""
+    method, warnings = get_method("tv"), []
+    method.solve(noisy, method.parse_params({"lam": "auto", "iterations": 20}), RunContext(warn=warnings.append))
+    assert any("lam=auto with 20 iterations (fewer than the default 300)" in w for w in warnings), warnings
