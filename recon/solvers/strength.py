@@ -65,8 +65,11 @@ class Strength:
 
 def choose_strength(problem: Problem, ctx: RunContext, search: StrengthSearch, attempt: Attempt,
                     guard: Guard | None = None) -> Strength:
-    """The method at the strength the discrepancy principle chooses (see the module); warns (``ctx.warn``) when no
-    value within the bounds reaches the target, and runs at the default where the noise level cannot be known."""
+    """The method at the strength the discrepancy principle chooses (see the module). Where no strength tried fits
+    the data down to the target (a model that does not fit the data, or an under-estimated noise level: the weakest
+    regularisation tried still leaves a larger residual), it runs at the fixed default instead and says so; where
+    the target lies only just out of reach, it keeps the closest value and warns. Without a noise level: the
+    default."""
     name = search.parameter
     noise, unknown = known_noise(problem)
     if noise is None:
@@ -84,19 +87,30 @@ def choose_strength(problem: Problem, ctx: RunContext, search: StrengthSearch, a
         ctx.warn(f"{ctx.method}: {name}=auto with {search.iterations} iterations (fewer than the default "
                  f"{search.fewest_iterations}): the search compares unconverged residuals and may choose too little "
                  f"regularisation; give {name} a number, or keep the default iterations")
-    with Driver(ctx, ctx.method, total, guard=guard) as driver:
+    with Driver(ctx, ctx.method, total + search.iterations, guard=guard) as driver:
         def solve(value: float, warm: Any):
             return attempt(driver, value, warm, search.iterations if warm is None else warm_iterations)
 
         choice = discrepancy_search(solve, target, min(max(start, search.low), search.high),
                                     max_evaluations=search.max_evaluations, low=search.low, high=search.high)
-    rule = f"{choice.rule} (tau {tau:g})"
-    held = search.floor and choice.value <= search.low and choice.residual > target
-    if held:
-        rule += f", held at its floor {search.low:g} ({search.floor})"
-    elif not choice.reached:
-        ctx.warn(f"{ctx.method}: {name}=auto did not reach the discrepancy target {target:.4g} (closest residual "
-                 f"{choice.residual:.4g} at {name} {choice.value:.4g}); set {name} by hand if the image looks wrong")
-    record = {name: choice.value, f"{name}_rule": rule,
+        value, x, rule = choice.value, choice.x, f"{choice.rule} (tau {tau:g})"
+        unfit = not choice.reached and min(residual for _, residual in choice.evaluations) > target
+        if unfit and search.floor and value <= search.low:
+            rule += f", held at its floor {search.low:g} ({search.floor})"
+        elif unfit:  # no strength fits the data to the noise level: the principle does not apply
+            lowest = min(choice.evaluations)
+            ctx.warn(f"{ctx.method}: {name}=auto found no {name} whose residual falls to the noise level (target "
+                     f"{target:.4g}; {lowest[1]:.4g} even at {name} {lowest[0]:.4g}): the model does not fit the data "
+                     f"(coil maps, geometry) or the noise is under-estimated; ran the fixed {name} "
+                     f"{search.default:g} instead")
+            rule += f"; not reachable ({lowest[1]:.4g} at {name} {lowest[0]:.4g}): the fixed default instead"
+            value = search.default
+            if value != choice.value:
+                x, _, _ = attempt(driver, value, None, search.iterations)
+        elif not choice.reached:
+            ctx.warn(f"{ctx.method}: {name}=auto did not reach the discrepancy target {target:.4g} (closest "
+                     f"residual {choice.residual:.4g} at {name} {choice.value:.4g}); set {name} by hand if the image "
+                     "looks wrong")
+    record = {name: value, f"{name}_rule": rule,
               f"{name}_solves": len(choice.evaluations), f"{name}_reached": choice.reached, **noise.record()}
-    return Strength(choice.value, choice.x, driver.history, record)
+    return Strength(value, x, driver.history, record)

@@ -58,3 +58,24 @@ def test_cgls_without_a_noise_level_runs_its_fixed_default():
     result = method.solve(problem, method.parse_params({"iterations": "auto"}), RunContext())
     assert result.extras["params"]["iterations"] == 20
     assert "no noise level" in result.extras["params"]["iterations_rule"]
+
+
+def test_slices_whose_residual_never_reaches_the_noise_level_take_the_fixed_count():
+    """A noise level far below what any image explains (a model that does not fit, an under-estimate): running on
+    to the cap would fit the noise, so a slice that never stops takes the fixed 20 iterations, said in the rule and
+    a warning; the slice that stops keeps its own count."""
+    from recon.noise import NoiseEstimate
+
+    problem = sparse_problem(m=60, n=30, samples=2, noise=0.05)  # overdetermined: a residual floor above zero
+    fitted = get_method("cgls").solve(problem, {"iterations": 60}, RunContext()).x
+    floor = torch.linalg.vector_norm((problem.physics.A(fitted) - problem.y).flatten(1), dim=1)
+    sq_norms = np.array([4.0, 1e-4]) * float(floor.max()) ** 2  # slice 0 stops, slice 1 never can
+    problem.noise = lambda: NoiseEstimate(0.05, sq_norms, "file", "test")
+    method, warnings = get_method("cgls"), []
+    result = method.solve(problem, method.parse_params({"iterations": "auto"}), RunContext(warn=warnings.append))
+    params = result.extras["params"]
+    assert params["stopped_at"][1] == 20 and params["stopped_at"][0] < 20, params
+    assert "1 slice(s) never reached it" in params["iterations_rule"]
+    assert any("never fell to the noise level" in w for w in warnings), warnings
+    twenty = method.solve(problem, {"iterations": 20}, RunContext()).x
+    assert torch.allclose(result.x[1], twenty[1], atol=1e-10)

@@ -72,3 +72,18 @@ def test_auto_with_fewer_iterations_than_the_default_is_warned_about(noisy):
     method, warnings = get_method("tv"), []
     method.solve(noisy, method.parse_params({"lam": "auto", "iterations": 20}), RunContext(warn=warnings.append))
     assert any("lam=auto with 20 iterations (fewer than the default 300)" in w for w in warnings), warnings
+
+
+def test_a_noise_level_no_lam_can_reach_falls_back_to_the_fixed_lam(noisy):
+    """A noise level 100x below the true one (as a model that does not fit the data looks to the rule): even the
+    weakest lam leaves a larger residual, so the principle does not apply; the fixed lam runs, said in the rule and
+    a warning (before: the search's weakest lam, an image of the noise)."""
+    noise = noisy.noise()
+    quiet = dataclasses.replace(noise, sq_norms=noise.sq_norms * 1e-4)
+    method, warnings = get_method("tv"), []
+    problem = dataclasses.replace(noisy, noise=lambda: quiet)
+    result = method.solve(problem, method.parse_params({"lam": "auto"}), RunContext(warn=warnings.append))
+    chosen = result.extras["params"]
+    assert chosen["lam"] == TV_LAM["ct-parallel/1"] and "the fixed default instead" in chosen["lam_rule"], chosen
+    assert any("found no lam whose residual falls to the noise level" in w for w in warnings), warnings
+    assert torch.equal(result.x, run(noisy, lam=TV_LAM["ct-parallel/1"]).x)
