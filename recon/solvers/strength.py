@@ -23,6 +23,13 @@ from recon.parameter_choice import SEARCH_START_EXPONENT, discrepancy_search, kn
 from recon.problem import Problem
 from recon.solvers.driver import Driver, Guard
 
+SEARCH_SPAN = 100.0
+"""A search stays within this factor of its noise-scaled start, on top of the method's bounds. Every oracle value
+of the parameter study lay within 50 times the start (tv on MRI at 0.3 % noise, 8x: 46 times below it, where PSNR
+is flat); far beyond, a residual that reaches the target says more about the model than the noise. On fastMRI-layout
+files with estimated coil maps, the residual floor of tv came within 6 % of the target at lam 1e-7, 20000 times
+below the start: a little more noise and the search would have taken that lam, an image of the noise."""
+
 
 @dataclass(frozen=True)
 class StrengthSearch:
@@ -91,11 +98,12 @@ def choose_strength(problem: Problem, ctx: RunContext, search: StrengthSearch, a
         def solve(value: float, warm: Any):
             return attempt(driver, value, warm, search.iterations if warm is None else warm_iterations)
 
-        choice = discrepancy_search(solve, target, min(max(start, search.low), search.high),
-                                    max_evaluations=search.max_evaluations, low=search.low, high=search.high)
+        low, high = max(search.low, start / SEARCH_SPAN), min(search.high, start * SEARCH_SPAN)
+        choice = discrepancy_search(solve, target, min(max(start, low), high), max_evaluations=search.max_evaluations,
+                                    low=low, high=high)
         value, x, rule = choice.value, choice.x, f"{choice.rule} (tau {tau:g})"
         unfit = not choice.reached and min(residual for _, residual in choice.evaluations) > target
-        if unfit and search.floor and value <= search.low:
+        if unfit and search.floor and value <= search.low:  # the method's floor, not the span's
             rule += f", held at its floor {search.low:g} ({search.floor})"
         elif unfit:  # no strength fits the data to the noise level: the principle does not apply
             lowest = min(choice.evaluations)
