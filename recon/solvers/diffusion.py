@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from recon.methods import Result, RunContext, get_method
+from recon.methods import Result, RunContext, get_method, per_spec
 from recon.models.diffusion import from_model, noised, to_model, tweedie
 from recon.priors import method_prior
 from recon.problem import Problem
@@ -192,9 +192,11 @@ def quick_tv(problem: Problem) -> torch.Tensor:
     gives the image scale (the unit the diffusion models were trained in): the first estimate overstates it where
     measurements are few (FBP of Colin27 from 8 views: 1.58 times the truth's, from its streaks; this: 1.02).
     ``dds`` with ``start`` < 1 also starts from it."""
-    method = get_method("tv")
-    return method.solve(problem, method.parse_params({"dims": 2, "iterations": SCALE_TV_ITERATIONS}),
-                        RunContext(device=problem.device)).x
+    from recon.methods.classical import TV_LAM
+
+    method = get_method("tv")  # the fixed lam: an auto search would cost solves and see unconverged residuals
+    params = {"dims": 2, "iterations": SCALE_TV_ITERATIONS, "lam": per_spec(TV_LAM, problem.spec)}
+    return method.solve(problem, method.parse_params(params), RunContext(device=problem.device)).x
 
 
 def time_steps(count: int, timesteps: int, start: float = 1.0) -> list[float]:
