@@ -108,7 +108,8 @@ def test_missing_weights_are_user_errors(problem, tmp_path):
 def test_volume_defaults_are_triplanar_for_ct_only():
     method = get_method("pnp-admm")
     auto, flat = method.parse_params({}), method.parse_params({"planes": "1"})
-    assert not method.separable(auto) and method.separable(flat)
+    assert not method.separable(auto, "ct-parallel/1") and method.separable(flat, "ct-parallel/1")
+    assert not method.separable(flat, "mri-cartesian/1")  # its sigma defaults to auto there: one for all slices
 
     def resolve(spec, params, slices):  # the registry's resolution on a stack of ``slices`` slices
         return method.resolve(params, SimpleNamespace(spec=spec, x_shape=(slices, 1, 16, 16)))
