@@ -136,7 +136,8 @@ def reconstruct(request: Request, budget: int | None = None, progress: Progress 
             slabs.append(Path(folder) / f"slices-{a:06d}-{b:06d}.h5")
             slab_request = replace(request, slices=f"{a}:{b}", output=slabs[-1], overwrite=False)
             summaries.append(reconstruct_whole(slab_request, progress))
-        metrics = merge_slabs(slabs, output, Path(request.input), overwrite=request.overwrite)
+        metrics = merge_slabs(slabs, output, Path(request.input), overwrite=request.overwrite,
+                              selection=request.slices)
     last = summaries[-1]
     shape = (plan.ranges[-1][1] - plan.ranges[0][0], *last.shape[1:])
     return Summary(output, last.method, shape, sum(s.elapsed_s for s in summaries), last.device, metrics)

@@ -20,9 +20,12 @@ from recon.pipeline import finite_metrics
 VOLUME_KEYS = ("reconstruction", "complex", "uncertainty", "ground_truth", "prior_value", "prior_map")
 
 
-def merge_slabs(slabs: list[Path], output: Path, source: Path, overwrite: bool = False) -> dict[str, float]:
+def merge_slabs(slabs: list[Path], output: Path, source: Path, overwrite: bool = False,
+                selection: str | None = None) -> dict[str, float]:
     """Write ``output`` from ``slabs`` (in slice order) of the measurement ``source`` (which ``output`` must not
-    be); returns its PSNR/SSIM when there is a ground truth and they are finite (else ``metrics_note`` says why)."""
+    be), recorded as ``source`` plus `` slices SELECTION`` when the slabs cover a ``--slices`` selection (as a whole
+    run over it records); returns its PSNR/SSIM when there is a ground truth and they are finite (else
+    ``metrics_note`` says why)."""
     spec = load_spec("reconstruction/1")
     with h5py.File(slabs[0], "r") as first:
         attrs = read_attrs(first, spec)
@@ -66,7 +69,8 @@ def merge_slabs(slabs: list[Path], output: Path, source: Path, overwrite: bool =
                 metrics["ssim"] = ssim_sum / total
         metrics, note = finite_metrics(metrics)
         kept = {key: value for key, value in attrs.items() if key not in ("nmse", "psnr", "ssim", "metrics_note")}
-        merged = {**kept, "source": str(source), "elapsed_s": elapsed, "display_min": display[0],
+        origin = str(source) + (f" slices {selection}" if selection else "")
+        merged = {**kept, "source": origin, "elapsed_s": elapsed, "display_min": display[0],
                   "display_max": display[1], **metrics, **({"metrics_note": note} if note else {})}
         for key, value in merged.items():
             out.attrs[key] = attr_value(key, value)

@@ -97,3 +97,14 @@ def test_a_file_declaring_data_it_does_not_store_is_never_streamed(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "--slices" in result.stderr and "slab" not in result.stderr
     assert not (tmp_path / "out.h5").exists()
+
+
+def test_a_streamed_selection_records_its_slices_in_the_source(ct_file, tmp_path):
+    """As a whole run over --slices does: the merged output says which slices it reconstructed."""
+    out = tmp_path / "part.h5"
+    budget = 10 * 8 * per_slice_bytes(ct_file) + 1024
+    result = run_cli("reconstruct", ct_file, "--method", "fbp", "--slices", "2:30", "--memory", str(budget),
+                     "--out", out)
+    assert result.returncode == 0 and "in 3 slabs" in result.stderr, result.stderr
+    image, attrs = read_reconstruction(out)
+    assert image.shape[0] == 28 and attrs["source"] == f"{ct_file} slices 2:30"
