@@ -32,7 +32,6 @@ from collections.abc import Callable
 import torch
 
 from recon.methods import Result, RunContext, get_method, per_spec
-from recon.parameter_choice import STATIC_SPEC
 from recon.params import AUTO
 from recon.priors import method_prior
 from recon.problem import Problem
@@ -51,7 +50,7 @@ MAX_EVALUATIONS = 6
 SEARCH_BOUNDS = {"sigma": (1e-3, 1.0), "lam": (1e-6, 10.0)}
 """The range a strength search keeps to, per parameter (normalised unit)."""
 SIGMA_FLOOR_AT_DEFAULT = ("mri-cartesian/1",)
-"""Specs (and their dynamic kin) on which pnp-admm's ``sigma=auto`` never goes below the fixed default.
+"""Specs on which pnp-admm's ``sigma=auto`` never goes below the fixed default.
 Undersampled k-space leaves aliasing in the operator's null space, which the residual cannot see, so at low noise
 the discrepancy principle asks for too weak a denoiser: Colin27 64^2, 4x, 8 coils, 0.3 % noise chose sigma 0.0105
 (26.59 dB) where the default 0.03 gives 28.45 and the oracle 0.085 gives 30.93 dB with a residual twice the noise
@@ -199,7 +198,7 @@ def pnp_admm(problem: Problem, params: dict, ctx: RunContext) -> Result:
                 else continued(warm, prox=prox))
 
     default = TRIPLANAR_SIGMA if planes == 3 and problem.spec == CT else per_spec(PNP_ADMM_SIGMA, problem.spec)
-    floor = STATIC_SPEC.get(problem.spec, problem.spec) in SIGMA_FLOOR_AT_DEFAULT
+    floor = problem.spec in SIGMA_FLOOR_AT_DEFAULT  # pnp-admm takes no dynamic spec
     return run_with_strength(problem, normalised, params, ctx, "sigma", default, build, floor)
 
 
