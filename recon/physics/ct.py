@@ -23,8 +23,8 @@ Two implementations give the same values (to float rounding):
 - ``"stored"``: a CSR matrix ``A`` (rows ``view * n_det + bin``, columns ``i * nx + j``) together with the CSR of
   its transpose, so forward and adjoint are both one CSR times dense product over all leading dims. Fastest
   per call on CPU, but it must be built (about 90 ns per non-zero, once per process) and held.
-- ``"matrix-free"``: :class:`recon.physics.joseph.JosephPlan`, the same samples computed on the fly in bounded
-  chunks; memory ``O(n_views * (n_det + ny + nx))``, slower per call on CPU (see that module).
+- ``"matrix-free"``: :class:`recon.physics.joseph.JosephPlan`, the same samples computed on the fly (compiled
+  kernels on CPU, ``grid_sample`` on CUDA); memory ``O(n_views * (n_det + ny + nx))``, nothing to build.
 
 ``projector="auto"`` stores the matrix when the pair takes at most ``STORED_MATRIX_MAX_BYTES`` (and a quarter of
 the available memory), else goes matrix-free.

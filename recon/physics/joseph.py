@@ -1,4 +1,4 @@
-"""Matrix-free Joseph projector: the stored matrix of :mod:`recon.physics.ct`, computed on the fly in bounded chunks.
+"""Matrix-free Joseph projector: the stored matrix of :mod:`recon.physics.ct`, computed on the fly.
 
 The same operator as :func:`recon.physics.ct.joseph_matrix` (Joseph's ray-driven projector with linear
 interpolation, geometry in that module's docstring), without storing it. A view whose rays are closer to the y
@@ -8,26 +8,23 @@ axis (``|cos| >= |sin|``) samples every image row once: bin ``k`` reads row ``i`
 
 (``s_0`` the position of bin 0), interpolating linearly between the two neighbouring pixels, times the path
 length per row ``1 / |cos|``; other views do the same along columns of the transposed image. So one view is a
-sum over image rows of a 1D linear interpolation at positions affine in ``k``, and that is what
-``torch.nn.functional.grid_sample`` (bilinear, zero padding) computes in one fused kernel when each image row is
-its own batch entry of height 1 (so the vertical coordinate is exactly 0 and nothing leaks from the neighbouring
-row). Its backward with respect to the input (``grid_sampler_2d_backward``) is the exact transpose, so forward and
-adjoint share the same sampling positions and weights.
+sum over image rows of a 1D linear interpolation at positions affine in ``k``.
 
-What is stored: per view, ``b`` for each row (``O(n_views * (ny + nx))``) and, per (view, bin) pair inside the
-view's footprint on the detector, its ``a k``, weight and output index (``O(n_views * n_det)``): 31 MB at 720 views
-of 512^2 (18 MB of float64 plan plus 13 MB per device and dtype used). Nothing grows with views x pixels: the sampling
-grid of one chunk of (view, bin) pairs is built, used and dropped; a chunk holds ``rows x pairs`` grid points of 8
-bytes plus ``rows x pairs x slices`` samples of 4 bytes, sized to ``chunk_bytes``.
+Two ways to compute it, chosen by the tensor's device:
 
-Why ``grid_sample`` (measured on 2 CPU cores, 256^2, 64 views, one slice, single-thread CPU time; the CT
-projector guide has the table): it fuses index and weight computation, gather and interpolation (25 ms). The same
-samples as separate torch ops (floor, frac, index_select, lerp, sum) take 2.6x longer, a CSR chunk built per call
-and multiplied 18x longer, ``torch.compile`` of the gather about as long after a 2-minute compilation that needs a
-C++ compiler, and a prefix-sum formulation over rows sorted by their fractional offset stalls on per-row shifted
-windows, which torch can only gather element by element. On CPU the stored matrix stays 4-16x faster per call
-(it streams precomputed weights: 9 ms here), which is why :class:`~recon.physics.ct.ParallelBeamCT` keeps it for
-small geometries; on CUDA ``grid_sample`` is a native texture-style kernel.
+- **CPU** (float32, float64): the compiled kernels of :mod:`recon.physics.joseph_cpu` (numba), one pass per
+  sample, as fast as the stored matrix or faster (the CT projector guide has the measurements).
+- **Other devices** (CUDA): ``torch.nn.functional.grid_sample`` (bilinear, zero padding) with each image row its
+  own batch entry of height 1 (so the vertical coordinate is exactly 0 and nothing leaks from the neighbouring
+  row), in chunks of (view, bin) pairs sized to ``chunk_bytes``. Its backward with respect to the input
+  (``grid_sampler_2d_backward``) is the exact transpose. On CPU this path was 4-16x slower than the stored matrix
+  (measured on 2 cores: it fuses index, gather and interpolation, yet separate torch ops were 2.6x slower still,
+  ``torch.compile`` no faster after a 2-minute compilation, a prefix-sum formulation stalled on per-row gathers),
+  which is why the CPU has its own kernels.
+
+What is stored: per view, ``b`` for each row (``O(n_views * (ny + nx))``) and its footprint on the detector; the
+``grid_sample`` path adds per (view, bin) pair its ``a k``, weight and output index (``O(n_views * n_det)``) per
+device and dtype used: 31 MB at 720 views of 512^2 in all. Nothing grows with views x pixels.
 """
 
 from __future__ import annotations
@@ -45,29 +42,36 @@ DEFAULT_CHUNK_BYTES = 16 * 2**20
 
 @dataclass(frozen=True)
 class _ViewGroup:
-    """The views that interpolate along the same image axis, as flat (view, bin) pairs (float64/int64 numpy).
+    """The views that interpolate along the same image axis, in pixel units (float64/int64 numpy).
 
-    ``transposed``: the views step along columns (``|sin| > |cos|``), so they read the transposed image.
-    ``offsets`` (n_rows, n_group_views): ``b`` per row and view, in grid_sample's normalised units.
-    ``pair_view``, ``pair_bin``, ``pair_slope``, ``pair_weight``: per pair, its view (index into ``offsets``'
-    columns), its bin ``k``, ``a k`` in normalised units and the path length per row.
+    ``transposed``: the views step along columns (``|sin| > |cos|``), so they read the transposed image, whose
+    rows have ``n_along`` pixels. ``offsets`` (n_rows, V): ``b`` per row and view; ``slope``, ``weight`` (V,): ``a``
+    and the path length per row; ``first``, ``last`` (V,): the bins of the view's footprint; ``view_index`` (V,):
+    each view's index among all views.
     """
 
     transposed: bool
+    n_along: int
     offsets: np.ndarray
-    pair_view: np.ndarray
-    pair_bin: np.ndarray
-    pair_slope: np.ndarray
-    pair_weight: np.ndarray
+    slope: np.ndarray
+    weight: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    view_index: np.ndarray
 
     @property
     def n_rows(self) -> int:
         return self.offsets.shape[0]
 
+    @property
+    def n_pairs(self) -> int:
+        """(view, bin) pairs inside the footprints."""
+        return int((self.last - self.first + 1).sum())
 
-def _view_group(angles: np.ndarray, image_shape: tuple[int, int], n_det: int, det_spacing: float,
-                det_offset: float, transposed: bool) -> _ViewGroup:
-    """The pairs of the views ``angles`` (all row-driven, or all column-driven when ``transposed``)."""
+
+def _view_group(angles: np.ndarray, view_index: np.ndarray, image_shape: tuple[int, int], n_det: int,
+                det_spacing: float, det_offset: float, transposed: bool) -> _ViewGroup:
+    """The group of the views ``angles`` (all row-driven, or all column-driven when ``transposed``)."""
     ny, nx = image_shape
     s0 = -((n_det - 1) / 2 + det_offset) * det_spacing  # s of bin 0
     cos, sin = np.cos(angles), np.sin(angles)
@@ -87,29 +91,29 @@ def _view_group(angles: np.ndarray, image_shape: tuple[int, int], n_det: int, de
     ends = np.stack([(-1 - offsets.max(axis=0)) / slope, (n_along - offsets.min(axis=0)) / slope])
     first = np.clip(np.floor(ends.min(axis=0)), 0, n_det - 1).astype(np.int64)
     last = np.clip(np.ceil(ends.max(axis=0)), 0, n_det - 1).astype(np.int64)
-    counts = last - first + 1
-    pair_view = np.repeat(np.arange(angles.size), counts)
-    bins = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + first[pair_view]
-    # grid_sample (align_corners=False) reads position p at normalised (2 p + 1) / n_along - 1
-    return _ViewGroup(transposed=transposed, offsets=(2 * offsets + 1) / n_along - 1, pair_view=pair_view,
-                      pair_bin=bins, pair_slope=2 * slope[pair_view] * bins / n_along, pair_weight=weight[pair_view])
+    return _ViewGroup(transposed, n_along, np.ascontiguousarray(offsets), slope, weight, first, last,
+                      view_index.astype(np.int64))
 
 
 class _GroupTensors:
-    """One group's arrays as tensors on one device and dtype; ``pair_out`` is the flat output index
-    ``view * n_det + bin`` with ``view`` the view's index among all views (``view_index`` maps the group's)."""
+    """One group as ``grid_sample``'s flat (view, bin) pairs, tensors on one device and dtype: ``offsets`` (n_rows,
+    V) and ``pair_slope`` (``a k``) in grid_sample's normalised units, ``pair_view`` (index into ``offsets``'
+    columns), ``pair_weight`` and ``pair_out``, the flat output index ``view * n_det + bin``."""
 
-    def __init__(self, group: _ViewGroup, view_index: np.ndarray, n_det: int, device: torch.device,
-                 dtype: torch.dtype):
+    def __init__(self, group: _ViewGroup, n_det: int, device: torch.device, dtype: torch.dtype):
         def as_tensor(a: np.ndarray, dt: torch.dtype) -> torch.Tensor:
             return torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=device)
 
+        counts = group.last - group.first + 1
+        pair_view = np.repeat(np.arange(counts.size), counts)
+        bins = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + group.first[pair_view]
+        # grid_sample (align_corners=False) reads position p at normalised (2 p + 1) / n_along - 1
         self.transposed = group.transposed
-        self.offsets = as_tensor(group.offsets, dtype)
-        self.pair_view = as_tensor(group.pair_view, torch.int64)
-        self.pair_slope = as_tensor(group.pair_slope, dtype)
-        self.pair_weight = as_tensor(group.pair_weight, dtype)
-        self.pair_out = as_tensor(view_index[group.pair_view] * n_det + group.pair_bin, torch.int64)
+        self.offsets = as_tensor((2 * group.offsets + 1) / group.n_along - 1, dtype)
+        self.pair_view = as_tensor(pair_view, torch.int64)
+        self.pair_slope = as_tensor(2 * group.slope[pair_view] * bins / group.n_along, dtype)
+        self.pair_weight = as_tensor(group.weight[pair_view], dtype)
+        self.pair_out = as_tensor(group.view_index[pair_view] * n_det + bins, torch.int64)
 
     @property
     def n_pairs(self) -> int:
@@ -120,38 +124,86 @@ class JosephPlan:
     """Everything the matrix-free projector of one geometry needs, ``O(n_views * (n_det + ny + nx))``.
 
     Cheap to build (milliseconds for 720 views) and shareable between operators and threads: it holds no
-    per-call state. Tensor copies are made per (device, dtype) on first use.
+    per-call state. On CPU, float32 and float64 tensors go through the compiled kernels of
+    :mod:`recon.physics.joseph_cpu`; other devices and dtypes through ``grid_sample`` (tensor copies of the plan
+    are made per device and dtype on first use).
 
     :param geometry: a :class:`recon.physics.ct.ParallelGeometry` (or anything with its fields).
-    :param chunk_bytes: working memory of one chunk of (view, bin) pairs.
+    :param chunk_bytes: working memory of one chunk of (view, bin) pairs on the ``grid_sample`` path.
+    :param compiled: use the compiled kernels on CPU (default); False forces ``grid_sample`` everywhere.
     """
 
-    def __init__(self, geometry, chunk_bytes: int = DEFAULT_CHUNK_BYTES):
+    def __init__(self, geometry, chunk_bytes: int = DEFAULT_CHUNK_BYTES, compiled: bool = True):
         g = geometry
         self.image_shape = (g.ny, g.nx)
         self.n_views, self.n_det = g.n_views, g.n_det
         self.chunk_bytes = int(chunk_bytes)
+        self.compiled = compiled
         angles = np.asarray(g.angles, dtype=np.float64)
         column_driven = np.abs(np.sin(angles)) > np.abs(np.cos(angles))
         self._groups = []
         for transposed in (False, True):
             index = np.flatnonzero(column_driven == transposed)
             if index.size:
-                group = _view_group(angles[index], self.image_shape, g.n_det, g.det_spacing, g.det_offset,
-                                    transposed)
-                self._groups.append((group, index))
+                self._groups.append(_view_group(angles[index], index, self.image_shape, g.n_det, g.det_spacing,
+                                                g.det_offset, transposed))
         self._copies: dict[tuple[torch.device, torch.dtype], list[_GroupTensors]] = {}
 
     @property
     def n_samples(self) -> int:
         """Interpolation samples of one forward projection (rows x (view, bin) pairs); nnz <= 2 x this."""
-        return sum(group.n_rows * group.pair_view.size for group, _ in self._groups)
+        return sum(group.n_rows * group.n_pairs for group in self._groups)
+
+    def _uses_kernels(self, t: torch.Tensor) -> bool:
+        return self.compiled and t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Sinograms (S, n_views, n_det) of images (S, ny, nx), on their device and in their dtype."""
+        if self._uses_kernels(images):
+            return self._forward_compiled(images)
+        return self._forward_sampled(images)
+
+    def adjoint(self, sinograms: torch.Tensor) -> torch.Tensor:
+        """Exact transpose of :meth:`forward`: images (S, ny, nx) from sinograms (S, n_views, n_det)."""
+        if self._uses_kernels(sinograms):
+            return self._adjoint_compiled(sinograms)
+        return self._adjoint_sampled(sinograms)
+
+    @staticmethod
+    def _kernel_arguments(group: _ViewGroup) -> tuple[np.ndarray, ...]:
+        return group.offsets, group.slope, group.weight, group.first, group.last, group.view_index
+
+    def _forward_compiled(self, images: torch.Tensor) -> torch.Tensor:
+        from recon.physics import joseph_cpu
+
+        threads = torch.get_num_threads()
+        out = images.new_zeros(self.n_views, self.n_det, images.shape[0])
+        for group in self._groups:
+            rows = images.detach().permute(2, 1, 0) if group.transposed else images.detach().permute(1, 2, 0)
+            padded = F.pad(rows, (0, 0, 1, 2))  # (rows, 1 + along + 2, S), see joseph_cpu
+            joseph_cpu.forward_group(padded.numpy(), self._kernel_arguments(group), out.numpy(), threads)
+        return out.permute(2, 0, 1).contiguous()
+
+    def _adjoint_compiled(self, sinograms: torch.Tensor) -> torch.Tensor:
+        from recon.physics import joseph_cpu
+
+        threads = torch.get_num_threads()
+        n_slices = sinograms.shape[0]
+        values = sinograms.detach().reshape(n_slices, self.n_views, self.n_det).permute(1, 2, 0).contiguous()
+        ny, nx = self.image_shape
+        images = sinograms.new_zeros(n_slices, ny, nx)
+        for group in self._groups:
+            n_rows, n_along = (nx, ny) if group.transposed else (ny, nx)
+            padded = sinograms.new_zeros(n_rows, n_along + 3, n_slices)
+            joseph_cpu.adjoint_group(values.numpy(), self._kernel_arguments(group), padded.numpy(), threads)
+            rows = padded[:, 1:n_along + 1]
+            images += rows.permute(2, 1, 0) if group.transposed else rows.permute(2, 0, 1)
+        return images
 
     def _tensors(self, device: torch.device, dtype: torch.dtype) -> list[_GroupTensors]:
         key = (device, dtype)
         if key not in self._copies:
-            self._copies[key] = [_GroupTensors(group, index, self.n_det, device, dtype)
-                                 for group, index in self._groups]
+            self._copies[key] = [_GroupTensors(group, self.n_det, device, dtype) for group in self._groups]
         return self._copies[key]
 
     def _chunks(self, group: _GroupTensors, n_rows: int, n_slices: int, like: torch.Tensor):
@@ -176,8 +228,7 @@ class JosephPlan:
         rows = images.transpose(1, 2) if transposed else images
         return rows.permute(1, 0, 2).unsqueeze(2).contiguous()
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Sinograms (S, n_views, n_det) of images (S, ny, nx), on their device and in their dtype."""
+    def _forward_sampled(self, images: torch.Tensor) -> torch.Tensor:
         n_slices = images.shape[0]
         out = images.new_zeros(n_slices, self.n_views * self.n_det)
         for group in self._tensors(images.device, images.dtype):
@@ -190,8 +241,7 @@ class JosephPlan:
                 out.index_copy_(1, group.pair_out[start:stop], values)
         return out.view(n_slices, self.n_views, self.n_det)
 
-    def adjoint(self, sinograms: torch.Tensor) -> torch.Tensor:
-        """Exact transpose of :meth:`forward`: images (S, ny, nx) from sinograms (S, n_views, n_det)."""
+    def _adjoint_sampled(self, sinograms: torch.Tensor) -> torch.Tensor:
         n_slices = sinograms.shape[0]
         sinograms = sinograms.reshape(n_slices, self.n_views * self.n_det)
         ny, nx = self.image_shape

@@ -2,6 +2,7 @@
 and the matrix-free projector against the stored one."""
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -195,29 +196,53 @@ def test_cuda_matches_cpu():
     assert physics.adjointness_test(x.cuda()).item() < 1e-4
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "grid_sample"])
 @pytest.mark.parametrize("image_shape, n_views, det_spacing, det_offset, n_det", [
     ((32, 32), 17, 1.0, 0.0, None),
     ((24, 40), 23, 0.7, 0.0, None),
     ((45, 30), 31, 1.3, 2.5, 50),
     ((33, 33), 9, 1.0, -3.2, 21),  # a detector narrower than the image
 ])
-def test_matrix_free_gives_the_stored_values(image_shape, n_views, det_spacing, det_offset, n_det):
+def test_matrix_free_gives_the_stored_values(image_shape, n_views, det_spacing, det_offset, n_det, compiled):
     angles = np.random.default_rng(1).uniform(0, 2 * np.pi, n_views)  # both view groups, all quadrants
+    angles[:5] = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4, np.pi]  # positions on exact pixel edges, both groups
     options = dict(det_spacing=det_spacing, det_offset=det_offset, n_det=n_det, dtype=torch.float64)
     stored = ParallelBeamCT(image_shape, angles, projector="stored", **options)
     matrix_free = ParallelBeamCT(image_shape, angles, projector="matrix-free", **options)
-    x = torch.rand(2, 1, *image_shape, dtype=torch.float64)
-    y = torch.rand(2, 1, n_views, stored.n_det, dtype=torch.float64)
-    # the stored weights are float32: agreement to float32 rounding
-    torch.testing.assert_close(matrix_free.A(x), stored.A(x), rtol=1e-6, atol=1e-6 * stored.A(x).abs().max().item())
-    back = stored.A_adjoint(y)
-    torch.testing.assert_close(matrix_free.A_adjoint(y), back, rtol=1e-6, atol=1e-6 * back.abs().max().item())
+    matrix_free.plan.compiled = compiled
+    for x in (torch.rand(2, 1, *image_shape, dtype=torch.float64), torch.rand(*image_shape, dtype=torch.float64)):
+        # the stored weights are float32: agreement to float32 rounding
+        torch.testing.assert_close(matrix_free.A(x), stored.A(x), rtol=1e-6,
+                                   atol=1e-6 * stored.A(x).abs().max().item())
+    for y in (torch.rand(2, 1, n_views, stored.n_det, dtype=torch.float64),
+              torch.rand(n_views, stored.n_det, dtype=torch.float64)):  # several slices, one
+        back = stored.A_adjoint(y)
+        torch.testing.assert_close(matrix_free.A_adjoint(y), back, rtol=1e-6, atol=1e-6 * back.abs().max().item())
+
+
+def test_compiled_projector_is_the_same_on_any_thread_count_and_from_concurrent_threads():
+    physics = ParallelBeamCT((48, 40), uniform_angles(33), det_offset=0.4, projector="matrix-free")
+    x = torch.rand(3, 1, 48, 40)
+    y = torch.rand(3, 1, 33, physics.n_det)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = physics.A(x), physics.A_adjoint(y)
+        torch.set_num_threads(2)
+        two = physics.A(x), physics.A_adjoint(y)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])  # disjoint writes: bit for bit
+    with ThreadPoolExecutor(4) as pool:  # as a Dask worker's threads would call it
+        results = list(pool.map(lambda _: (physics.A(x), physics.A_adjoint(y)), range(8)))
+    assert all(torch.equal(a, one[0]) and torch.equal(b, one[1]) for a, b in results)
 
 
 def test_matrix_free_in_float32_and_tiny_chunks():
     angles = uniform_angles(37)
     stored = ParallelBeamCT((40, 40), angles, projector="stored")
     matrix_free = ParallelBeamCT((40, 40), angles, projector="matrix-free")
+    matrix_free.plan.compiled = False  # grid_sample, the CUDA path, here on CPU
     matrix_free.plan.chunk_bytes = 1  # one (view, bin) pair per chunk
     x = torch.rand(3, 1, 40, 40)
     y = stored.A(x)
