@@ -188,7 +188,7 @@ def reconstruct(request: Request, budget: int | None = None, progress: Progress 
         return reconstruct_whole(request, progress)
     output = request.output_path
     check_output_path(output, overwrite=request.overwrite, protect=[request.input, *request.protect])
-    overlap = f" with a halo of {plan.halo} (--halo)" if plan.halo else ""
+    overlap = f" with a halo of {plan.halo} slices on each side (--halo)" if plan.halo else ""
     print(f"streaming {plan.ranges[0][0]}:{plan.ranges[-1][1]} in {len(plan.ranges)} slabs of up to {plan.slab} "
           f"slices{overlap} (about {format_bytes(plan.per_slice)} per slice; --memory sets the budget)",
           file=sys.stderr)
