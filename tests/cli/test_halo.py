@@ -46,6 +46,7 @@ def test_pnp_admm_slabs_take_the_planes_of_the_whole_selection(ct_file):
 
     plan = plan_slabs(Request(input=ct_file, method="pnp-admm"), 1, 3)
     assert plan is not None and plan.halo == 3 and plan.pinned == {"planes": 3, "sigma": TRIPLANAR_SIGMA}
+    assert plan_slabs(Request(input=ct_file, method="pnp-admm"), 1).halo == 8  # its default (the network's reach)
     small = plan_slabs(Request(input=ct_file, method="pnp-admm", params={"sigma": "0.05"}, slices="0:6"), 1, 3)
     assert small is not None and small.halo == 0 and small.pinned == {"planes": 1}
 
