@@ -21,7 +21,7 @@ import yaml
 from recon.catalog import method_lines, methods_hint
 from recon.errors import ComputationFailed, ReconWarning, UserError
 from recon.specs import SpecKind
-from recon.streaming import default_budget, parse_memory
+from recon.streaming import default_budget, parse_halo, parse_memory
 
 app = typer.Typer(
     help="Reconstruct images and volumes from HDF5 measurements: CT, MRI, dynamic CT/MRI, near-field MIMO radar "
@@ -370,8 +370,11 @@ def reconstruct(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     read: Annotated[list[str] | None, typer.Option("--read", help=READ_HELP)] = None,
     memory: Annotated[str | None, typer.Option(help="Memory budget (e.g. 8G): a volume whose estimate exceeds it is "
-                                                    "reconstructed in slabs of slices (slice-separable methods) "
+                                                    "reconstructed in slabs of slices "
                                                     "[half the available memory].")] = None,
+    halo: Annotated[str | None, typer.Option(help="Slices each slab of a z-coupled method (3D tv, tri-planar "
+                                                  "pnp-admm, dds) is extended by on both sides; only its own "
+                                                  "slices are kept [tv and dds 4, pnp-admm 8].")] = None,
 ) -> None:
     """Reconstruct FILE with a method and write a reconstruction/1 file."""
     from recon.io.layouts import parse_read_options
@@ -386,6 +389,7 @@ def reconstruct(
     params = {**settings.get("params", {}), **parse_assignments(set_ or [])}
     _check_method(file, read_options, method, params, prior or settings.get("prior"))
     budget = parse_memory(memory) if memory is not None else default_budget()
+    overlap = parse_halo(halo) if halo is not None else None
 
     from recon.pipeline import Request, default_output  # torch and deepinv: only once the request is checked
     from recon.progress import default_progress
@@ -398,7 +402,7 @@ def reconstruct(
                       seed=seed if seed is not None else settings.get("seed", 0), overwrite=overwrite,
                       command=_command_line(), protect=(config,) if config else ())
     with _complete_once_written(output):
-        print(run(request, budget, progress=default_progress()).line())
+        print(run(request, budget, progress=default_progress(), halo=overlap).line())
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """Streaming reconstruction (``recon reconstruct --memory``): a volume over the budget is reconstructed in slabs
-and merged into the same output a whole run writes; methods that couple slices run whole."""
+and merged into the same output a whole run writes; methods that couple slices beyond a halo run whole (halos:
+test_halo.py)."""
 
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def test_the_plan_covers_the_selection_in_slabs_within_the_budget(ct_file):
 
 @pytest.mark.parametrize("method, params, budget", [
     ("cgls", {}, 1 << 40),  # fits
-    ("tv", {"dims": "3"}, 1),  # couples slices: runs whole
+    ("tv", {"dims": "3", "lam": "auto"}, 1),  # one lam chosen for all the slices: runs whole
+    ("diffusion-mbir", {}, 1),  # couples slices and is not among the halo methods: runs whole
 ])
 def test_runs_that_fit_or_couple_slices_are_not_streamed(ct_file, method, params, budget):
     assert plan_slabs(Request(input=ct_file, method=method, params=params), budget) is None
@@ -53,6 +55,7 @@ def test_a_streamed_run_writes_the_whole_runs_output(ct_file, tmp_path):
                      "--out", streamed)
     assert result.returncode == 0, result.stderr
     assert "in 3 slabs of up to 12 slices" in result.stderr and "slab 3/3: slices 24:32" in result.stderr
+    assert "halo" not in result.stderr and "reconstructed" not in result.stderr  # separable: no overlap
     assert run_cli("reconstruct", ct_file, "--method", "cgls", "--set", "iterations=10", "--out",
                    whole).returncode == 0
     merged, attrs = read_reconstruction(streamed)
