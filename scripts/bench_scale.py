@@ -2,7 +2,8 @@
 reconstructed by `recon reconstruct` within a memory budget, per method: wall time, peak RSS of the process, PSNR.
 
     .venv/bin/python scripts/bench_scale.py [--size 512] [--slices 512] [--views 720] [--memory 4G]
-        [--methods fbp cgls tv pnp-admm] [--sweep 16 32 64 128 256 512] [--sweep-method fbp] [--threads 2]
+        [--methods fbp cgls tv pnp-admm] [--first N] [--sweep 16 32 64 128 256 512] [--sweep-method fbp]
+        [--threads 2]
         [--folder DIR] [--out bench_results/bench_scale.json]
 
 The volume is the Colin27 head template (mricron-data, apt; an MRI, used as an attenuation map: the offline
@@ -98,6 +99,7 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=720)
     parser.add_argument("--memory", default="4G", help="recon reconstruct --memory for every row")
     parser.add_argument("--methods", nargs="*", default=["fbp", "cgls", "tv", "pnp-admm"])
+    parser.add_argument("--first", type=int, help="the method rows reconstruct only the first N slices")
     parser.add_argument("--sweep", type=int, nargs="*", default=[], help="slice counts for the RSS sweep")
     parser.add_argument("--sweep-method", default="fbp")
     parser.add_argument("--threads", type=int, default=2)
@@ -121,7 +123,7 @@ def main() -> None:
         path, simulated = measurement(folder, args, env)
         record(simulated)
         for method in args.methods:
-            record(reconstruct(path, method, None, args, env))
+            record(reconstruct(path, method, args.first, args, env))
         for count in (n for n in args.sweep if n <= args.slices):
             record({**reconstruct(path, args.sweep_method, count, args, env), "sweep": True})
     sweep = [r for r in rows if r.get("sweep")]
