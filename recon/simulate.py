@@ -25,19 +25,34 @@ from recon.physics.mimo import NearFieldMIMO, RadarGeometry, diagonal_array
 Measurement = tuple[dict[str, np.ndarray], dict[str, object]]
 
 
+NOISE_CHUNK = 1 << 22
+"""Real noise is drawn and added this many elements at a time (32 MB of float64), so that a 1 GB sinogram needs no
+float64 copy of itself; the values are those of one draw for the whole array."""
+
+
 def _relative_noise(clean: np.ndarray, noise_std: float, rng: np.random.Generator,
                     relative_to: str = "rms") -> tuple[np.ndarray, float]:
     """clean + Gaussian noise of std noise_std * RMS(clean) (``relative_to="max"``: noise_std * max|clean|);
-    returns the noisy array and the absolute std."""
+    returns the noisy array (clean's dtype) and the absolute std."""
     if noise_std < 0:
         raise UserError(f"noise level {noise_std} is negative", key="--noise-std", fix="use a value >= 0")
-    level = np.sqrt(np.mean(np.abs(clean) ** 2)) if relative_to == "rms" else np.abs(clean).max()
-    sigma = noise_std * float(level)
     if np.iscomplexobj(clean):
+        level = np.sqrt(np.mean(np.abs(clean) ** 2)) if relative_to == "rms" else np.abs(clean).max()
+        sigma = noise_std * float(level)
         noise = (rng.standard_normal(clean.shape) + 1j * rng.standard_normal(clean.shape)) * sigma / math.sqrt(2)
-    else:
-        noise = rng.standard_normal(clean.shape) * sigma
-    return (clean + noise).astype(clean.dtype), sigma
+        return (clean + noise).astype(clean.dtype), sigma
+    level = np.sqrt(np.mean(np.square(clean))) if relative_to == "rms" else np.abs(clean).max()
+    sigma = noise_std * float(level)
+    noisy = np.empty_like(clean)
+    source, target = clean.reshape(-1), noisy.reshape(-1)
+    for start in range(0, source.size, NOISE_CHUNK):
+        stop = min(start + NOISE_CHUNK, source.size)
+        target[start:stop] = source[start:stop] + rng.standard_normal(stop - start) * sigma
+    return noisy, sigma
+
+
+SIMULATE_SLAB = 32
+"""Slices projected per call when simulating CT: the projector's buffers stay those of 32 slices."""
 
 
 def simulate_ct_parallel(volume: np.ndarray, views: int, angle_range: float = math.pi, noise_std: float = 0.0,
@@ -58,17 +73,19 @@ def simulate_ct_parallel(volume: np.ndarray, views: int, angle_range: float = ma
         raise UserError(f"{views} views asked for", key="--views", fix="use at least 1 view")
     angles = np.linspace(0.0, angle_range, views, endpoint=False)
     physics = ParallelBeamCT(volume.shape[-2:], angles, n_det=n_det)
-    stack = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32)).reshape(-1, 1, *volume.shape[-2:])
+    stack = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32)).reshape(-1, *volume.shape[-2:])
+    clean = np.empty((stack.shape[0], views, physics.n_det), dtype=np.float32)
     with torch.no_grad():
-        clean = physics.A(stack)[:, 0].numpy()
+        for start in range(0, stack.shape[0], SIMULATE_SLAB):
+            clean[start:start + SIMULATE_SLAB] = physics.A(stack[start:start + SIMULATE_SLAB]).numpy()
     if photons is not None:
         sinogram, noise_attrs = _poisson_post_log(clean, photons, rng), {"noise_model": "poisson", "photons": photons}
     else:
         sinogram, sigma = _relative_noise(clean, noise_std, rng)
         noise_attrs = {"noise_std": sigma}
     sinogram = sinogram.reshape(*volume.shape[:-2], *sinogram.shape[-2:])
-    datasets = {"sinogram": sinogram.astype(np.float32), "angles": angles,
-                "ground_truth": volume.astype(np.float32)}
+    datasets = {"sinogram": sinogram.astype(np.float32, copy=False), "angles": angles,
+                "ground_truth": volume.astype(np.float32, copy=False)}
     attrs = {"image_shape": list(volume.shape), "det_spacing": 1.0, **noise_attrs}
     if voxel_size is not None:
         *dz, dy, dx = voxel_size.sizes
