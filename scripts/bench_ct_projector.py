@@ -216,8 +216,9 @@ def cell(record: dict, key: str, scale: float = 1e3, digits: int = 0) -> str:
 
 def print_table(records: list[dict]) -> None:
     print(
-        "| case | variant | build (s) | first fwd (s) | peak RSS (MB) | of which operator (MB) | fwd 1 slice (ms) | adj 1 slice (ms) "
-        "| fwd per slice, 8 (ms) | adj per slice, 8 (ms) | fbp 1 slice (ms) | fbp per slice, 8 (ms) | fbp PSNR (dB) |"
+        "| case | variant | build (s) | first fwd (s) | peak RSS (MB) | of which operator (MB) | fwd 1 slice (ms) "
+        "| adj 1 slice (ms) | fwd per slice, 8 (ms) | adj per slice, 8 (ms) | fbp 1 slice (ms) "
+        "| fbp per slice, 8 (ms) | fbp PSNR (dB) |"
     )
     print("|" + "---|" * 13)
     for r in records:
