@@ -104,11 +104,13 @@ class Outcome:
     """The files the run read, which the output must not replace."""
 
 
-def compute(request: Request, output: Path | None = None, progress: Progress = silent_progress) -> Outcome:
+def compute(request: Request, output: Path | None = None, progress: Progress = silent_progress,
+            keep: slice | None = None) -> Outcome:
     """Check ``request``, run its method and return the result in memory (the napari widget's entry point).
 
     ``output`` is only checked (exists without ``overwrite``, unwritable folder), so that a run that could
-    not be saved fails before it computes.
+    not be saved fails before it computes. ``keep``: return and score only these slices of the result (a streamed
+    slab reconstructed with its halo keeps its own slices).
     """
     method = get_method(request.method)
     check_seed(request.seed)
@@ -144,13 +146,16 @@ def compute(request: Request, output: Path | None = None, progress: Progress = s
 
     params.update(result.extras.get("params", {}))
     datasets = problem.to_output(result.x)
-    image = datasets.pop("reconstruction")
     datasets.update({key: problem.crop_output(value) for key, value in result.extras.get("datasets", {}).items()})
-    metrics, note = {}, None
     if problem.ground_truth is not None:
-        metrics, note = finite_metrics(quality(*scored_pair(problem.spec, image, problem.ground_truth),
+        datasets["ground_truth"] = problem.ground_truth.reshape(datasets["reconstruction"].shape)
+    if keep is not None:
+        datasets = {key: value[keep] for key, value in datasets.items()}
+    image = datasets.pop("reconstruction")
+    metrics, note = {}, None
+    if "ground_truth" in datasets:
+        metrics, note = finite_metrics(quality(*scored_pair(problem.spec, image, datasets["ground_truth"]),
                                                images=problem.kind.image_dims >= 2))
-        datasets["ground_truth"] = problem.ground_truth.reshape(image.shape)
     source = str(request.input) + (f" slices {request.slices}" if request.slices else "")
     attrs = {
         "method": method.name, "params": params, "source": source,
@@ -211,10 +216,11 @@ def finite_metrics(scores: dict[str, float]) -> tuple[dict[str, float], str | No
     return metrics, "; ".join(notes) or None
 
 
-def reconstruct(request: Request, progress: Progress = silent_progress) -> Summary:
-    """Run ``request`` and write its output; raises UserError for anything the user can fix."""
+def reconstruct(request: Request, progress: Progress = silent_progress, keep: slice | None = None) -> Summary:
+    """Run ``request`` and write its output (only the slices ``keep``, if given); raises UserError for anything the
+    user can fix."""
     output = request.output_path
-    outcome = compute(request, output, progress)
+    outcome = compute(request, output, progress, keep)
     write_reconstruction(output, outcome.image, attrs=outcome.attrs, datasets=outcome.datasets,
                          history=outcome.history, overwrite=request.overwrite, protect=outcome.sources)
     return outcome.summary

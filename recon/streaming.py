@@ -106,7 +106,6 @@ class SlabPlan:
     ranges: tuple[tuple[int, int], ...]
     per_slice: int
     """Estimated bytes one slice holds during the run."""
-    spec: str
     halo: int = 0
     pinned: dict[str, Any] = field(default_factory=dict)
     """Parameters the method derives from the slice count (pnp-admm's planes), as the whole selection resolves them."""
@@ -176,7 +175,7 @@ def plan_slabs(request: Request, budget: int, halo: int | None = None) -> SlabPl
         return None
     slab = max(1, (budget - fixed) // per_slice - 2 * halo)
     ranges = tuple((a, min(a + slab, start + count)) for a in range(start, start + count, slab))
-    return SlabPlan(ranges, per_slice, spec, halo, pinned) if len(ranges) > 1 else None
+    return SlabPlan(ranges, per_slice, halo, pinned) if len(ranges) > 1 else None
 
 
 def reconstruct(request: Request, budget: int | None = None, progress: Progress | None = None,
@@ -211,31 +210,10 @@ def reconstruct(request: Request, budget: int | None = None, progress: Progress 
             slabs.append(Path(folder) / f"slices-{a:06d}-{b:06d}.h5")
             slab_request = replace(request, slices=f"{lo}:{hi}", params={**request.params, **plan.pinned},
                                    output=slabs[-1], overwrite=False)
-            last = _write_kept(slab_request, slice(a - lo, b - lo), plan.spec, progress)
+            last = reconstruct_whole(slab_request, progress, keep=slice(a - lo, b - lo))
             elapsed += last.elapsed_s
         metrics = merge_slabs(slabs, output, Path(request.input), overwrite=request.overwrite,
                               selection=request.slices)
     shape = (plan.ranges[-1][1] - plan.ranges[0][0], *last.shape[1:])
     return Summary(output, last.method, shape, elapsed, last.device, metrics)
 
-
-def _write_kept(request: Request, kept: slice, spec: str, progress: Progress) -> Summary:
-    """Reconstruct ``request`` (a slab with its halo) and write only the ``kept`` slices (positions in the slab) to
-    its output, their quality scored on them alone; returns the slab's summary."""
-    from recon.io.reconstruction import write_reconstruction
-    from recon.metrics import quality
-    from recon.pipeline import compute, finite_metrics
-    from recon.problem import scored_pair
-    from recon.specs import get_kind
-
-    outcome = compute(request, request.output, progress)
-    image = outcome.image[kept]
-    datasets = {key: value[kept] for key, value in outcome.datasets.items()}
-    attrs = {key: value for key, value in outcome.attrs.items() if key not in ("nmse", "psnr", "ssim", "metrics_note")}
-    if "ground_truth" in datasets:
-        metrics, note = finite_metrics(quality(*scored_pair(spec, image, datasets["ground_truth"]),
-                                               images=get_kind(spec).image_dims >= 2))
-        attrs.update(metrics, **({"metrics_note": note} if note else {}))
-    write_reconstruction(request.output, image, attrs=attrs, datasets=datasets, history=outcome.history,
-                         protect=outcome.sources)
-    return outcome.summary
