@@ -93,7 +93,7 @@ def run_recon(variant: str, images: np.ndarray, sino: np.ndarray, angles: np.nda
     xb, yb = torch.from_numpy(images[:, None]), torch.from_numpy(sino[:, None])
     with torch.no_grad():
         start = time.perf_counter()
-        physics.A(x1)  # the matrix-free kernels load from numba's cache (or compile) on their first call
+        physics.A(x1)  # the first call after the build (the worker's sinograms already loaded the kernels)
         result["first_forward_s"] = time.perf_counter() - start
         result["forward_s"] = timed(lambda: physics.A(x1), repeats)
         result["adjoint_s"] = timed(lambda: physics.A_adjoint(y1), repeats)
