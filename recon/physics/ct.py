@@ -169,13 +169,27 @@ def system_matrices(geometry: ParallelGeometry) -> tuple[torch.Tensor, torch.Ten
     return pair
 
 
+STORED_PRODUCT_COLUMNS = 16
+"""Slices per sparse product on the CPU: the CSR product's dense operand must stay in the caches. Measured at 256^2,
+60 views, 64 slices, one thread: one product 407 ms (forward) and 90 ms (adjoint), in chunks of 32 217 / 89, of 16
+89 / 71, of 8 92 / 91, of 4 159 / 134."""
+
+
+def _sparse_product(matrix: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+    """``matrix @ dense`` (rows, columns), on the CPU in chunks of ``STORED_PRODUCT_COLUMNS`` columns."""
+    step = dense.shape[1] if dense.device.type != "cpu" else STORED_PRODUCT_COLUMNS
+    if dense.shape[1] <= step:
+        return torch.sparse.mm(matrix, dense)
+    return torch.cat([torch.sparse.mm(matrix, dense[:, i:i + step]) for i in range(0, dense.shape[1], step)], dim=1)
+
+
 class _SparseMatmul(torch.autograd.Function):
     """``matrix @ dense`` whose backward is ``matrix_t @ grad`` (CSR both ways)."""
 
     @staticmethod
     def forward(ctx, dense: torch.Tensor, matrix: torch.Tensor, matrix_t: torch.Tensor) -> torch.Tensor:
         ctx.matrices = (matrix, matrix_t)
-        return torch.sparse.mm(matrix, dense)
+        return _sparse_product(matrix, dense)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):

@@ -14,6 +14,7 @@ from recon.errors import UserError
 from recon.physics.ct import (
     FBP_FILTERS,
     STORED_MATRIX_MAX_BYTES,
+    STORED_PRODUCT_COLUMNS,
     ParallelBeamCT,
     angular_weights,
     system_matrices,
@@ -112,15 +113,16 @@ def test_unknown_filter_is_a_user_error():
         physics.fbp(torch.zeros(1, 1, 8, physics.n_det), filter="cosine")
 
 
-def test_volume_in_one_call_equals_slice_by_slice():
+@pytest.mark.parametrize("n_slices", [3, STORED_PRODUCT_COLUMNS + 3])  # one sparse product, several
+def test_volume_in_one_call_equals_slice_by_slice(n_slices):
     physics = ParallelBeamCT((32, 24), uniform_angles(20))
-    x = torch.randn(2, 1, 3, 32, 24)
+    x = torch.randn(2, 1, n_slices, 32, 24)
     y = physics.A(x)
-    assert y.shape == (2, 1, 3, 20, physics.n_det)
+    assert y.shape == (2, 1, n_slices, 20, physics.n_det)
     v = torch.randn_like(y)
     back = physics.A_adjoint(v)
     for b in range(2):
-        for z in range(3):
+        for z in range(n_slices):
             torch.testing.assert_close(y[b, 0, z], physics.A(x[b, 0, z]))
             torch.testing.assert_close(back[b, 0, z], physics.A_adjoint(v[b, 0, z]))
 
