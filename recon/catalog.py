@@ -64,6 +64,7 @@ def describe_method(name: str) -> str:
              f"specs: {', '.join(method.specs)}", "",
              "parameters (--set NAME=VALUE):" if method.params else "parameters: none"]
     lines += [f"  {param.describe()}" for param in method.params]
+    lines += ["", f"volumes beyond --memory: {streaming_line(method)}"]
     if method.prior_capability:
         priors = compatible_priors(method)
         lines += ["", f"priors (--prior NAME): default {method.default_prior}; any with {method.prior_capability} "
@@ -80,6 +81,18 @@ def describe_method(name: str) -> str:
             lines.append(f"  {weight}: {what}; trained on {trained_on}; {validation}")
     lines += ["", f"example: recon reconstruct FILE.h5 --method {method.name}"]
     return "\n".join(lines)
+
+
+def streaming_line(method) -> str:
+    """How ``recon reconstruct`` splits a volume for ``method`` when it exceeds the memory budget."""
+    if method.slice_separable is True:
+        return "streamed in slabs of slices, the same result as whole"
+    if method.halo is not None:
+        separable = " (in plain slabs where its parameters make it slice-separable)" if method.slice_separable else ""
+        return f"streamed in slabs with a halo of {method.halo} slices on each side (--halo){separable}"
+    if method.slice_separable:
+        return "streamed in slabs of slices where its parameters make it slice-separable, else run whole"
+    return "run whole (its slices are coupled)"
 
 
 def methods_hint(spec: str) -> str:

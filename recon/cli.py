@@ -374,7 +374,8 @@ def reconstruct(
                                                     "[half the available memory].")] = None,
     halo: Annotated[str | None, typer.Option(help="Slices each slab of a z-coupled method (3D tv, tri-planar "
                                                   "pnp-admm, dds) is extended by on both sides; only its own "
-                                                  "slices are kept [tv and dds 4, pnp-admm 8].")] = None,
+                                                  "slices are kept [the method's, as `recon methods NAME` "
+                                                  "says].")] = None,
 ) -> None:
     """Reconstruct FILE with a method and write a reconstruction/1 file."""
     from recon.io.layouts import parse_read_options

@@ -3,7 +3,7 @@ written in slabs of slices, one after another, then merged into one output that 
 
 Methods that reconstruct each slice on its own (``Method.separable``) are split into plain slabs: their slabbed
 result is the whole-volume result (``tests/test_method_contract.py`` checks every such claim). Methods whose slices
-are coupled only through neighbours in z (:data:`HALO_METHODS`: 3D tv, tri-planar pnp-admm, dds with its TV_z) are
+are coupled only through neighbours in z (a method's ``halo``: 3D tv, tri-planar pnp-admm, dds with its TV_z) are
 split into slabs each reconstructed with ``--halo`` more slices on both sides (by default the method's), of which only
 the slab's own slices are kept; the difference that leaves against the whole run is measured by
 ``scripts/bench_halo.py``. A method whose parameter is ``auto`` (one value chosen for the whole selection), or that
@@ -46,25 +46,6 @@ HOLLOW_RATIO = 1000
 dataset can declare 10^12 rows with no chunk written; streaming such a file by default planned 111218 slabs of
 nothing. Real measurements are noisy and compress little (gzip: about 1 to 3 times); even a noiseless phantom file
 stays far under this ratio."""
-HALO_METHODS = {"tv": 4, "pnp-admm": 8, "dds": 4}
-"""The methods that couple slices only through their neighbours in z, with their default halo (``--halo``): slices a
-slab is extended by on each side. A slab reconstructed with a halo approaches the whole run in its own slices; each
-iteration carries information one difference (or one receptive field) further, so the influence of a slab's cut
-decays with the distance from it rather than vanishing. Measured by ``scripts/bench_halo.py`` (64^2 3D Shepp-Logan,
-30 views, 32 slices in slabs of 8; max |streamed - whole| in the phantom's range 0 to 1, PSNR difference):
-
-- tv (dims=3: forward differences in z, 300 iterations): halo 0 0.098 (+0.095 dB), 2 0.014 (-0.004 dB),
-  4 0.0075 (+0.000 dB), 8 0.0010; 4 halves the difference of 2 for a quarter more work at slabs of 16.
-- pnp-admm (planes=3: DRUNet on coronal and sagittal planes, 10 iterations): halo 0 0.115 (-0.74 dB), 2 0.087
-  (-0.08 dB), 4 0.096 (-0.04 dB), 8 0.0063 (-0.05 dB): the network's receptive field needs 8.
-- dds (TV_z in its data step, 10 network evaluations): every streamed run differs from the whole run as much as a
-  second whole sample does (max 0.26 to 0.42 against 0.28, PSNR within 0.09 dB): the slabs draw other noise, which
-  dominates at any halo; 4 as for tv, whose z term it shares.
-
-diffusion-mbir has the same TV_z but 1000 network evaluations per slice, too slow to measure on a CPU here: it runs
-whole. The slabs of tv and dds take their image scale (the 0.99 quantile of their first estimate) from their own
-slices, not the whole selection's: on the benchmark's phantom the slabs' scales differ from the whole's by at most
-0.7 % (1.5 % over all 64 slices in slabs of 16), a change of that size in their effective weight."""
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -93,8 +74,15 @@ def parse_halo(text: str) -> int:
         value = -1
     if value < 0:
         raise UserError(f"{text!r} is not a slice count", key="--halo",
-                        fix="give a whole number of slices >= 0 (default: tv and dds 4, pnp-admm 8)")
+                        fix=f"give a whole number of slices >= 0 (default: the method's; {default_halos()})")
     return value
+
+
+def default_halos() -> str:
+    """The methods that stream with a halo and their default, e.g. ``"tv 4, pnp-admm 8, dds 4"``."""
+    from recon.methods import all_methods
+
+    return ", ".join(f"{method.name} {method.halo}" for method in all_methods() if method.halo is not None)
 
 
 @dataclass(frozen=True)
@@ -137,9 +125,9 @@ def default_budget() -> int:
 
 def plan_slabs(request: Request, budget: int, halo: int | None = None) -> SlabPlan | None:
     """The slabs that keep ``request`` within ``budget`` bytes, or None when it runs whole: its estimate fits, its
-    file has no slice axis, its method couples the slices beyond a halo (:data:`HALO_METHODS`, or a parameter set to
+    file has no slice axis, its method couples the slices beyond a halo (no ``halo`` declared, or a parameter set to
     ``auto``, chosen once for the whole selection), or its file is hollow (:data:`HOLLOW_RATIO`). Slice-separable
-    methods get no halo; z-coupled ones ``halo`` slices on each side (None: the method's, :data:`HALO_METHODS`),
+    methods get no halo; z-coupled ones ``halo`` slices on each side (None: the method's own),
     counted in the budget. A run that goes whole
     is refused by the memory check if even its declared data cannot fit."""
     from recon.io.layouts import open_measurement
@@ -164,9 +152,9 @@ def plan_slabs(request: Request, budget: int, halo: int | None = None) -> SlabPl
     else:
         resolved = {p.name: spec_default(p, spec) if filled.get(p.name) is None else filled[p.name]
                     for p in method.params}
-        if method.name not in HALO_METHODS or AUTO in resolved.values():
+        if method.halo is None or AUTO in resolved.values():
             return None
-        halo = HALO_METHODS[method.name] if halo is None else halo
+        halo = method.halo if halo is None else halo
     if fixed + declared * count > HOLLOW_RATIO * on_disk:
         return None
     copies = WORKING_COPIES["learned" if method.prior_capability else "classical"]

@@ -98,7 +98,8 @@ class Method:
     prior), ``default_prior`` the prior used when none is given and ``prior_dims`` what the prior must act on: 2
     (images, slice by slice) or 3 (volumes). ``slice_separable`` says whether slices are reconstructed
     independently (True, False, or a function of the parsed parameters), so that ``recon batch --slab`` may split
-    a volume into slabs and get the same result. ``data_defaults(params, problem)`` returns defaults that depend on
+    a volume into slabs and get the same result; ``halo`` lets a z-coupled one be split with overlaps.
+    ``data_defaults(params, problem)`` returns defaults that depend on
     the data (e.g. pnp-admm's ``planes`` from the slice count); they apply to the parameters still None, before
     the per-spec defaults.
     """
@@ -116,6 +117,10 @@ class Method:
     data_defaults: DataDefaults | None = None
     priors: tuple[str, ...] = ()
     """The only priors the method takes (its implementation checks), when not every prior with the capability."""
+    halo: int | None = None
+    """For a method that is not slice-separable but couples slices only through their neighbours in z: the slices a
+    streamed slab is extended by on each side (the default of ``--halo``; ``scripts/bench_halo.py`` measures what it
+    leaves). None: such a method is never split into slabs."""
 
     def __post_init__(self) -> None:
         for param in self.params:

@@ -42,7 +42,8 @@ METHODS = (
                Param("start", float, {CT: 1.0, MRI: 0.5}, "start at this fraction of the schedule: 1 from pure noise; "
                      "below 1 from a quick TV estimate noised to that level (fewer steps cover the rest)", low=0.01,
                      high=1.0)),
-           "recon.solvers.diffusion:dds", prior_capability="eps", default_prior="diffusion"),
+           "recon.solvers.diffusion:dds", prior_capability="eps", default_prior="diffusion",
+           halo=4),  # tv's, whose TV_z it shares: its sampling noise dominates the difference at any halo (bench_halo)
     Method("diffusion-mbir", "diffusion", "DiffusionMBIR: predictor-corrector diffusion per slice with an ADMM-TV_z "
            "data step carried across steps.", (CT, MRI), (
                *shared_params(1000, lam={CT: 0.0003, MRI: 0.0}, rho={CT: 0.01, MRI: 0.01}, gamma={CT: 10.0, MRI: 10.0}),
