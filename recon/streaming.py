@@ -107,15 +107,6 @@ class SlabPlan:
         return max(self.ranges[0][0], a - self.halo), min(self.ranges[-1][1], b + self.halo)
 
 
-@dataclass(frozen=True)
-class _WholeSelection:
-    """What a method's ``data_defaults`` read of the whole selection's problem: its spec and slice count (the x
-    shape's first entry), known before anything is read."""
-
-    spec: str
-    x_shape: tuple[int, ...]
-
-
 def default_budget() -> int:
     """Bytes a run may hold without ``--memory``: DEFAULT_FRACTION of what is available now."""
     from recon.memory import available_bytes
@@ -144,7 +135,7 @@ def plan_slabs(request: Request, budget: int, halo: int | None = None) -> SlabPl
         start = (selection.start or 0) if selection else 0
         on_disk = sum(path.stat().st_size for path in measurement.sources if path.is_file())
     params = method.parse_params(request.params, prior=request.prior, spec=spec)
-    derived = method.data_defaults(params, _WholeSelection(spec, (count,))) if method.data_defaults else {}
+    derived = method.data_defaults(params, spec, count) if method.data_defaults else {}
     pinned = {name: value for name, value in derived.items() if params.get(name) is None}
     filled = {**params, **pinned}
     if method.separable(filled, spec):

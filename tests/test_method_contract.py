@@ -4,7 +4,6 @@ default left as None), gives the same result twice under a seed, and, where it c
 same result on slabs of slices as on the whole. Few iterations: the paths, not the quality, are under test
 (tests/test_cuda_methods.py checks the CUDA path of the same methods)."""
 
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -59,7 +58,7 @@ def resolved_by_registry(method, spec: str, shape: tuple[int, ...]) -> set[str]:
     names = {p.name for p in method.params if p.by_spec}
     if method.data_defaults is not None:
         blank = {p.name: None for p in method.params}
-        names |= set(method.data_defaults(blank, SimpleNamespace(spec=spec, x_shape=shape)))
+        names |= set(method.data_defaults(blank, spec, shape[0]))
     return names
 
 

@@ -67,7 +67,10 @@ class Result:
 
 
 Solve = Callable[["Problem", dict[str, Any], RunContext], Result]
-DataDefaults = Callable[[dict[str, Any], "Problem"], dict[str, Any]]
+DataDefaults = Callable[[dict[str, Any], str, int], dict[str, Any]]
+"""``(params, spec, slices) -> defaults``: what a method derives from the spec and the slice count (x's leading
+extent: slices of a volume, frames of a sequence), both known before anything is read (so that streaming can
+resolve them for the whole selection)."""
 
 
 class _Solver:
@@ -99,9 +102,8 @@ class Method:
     (images, slice by slice) or 3 (volumes). ``slice_separable`` says whether slices are reconstructed
     independently (True, False, or a function of the parsed parameters), so that ``recon batch --slab`` may split
     a volume into slabs and get the same result; ``halo`` lets a z-coupled one be split with overlaps.
-    ``data_defaults(params, problem)`` returns defaults that depend on
-    the data (e.g. pnp-admm's ``planes`` from the slice count); they apply to the parameters still None, before
-    the per-spec defaults.
+    ``data_defaults(params, spec, slices)`` returns defaults that depend on the data (e.g. pnp-admm's ``planes``
+    from the slice count); they apply to the parameters still None, before the per-spec defaults.
     """
 
     name: str
@@ -172,7 +174,7 @@ class Method:
         """``params`` with each None filled in: first from :attr:`data_defaults`, then from the per-spec defaults."""
         values = dict(params)
         if self.data_defaults is not None:
-            derived = self.data_defaults(values, problem)
+            derived = self.data_defaults(values, problem.spec, problem.x_shape[0])
             values.update({name: value for name, value in derived.items() if values.get(name) is None})
         for param in self.params:
             if values.get(param.name) is None and param.by_spec:

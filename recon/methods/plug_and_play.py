@@ -38,11 +38,11 @@ VOLUME_SLICES = 8
 """Stacks with fewer slices are taken as separate images (planes 1 by default)."""
 
 
-def volume_defaults(params: dict, problem) -> dict:
+def volume_defaults(params: dict, spec: str, slices: int) -> dict:
     """pnp-admm's data-dependent defaults: ``planes`` 3 on CT volumes of at least ``VOLUME_SLICES`` slices (else 1),
     and with planes 3 on CT the tri-planar sigma."""
-    planes = params["planes"] or (3 if problem.spec == CT and problem.x_shape[0] >= VOLUME_SLICES else 1)
-    return {"planes": planes, **({"sigma": TRIPLANAR_SIGMA} if planes == 3 and problem.spec == CT else {})}
+    planes = params["planes"] or (3 if spec == CT and slices >= VOLUME_SLICES else 1)
+    return {"planes": planes, **({"sigma": TRIPLANAR_SIGMA} if planes == 3 and spec == CT else {})}
 
 
 AUTO_HELP = ("; auto: chosen by the discrepancy principle ||Ax - y|| = tau x the noise norm (noise from the file or "
