@@ -177,10 +177,10 @@ STORED_PRODUCT_COLUMNS = 16
 
 def _sparse_product(matrix: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
     """``matrix @ dense`` (rows, columns), on the CPU in chunks of ``STORED_PRODUCT_COLUMNS`` columns."""
-    step = dense.shape[1] if dense.device.type != "cpu" else STORED_PRODUCT_COLUMNS
-    if dense.shape[1] <= step:
+    columns, step = dense.shape[1], STORED_PRODUCT_COLUMNS
+    if dense.device.type != "cpu" or columns <= step:
         return torch.sparse.mm(matrix, dense)
-    return torch.cat([torch.sparse.mm(matrix, dense[:, i:i + step]) for i in range(0, dense.shape[1], step)], dim=1)
+    return torch.cat([torch.sparse.mm(matrix, dense[:, i:i + step]) for i in range(0, columns, step)], dim=1)
 
 
 class _SparseMatmul(torch.autograd.Function):
