@@ -4,7 +4,6 @@ default left as None), gives the same result twice under a seed, and, where it c
 same result on slabs of slices as on the whole. Few iterations: the paths, not the quality, are under test
 (tests/test_cuda_methods.py checks the CUDA path of the same methods)."""
 
-
 import numpy as np
 import pytest
 

@@ -86,7 +86,7 @@ def test_a_bad_halo_option_exits_2_with_one_line(ct_file, tmp_path, text):
     assert not any(tmp_path.iterdir())
 
 
-def test_each_method_declares_how_it_streams_and_recon_methods_says_it(ct_file):
+def test_each_method_declares_how_it_streams_and_recon_methods_says_it(ct_file, tmp_path):
     """The halo lives on the method: tv's is 4, and a z-coupled method without one (diffusion-mbir) runs whole."""
     from recon.methods import get_method
 
@@ -95,5 +95,5 @@ def test_each_method_declares_how_it_streams_and_recon_methods_says_it(ct_file):
     assert plan_slabs(Request(input=ct_file, method="diffusion-mbir"), 1) is None
     tv, mbir = run_cli("methods", "tv"), run_cli("methods", "diffusion-mbir")
     assert "halo of 4 slices" in tv.stdout and "run whole" in mbir.stdout
-    bad = run_cli("reconstruct", ct_file, "--method", "tv", "--halo", "-2", "--out", "x.h5")
-    assert bad.returncode == 2 and "tv 4, pnp-admm 8, dds 4" in bad.stderr
+    bad = run_cli("reconstruct", ct_file, "--method", "tv", "--halo", "-2", "--out", tmp_path / "o.h5")
+    assert bad.returncode == 2 and "tv 4, pnp-admm 8, dds 4" in bad.stderr and not any(tmp_path.iterdir())
