@@ -205,6 +205,22 @@ def verdicts(rows: list[dict], out: Path) -> dict[str, dict]:
     return table
 
 
+def preflight(files: Path) -> None:
+    """Open every measurement file of the benchmark before any training, as the benchmark will: an environment
+    that cannot (recon not installed, so its spec files are missing; a package missing) fails here in seconds
+    instead of after the training budget (as the first GPU run did)."""
+    paths = sorted(files.glob("*.h5"))
+    if not paths:
+        raise SystemExit(f"{files}: no measurement files; run scripts/bench_learned_priors.py --prepare "
+                         f"--folder {files} first")
+    for path in paths:
+        try:
+            bench_learned_priors.spec_of(path)
+        except Exception as err:  # noqa: BLE001  (any failure here is the environment's; say which and stop)
+            raise SystemExit(f"{path}: the benchmark cannot open it here ({type(err).__name__}: {err}); install recon "
+                             "(pip install --no-deps -e .) and its dependencies before training") from err
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -227,9 +243,8 @@ def main(argv: list[str] | None = None) -> dict:
     began = time.perf_counter()
     if not (args.data / "mni152.npy").exists():
         raise SystemExit(f"{args.data}: no training data; run scripts/training_data.py first")
-    if not args.tiny and not any(args.bench_files.glob("*.h5")):
-        raise SystemExit(f"{args.bench_files}: no measurement files; run scripts/bench_learned_priors.py --prepare "
-                         f"--folder {args.bench_files} first")
+    if not args.tiny:
+        preflight(args.bench_files)
     if args.device.startswith("cuda"):
         import torch
 

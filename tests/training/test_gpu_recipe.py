@@ -75,3 +75,17 @@ def test_new_weights_are_better_only_with_a_mean_gain_and_no_row_much_worse(tmp_
     assert verdict["gains"] == {"a": 1.0, "b": -0.3} and verdict["mean_gain"] == 0.35 and not verdict["better"]
     rows[-1]["psnr"] = 29.9
     assert gpu_recipe.verdicts(rows, tmp_path)["diffusion-ct"]["better"]
+
+
+def test_a_measurement_file_the_benchmark_cannot_open_stops_the_recipe_before_training(tmp_path):
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "broken.h5").write_bytes(b"not HDF5")
+    out = tmp_path / "gpu"
+    with pytest.raises(SystemExit, match=r"broken\.h5: the benchmark cannot open it here"):
+        gpu_recipe.main(["--device", "cpu", "--out", str(out), "--data", str(tiny_pack(tmp_path / "pack")),
+                         "--bench-files", str(files)])
+    assert not out.exists()
+    with pytest.raises(SystemExit, match="no measurement files"):
+        gpu_recipe.main(["--device", "cpu", "--out", str(out), "--data", str(tmp_path / "pack"),
+                         "--bench-files", str(tmp_path)])
