@@ -75,3 +75,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def ct_file(tmp_path_factory):
+    """A small 3D sparse-view CT measurement written by ``recon simulate`` (32 slices of 32^2, 20 views), for any
+    test directory."""
+    from tests.cli.conftest import run_cli
+
+    path = tmp_path_factory.mktemp("ct") / "ct.h5"
+    result = run_cli("simulate", "ct-parallel", "--phantom", "shepp-logan-3d", "--size", "32", "--views", "20",
+                     "--noise-std", "0.01", "--out", path)
+    assert result.returncode == 0, result.stderr
+    return path

@@ -1,5 +1,6 @@
 """Training from datasets as the field ships them: fastMRI files (ground truth or the RSS of fully sampled k-space),
-LoDoPaB ground-truth files, DICOM series folders and NIfTI; `recon train denoiser --data FOLDER` end to end."""
+LoDoPaB ground-truth files, DICOM series folders and NIfTI; `recon train denoiser|diffusion|lpn --data FOLDER` end to
+end, the weights then used by pnp-admm, dds and lpn."""
 
 import json
 import shutil
@@ -91,3 +92,38 @@ def test_train_denoiser_on_a_folder_of_fastmri_files_then_pnp_admm_uses_it(fastm
     assert result.returncode == 0, result.stderr
     with h5py.File(out) as file:
         assert str(weights) in json.dumps({k: str(v) for k, v in file.attrs.items()})
+
+
+def test_train_diffusion_on_fastmri_files_then_dds_samples_with_it(fastmri_folder, tmp_path):
+    weights = tmp_path / "knee-diffusion.safetensors"
+    result = run_cli("train", "diffusion", "--data", fastmri_folder, "--out", weights, "--steps", "2", "--size", "32",
+                     "--patch", "16", "--batch", "2", "--width", "32", "--mult", "1,2", "--blocks", "1",
+                     "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert card["data"]["sources"] == [str(fastmri_folder / f"file{i}.h5") for i in range(2)]
+    out = tmp_path / "dds.h5"
+    result = run_cli("reconstruct", fastmri_folder / "file0.h5", "--read", "acceleration=4", "--slices", "0:1",
+                     "--method", "dds", "--set", f"weights={weights}", "--set", "nfe=3", "--out", out)
+    assert result.returncode == 0, result.stderr
+    with h5py.File(out) as file:
+        assert str(weights) in json.dumps({k: str(v) for k, v in file.attrs.items()})
+        assert np.isfinite(file["reconstruction"][()]).all()
+
+
+def test_train_lpn_on_a_dicom_series_folder_then_lpn_uses_it(ct_file, tmp_path):
+    series = tmp_path / "series"
+    series.mkdir()
+    shutil.copy(pydicom.data.get_testdata_file("CT_small.dcm"), series / "slice1.dcm")
+    weights = tmp_path / "ct-lpn.safetensors"
+    result = run_cli("train", "lpn", "--data", series, "--out", weights, "--channels", "1", "--hidden", "4",
+                     "--layers", "2", "--patch", "16", "--batch", "2", "--steps", "3", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(weights.with_suffix(".json").read_text())["data"]["sources"] == [str(series)]
+    out = tmp_path / "lpn.h5"
+    result = run_cli("reconstruct", ct_file, "--slices", "16:17", "--method", "lpn", "--set", f"weights={weights}",
+                     "--set", "iterations=2", "--out", out)
+    assert result.returncode == 0, result.stderr
+    with h5py.File(out) as file:
+        assert str(weights) in json.dumps({k: str(v) for k, v in file.attrs.items()})
+        assert np.isfinite(file["reconstruction"][()]).all()
