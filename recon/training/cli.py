@@ -37,6 +37,8 @@ ChannelsLast = Annotated[bool, typer.Option(help="Channels-last memory format (f
 Bank = Annotated[int | None, typer.Option(help="Draw this many patches once onto the device and sample the "
                                                "batches there (keeps a GPU busy; 2D only).")]
 # Options of the DRUNet denoisers (denoiser, radar-denoiser).
+Init = Annotated[Path | None, typer.Option(help="Start from these weights (the same architecture), e.g. fine-tune "
+                                                "the shipped ones (recon/weights/NAME.safetensors) on your data.")]
 LearningRate = Annotated[float, typer.Option(help="Adam learning rate (cosine decay).")]
 Width = Annotated[int, typer.Option(help="Channels of the first scale (then x2, x4, x4).")]
 Blocks = Annotated[int, typer.Option(help="Residual blocks per scale.")]
@@ -192,6 +194,7 @@ def lpn(
     precision: Precision = "fp32",
     channels_last: ChannelsLast = False,
     bank: Bank = None,
+    init: Init = None,
 ) -> None:
     """Train a learned proximal network by proximal matching; write W.safetensors and W.json."""
     _choice(str(channels), ("1", "2"), "--channels")
@@ -200,6 +203,7 @@ def lpn(
                             (gamma_min, 1e-6, "--gamma-min")):
         _at_least(value, low, key)
     speed = _speed(minutes, precision, channels_last, bank)
+    start = _init_path(init)
     items = expand_sources(data)
     from recon.training.weights_files import card_path, check_weights_path
 
@@ -216,7 +220,8 @@ def lpn(
     checkpoint = out.with_suffix(".ckpt")
     training = train_lpn(volumes, config, schedule, device=resolve_device(device), checkpoint=checkpoint,
                          resume=resume, data={"sources": items, "hu": hu},
-                         command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress(), speed=speed)
+                         command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress(), speed=speed,
+                         init=start)
     note_layouts(training.card, items)
     write_lpn(training, out, overwrite=overwrite)
     checkpoint.unlink(missing_ok=True)
@@ -249,6 +254,7 @@ def denoiser(
     precision: Precision = "fp32",
     channels_last: ChannelsLast = False,
     bank: Bank = None,
+    init: Init = None,
 ) -> None:
     """Train a noise-level-aware DRUNet denoiser on clean data with synthetic noise; write W.safetensors and W.json."""
     _choice(str(dim), ("2", "3"), "--dim")
@@ -263,8 +269,15 @@ def denoiser(
 
     config = _denoiser_config(dim, channels, width, blocks, sigma_max)
     training = DenoiserTraining(tuple(items), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed, hu=hu,
-                                signed=signed, speed=speed)
+                                signed=signed, speed=speed, init=_init_path(init))
     _train_denoiser_and_write(training, out, device, resume, overwrite)
+
+
+def _init_path(init: Path | None) -> str | None:
+    """``--init`` as the trainers take it (its path as a string, or None); UserError when it is not a file."""
+    if init is not None and not init.is_file():
+        raise UserError("file not found", path=init, key="--init", fix="give a weights file W.safetensors")
+    return None if init is None else str(init)
 
 
 def _denoiser_config(dim: int, channels: int, width: int, blocks: int, sigma_max: float, noise: str = "gaussian"):
@@ -349,8 +362,6 @@ def radar_denoiser(
     from recon.training.data import NOISES
 
     _choice(noise, NOISES, "--noise")
-    if init is not None and not init.is_file():
-        raise UserError("file not found", path=init, key="--init", fix="give a weights file W.safetensors")
     from recon.training.weights_files import check_weights_path
 
     check_weights_path(out, overwrite)
@@ -367,7 +378,7 @@ def radar_denoiser(
         pack = Path(folder) / "radar-scenes.npy"
         np.save(pack, magnitude_stack(scenes, grid, scene_seed))
         training = DenoiserTraining((str(pack),), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed,
-                                    init=str(init) if init is not None else None)
+                                    init=_init_path(init))
         _train_denoiser_and_write(training, out, device, resume, overwrite, sources=[
             f"recon.scenes.magnitude_stack({scenes}, {grid}, seed={scene_seed}): the magnitudes of random scenes "
             f"drawn from numpy.random.default_rng({scene_seed}), stacked along z, float16"])
@@ -389,8 +400,7 @@ def diffusion(
     lr: LearningRate = 2e-4,
     ema: Annotated[float, typer.Option(help="Decay of the exponential moving average of the weights (written).")
                    ] = 0.999,
-    init: Annotated[Path | None, typer.Option(help="Start from these weights (same architecture), e.g. fine-tune "
-                                                   "the shipped diffusion-ct on MRI slices.")] = None,
+    init: Init = None,
     hu: HU = False,
     seed: Seed = 0,
     device: Device = "auto",
@@ -417,9 +427,8 @@ def diffusion(
         _at_least(value, low, key)
     if ema >= 1:
         raise UserError(f"--ema {ema} must be below 1", key="--ema", fix="use e.g. 0.999")
-    if init is not None and not init.is_file():
-        raise UserError("file not found", path=init, key="--init", fix="give a weights file W.safetensors")
     speed = _speed(minutes, precision, channels_last, bank)
+    start = _init_path(init)
     items = expand_sources(data)
     from recon.training.weights_files import card_path, check_weights_path
 
@@ -431,7 +440,7 @@ def diffusion(
 
     config = DiffusionConfig(channels=channels, width=width, mult=tuple(int(f) for f in factors), blocks=blocks)
     training = DiffusionTraining(tuple(items), config, size=size, patch=patch, batch=batch, steps=steps, lr=lr,
-                                 ema=ema, seed=seed, hu=hu, init=str(init) if init is not None else None,
+                                 ema=ema, seed=seed, hu=hu, init=start,
                                  speed=speed)
     checkpoint = out.with_suffix(".ckpt")
     model, card = train_diffusion(training, device=resolve_device(device), checkpoint=checkpoint, resume=resume,

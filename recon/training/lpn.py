@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 import recon
-from recon.models.lpn import LPN, LPNConfig, weight_tensors
+from recon.errors import UserError
+from recon.models.lpn import LPN, LPNConfig, load_lpn, weight_tensors
 from recon.progress import Progress, silent_progress
 from recon.training.data import PatchDataset, hold_out, noisy_pair
 from recon.training.loop import FitConfig, Speed, fit
@@ -89,12 +90,13 @@ class LPNTraining:
 def train_lpn(volumes: Sequence[np.ndarray], config: LPNConfig, schedule: LPNSchedule, *,
               device: torch.device | None = None, checkpoint: Path | None = None, resume: bool = False,
               data: dict | None = None, command: str = "", progress: Progress = silent_progress,
-              speed: Speed | None = None) -> LPNTraining:
+              speed: Speed | None = None, init: str | None = None) -> LPNTraining:
     """Train an LPN on patches of ``volumes`` (normalised (z, y, x) arrays, see :func:`load_sources`).
 
     The last 20% of each volume is held out; the card's validation compares the PSNR of the noisy and the
     denoised held-out patches (``VALIDATION_PATCHES`` of them, fixed by the seed) at ``config.sigma``.
     ``speed``: accelerator options (time budget, precision, a patch bank on the device; all off by default).
+    ``init``: weights of the same architecture to start from (fine-tuning), else random.
     """
     device, speed = device or torch.device("cpu"), speed or Speed()
     train_part, held_part = hold_out(volumes)
@@ -110,6 +112,8 @@ def train_lpn(volumes: Sequence[np.ndarray], config: LPNConfig, schedule: LPNSch
 
     torch.manual_seed(schedule.seed)
     model = LPN(config)
+    if init is not None:
+        model.load_state_dict(_init_state(init, config))
 
     def sample(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         clean = patches.sample(schedule.batch, generator)
@@ -131,7 +135,7 @@ def train_lpn(volumes: Sequence[np.ndarray], config: LPNConfig, schedule: LPNSch
     l1_steps = sum(position <= half for position in result.positions)  # the L1 phase's losses come first
     card = {
         "kind": "lpn", "config": asdict(config), "schedule": asdict(schedule), "data": data or {},
-        "command": command, "device": str(device), "elapsed_s": round(result.elapsed_s, 2),
+        "command": command, "device": str(device), "elapsed_s": round(result.elapsed_s, 2), "init": init,
         "resumed_from": result.resumed_from, "recon_version": recon.__version__, **speed.card(result),
         "loss_l1_last": float(np.mean(result.losses[max(0, l1_steps - window):l1_steps] or [np.nan])),
         "loss_pm_last": float(np.mean(result.losses[-window:])) if schedule.steps > half else None,
@@ -141,6 +145,16 @@ def train_lpn(volumes: Sequence[np.ndarray], config: LPNConfig, schedule: LPNSch
                        "history": result.validation},
     }
     return LPNTraining(model, card)
+
+
+def _init_state(path: str, config: LPNConfig) -> dict:
+    """The state of the LPN weights in ``path``; UserError unless they have ``config``'s architecture."""
+    network = load_lpn(path)
+    if network.config != config:
+        raise UserError(f"the weights are {network.config}, not the LPN to train ({config})", path=path, key="--init",
+                        fix="give weights of the same architecture, or the matching --channels/--hidden/--layers/"
+                            "--beta/--sigma")
+    return network.state_dict()
 
 
 def write_lpn(training: LPNTraining, path: Path, overwrite: bool = False) -> None:

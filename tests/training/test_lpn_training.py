@@ -1,5 +1,6 @@
 """Training an LPN: the schedule (L1 then proximal matching with gamma halving), weights non-negative after
-every step, deterministic runs; `recon train lpn` end to end as a subprocess, and bad input exits 2."""
+every step, deterministic runs, fine-tuning from given weights; `recon train lpn` end to end as a subprocess, and
+bad input exits 2."""
 
 import json
 
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from recon.models.lpn import LPNConfig, load_lpn
-from recon.training.lpn import LPNSchedule, lpn_loss, train_lpn
+from recon.errors import UserError
+from recon.models.lpn import LPN, LPNConfig, load_lpn
+from recon.training.lpn import LPNSchedule, LPNTraining, lpn_loss, train_lpn, write_lpn
 from tests.cli.conftest import run_cli
 from tests.cli.test_bad_input import assert_user_error
 
@@ -43,6 +45,24 @@ def test_training_keeps_weights_nonnegative_and_is_deterministic():
     assert first.card["validation"]["psnr_noisy"] > 0
 
 
+def test_fine_tuning_starts_from_the_init_weights_and_refuses_another_architecture(tmp_path):
+    schedule = LPNSchedule(steps=2, batch=2, patch=12)
+    base = tmp_path / "base.safetensors"
+    torch.manual_seed(7)  # not the training seed: the base weights differ from a fresh initialisation
+    write_lpn(LPNTraining(LPN(TINY), {"kind": "lpn"}), base)
+    tuned = train_lpn(volumes(), TINY, schedule, init=str(base))
+    fresh = train_lpn(volumes(), TINY, schedule)
+
+    def distance(model) -> float:
+        return sum(float((a - b).abs().sum()) for a, b in zip(model.parameters(), load_lpn(base).parameters(),
+                                                              strict=True))
+
+    assert distance(tuned.model) < 0.1 * distance(fresh.model)
+    assert tuned.card["init"] == str(base) and fresh.card["init"] is None
+    with pytest.raises(UserError, match="not the LPN to train"):
+        train_lpn(volumes(), LPNConfig(hidden=8, layers=2, sigma=0.1), schedule, init=str(base))
+
+
 def test_cli_trains_and_writes_loadable_weights_and_card(tmp_path):
     out = tmp_path / "W.safetensors"
     result = run_cli("train", "lpn", "--data", "phantom:ellipses", "--channels", "2", "--hidden", "6", "--layers", "2",
@@ -59,6 +79,7 @@ def test_cli_trains_and_writes_loadable_weights_and_card(tmp_path):
     (("--channels", "3"), "--channels"),
     (("--data", "missing.nii"), "missing.nii"),
     (("--out", "W.pt"), ".safetensors"),
+    (("--init", "none.safetensors"), "--init: file not found"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, fragment):
     options = {"--data": "phantom:ellipses", "--out": "W.safetensors", **dict([args])}
