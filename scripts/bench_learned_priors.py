@@ -35,10 +35,6 @@ passes parameters (``--gamma-rule C`` sets dds's gamma from each case's noise le
 
 - ``lpn.box=HI``: the LPN's output clamped to [0, HI] in the normalised unit (magnitude <= HI for complex images) at
   every ADMM iteration: the box constraint of the LPN paper as an indicator added to the prior;
-- ``dds.init=METHOD``: dds's first estimate (its image scale, and where ``start`` < 1 begins) is METHOD's
-  reconstruction at its defaults (tv or pnp-admm) instead of its quick 100-step 2D TV;
-- ``lpn.init=METHOD``: lpn's first estimate (its per-slice image scale and its starting point) is METHOD's
-  reconstruction at its defaults instead of the FBP / adjoint;
 - ``dds.box=HI``: every data-consistent estimate of dds clamped to [0, HI] (normalised unit; magnitude for complex).
 
 Prints every row and a summary table per case (the issue's table), writes bench_results/bench_learned_priors.json
@@ -188,7 +184,7 @@ def emulated(method: str, emulate: dict[str, object]) -> Iterator[None]:
     import recon.solvers.diffusion as diffusion
     from recon.priors.lpn import LPNPrior
 
-    unknown = set(emulate) - {"lpn": {"box", "init"}, "dds": {"box", "init"}}.get(method, set())
+    unknown = set(emulate) - {"lpn": {"box"}, "dds": {"box"}}.get(method, set())
     if unknown:
         raise SystemExit(f"--emulate: nothing to emulate for {method}.{', '.join(sorted(unknown))}")
 
@@ -205,23 +201,6 @@ def emulated(method: str, emulate: dict[str, object]) -> Iterator[None]:
     if method == "dds" and "box" in emulate:
         step, high = diffusion.DataStep.__call__, float(emulate["box"])
         patches.append(mock.patch.object(diffusion.DataStep, "__call__", lambda self, x0: clamp(step(self, x0), high)))
-    if "init" in emulate:
-        import recon.solvers.pnp as pnp
-        from recon.methods import RunContext, get_method
-
-        first, original = get_method(str(emulate["init"])), pnp.scaled
-
-        def first_estimate(problem):
-            with mock.patch.object(pnp, "scaled", original):  # pnp-admm as the estimate scales as before
-                return first.solve(problem, first.parse_params({}), RunContext(device=problem.device)).x
-
-        def scaled(problem):  # pnp.scaled with the estimate in place of the FBP / adjoint
-            estimate = first_estimate(problem)
-            with mock.patch.object(problem, "initial", lambda: estimate):
-                return original(problem)
-
-        patches.append(mock.patch.object(diffusion, "quick_tv", first_estimate) if method == "dds" else
-                       mock.patch.object(pnp, "scaled", scaled))
     with contextlib.ExitStack() as stack:
         for patch in patches:
             stack.enter_context(patch)
@@ -399,7 +378,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--tuning", action="store_true", help="the tuning cases (training images) instead")
     parser.add_argument("--methods", nargs="*", help="only these (default: all five of the spec)")
     parser.add_argument("--set", action="append", default=[], help="METHOD.PARAM=VALUE (repeatable)")
-    parser.add_argument("--emulate", action="append", default=[], help="lpn.box=HI, dds.init=METHOD, dds.box=HI")
+    parser.add_argument("--emulate", action="append", default=[], help="lpn.box=HI, dds.box=HI")
     parser.add_argument("--weights-dir", type=Path, help="weights FAMILY-{ct,mri}.safetensors to use instead")
     parser.add_argument("--label", default="", help="a name for this run's rows in the JSON (e.g. before, after)")
     parser.add_argument("--device", default="cpu")

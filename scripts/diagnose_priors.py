@@ -22,10 +22,9 @@ Parts (each prints a markdown table and adds its rows to bench_results/diagnose_
   pnp-admm's D(., sigma) gives lam = rho sigma^2. Measured: PSNR along 300 iterations of lpn at its defaults and at
   tau 1 with smaller rho (with and without a [0, 2] box on the LPN's output), beside pnp-admm and tv, on 693_UNCR
   128^2 at 16 views and CT_small (training) at 16 views.
-- ``dds``: dds from pure noise (start 1, the CT default) against dds started from an estimate noised to a moderate
-  level (start 0.05 - 0.3, noise std 0.09 - 0.62 in the normalised unit; the estimate: dds's quick TV, or
-  pnp-admm's reconstruction, patched in as scripts/bench_learned_priors.py --emulate dds.init does), with the CT and
-  the MRI diffusion prior, on 693_UNCR 128^2 (held out) and CT_small (training) at 8 and 16 views.
+- ``dds``: dds from pure noise (start 1, the paper's) against dds started from an estimate noised to a moderate
+  level (start 0.02 - 0.3; the estimate, dds's ``init``: its quick TV, or pnp-admm's reconstruction), with the CT
+  and the MRI diffusion prior, on 693_UNCR 128^2 (held out) and CT_small (training) at 8 and 16 views.
 """
 
 from __future__ import annotations
@@ -271,14 +270,15 @@ def lpn_table(rows: list[dict]) -> str:
 LPN_SETTINGS_BY_LABEL = {label: params for label, params, _ in LPN_SETTINGS}
 
 DDS_SETTINGS = (
-    ("start 1 (pure noise; the CT default)", "diffusion-ct", {}, None),
-    ("start 1, diffusion-mri prior", "diffusion-mri", {}, None),
-    ("start 0.3 from quick TV", "diffusion-ct", {"start": 0.3}, None),
-    ("start 0.1 from quick TV", "diffusion-ct", {"start": 0.1}, None),
-    ("start 0.3 from pnp-admm", "diffusion-ct", {"start": 0.3}, {"init": "pnp-admm"}),
-    ("start 0.1 from pnp-admm", "diffusion-ct", {"start": 0.1}, {"init": "pnp-admm"}),
-    ("start 0.05 from pnp-admm", "diffusion-ct", {"start": 0.05}, {"init": "pnp-admm"}),
-    ("start 0.05 from pnp-admm, diffusion-mri prior", "diffusion-mri", {"start": 0.05}, {"init": "pnp-admm"}),
+    ("start 1 (pure noise; the paper's)", "diffusion-ct", {"start": 1.0, "init": "tv"}),
+    ("start 1, diffusion-mri prior", "diffusion-mri", {"start": 1.0, "init": "tv"}),
+    ("start 0.3 from quick TV", "diffusion-ct", {"start": 0.3, "init": "tv"}),
+    ("start 0.1 from quick TV", "diffusion-ct", {"start": 0.1, "init": "tv"}),
+    ("start 0.3 from pnp-admm", "diffusion-ct", {"start": 0.3, "init": "pnp-admm"}),
+    ("start 0.1 from pnp-admm", "diffusion-ct", {"start": 0.1, "init": "pnp-admm"}),
+    ("start 0.05 from pnp-admm", "diffusion-ct", {"start": 0.05, "init": "pnp-admm"}),
+    ("start 0.02 from pnp-admm (the CT default)", "diffusion-ct", {"start": 0.02, "init": "pnp-admm"}),
+    ("start 0.05 from pnp-admm, diffusion-mri prior", "diffusion-mri", {"start": 0.05, "init": "pnp-admm"}),
 )
 
 
@@ -301,8 +301,8 @@ def part_dds() -> list[dict]:
             for label in ("tv", "pnp-admm"):
                 rows.append({"part": "dds", "image": image_name, "views": views, "setting": label,
                              **run(problem, label, {})})
-            for label, prior, params, emulate in DDS_SETTINGS:
-                row = run(problem, "dds", params, emulate, prior=prior)
+            for label, prior, params in DDS_SETTINGS:
+                row = run(problem, "dds", params, prior=prior)
                 rows.append({"part": "dds", "image": image_name, "held_out": held_out, "views": views,
                              "setting": label, **row})
                 print(f"{image_name} {views} views dds {label}: {row['psnr']:.2f} dB", flush=True)
@@ -311,7 +311,7 @@ def part_dds() -> list[dict]:
 
 def dds_table(rows: list[dict]) -> str:
     keys = list(dict.fromkeys((r["image"], r["views"]) for r in rows if r["part"] == "dds"))
-    starts = {label: params.get("start", 1.0) for label, _, params, _ in DDS_SETTINGS}
+    starts = {label: params["start"] for label, _, params in DDS_SETTINGS}
     lines = ["| setting | noise of the first x_t | " + " | ".join(f"{image}, {views} views" for image, views in keys)
              + " |", "|---|---|" + "---|" * len(keys)]
     for setting in dict.fromkeys(r["setting"] for r in rows if r["part"] == "dds"):

@@ -7,7 +7,7 @@ diffusion step on the whole volume, its variables (v, u) carried from step to st
     x <- CG[(w A^T A + rho Dz^T Dz + mu I) x = w A^T y + rho Dz^T (v - u) + mu x0]    M steps started at x0
     v <- soft(Dz x + u, lam / rho);   u <- u + Dz x - v
 
-in the normalised unit (the problem divided by a robust scale of a quick TV estimate, w = 1/||A||^2). mu = 0 is DDS's
+in the normalised unit (the problem divided by a robust scale of the first estimate, w = 1/||A||^2). mu = 0 is DDS's
 noiseless form — M conjugate-gradient steps from x0 stay in the Krylov subspace around it — and mu = 1/gamma its
 proximal form (I + gamma N) x = x0 + gamma b for noisy data, the default of both methods: with TV_z the noiseless form
 diverged here (Colin27 at 8 views: 8.2 dB; 18.0 without TV_z, 18.75 in the proximal form with it). A single slice,
@@ -24,7 +24,7 @@ or lam = 0, leaves the CG step alone.
 
 Each draw runs on the iteration driver (:mod:`recon.solvers.driver`), one update per data step. dds's draws run under
 the divergence guard: its data-consistent x0' estimates are images, so a draw whose data term keeps growing or whose
-images leave the normalised range stops and falls back to its best estimate (or the quick TV estimate), saying so.
+images leave the normalised range stops and falls back to its best estimate (or the first estimate), saying so.
 diffusion-mbir's are not guarded: its data steps act on noisy images x_t / sqrt(abar_t), far outside that range until
 the last steps (85% of the values of its first ones).
 
@@ -110,7 +110,7 @@ class DataStep:
 class Draw(Algorithm):
     """One posterior sample as driver iterations: each update advances ``steps`` (a generator of a sampler's data
     steps, yielding (t, data-consistent x)) by one. Records ``t``, ``data`` (the data term of x) and ``change``
-    (relative change of x; 1 at the first step). Its start, for the guard's fallback, is the quick TV estimate."""
+    (relative change of x; 1 at the first step). Its start, for the guard's fallback, is the first estimate."""
 
     def __init__(self, steps: Iterator[tuple[float, torch.Tensor]], data: DataStep, start: torch.Tensor):
         self.steps, self.data, self.x, self.t, self.previous = steps, data, start, None, None
@@ -131,10 +131,10 @@ class Sampler:
         self.problem, self.ctx, self.params = problem, ctx, params
         self.prior = method_prior(params, "eps")
         self.net = self.prior.load(problem.complex_image, problem.x_shape[1], problem.device)
-        estimate = quick_tv(problem)
+        estimate = first_estimate(problem, params.get("init", "tv"), ctx)  # diffusion-mbir has no init: scale only
         self.normalised = Normalised.by(problem, robust_scale(estimate), estimate)
         self.estimate, self.phase = self.prior.split(self.normalised.x0)
-        """The quick TV estimate in the normalised unit as the network models it (where ``start`` < 1 begins), and
+        """The first estimate in the normalised unit as the network models it (where ``start`` < 1 begins), and
         its phase when that is a magnitude (a 1-channel model on MRI; else None). The phase stays fixed: taking it
         from each step's data-consistent x instead let the phase of the unmeasured frequencies turn to noise, whose
         speckle the model then amplified (mri4x dds: 15.2 dB at 10 NFE; with the fixed phase 24.7)."""
@@ -197,6 +197,16 @@ def quick_tv(problem: Problem) -> torch.Tensor:
     method = get_method("tv")  # the fixed lam: an auto search would cost solves and see unconverged residuals
     params = {"dims": 2, "iterations": SCALE_TV_ITERATIONS, "lam": per_spec(TV_LAM, problem.spec)}
     return method.solve(problem, method.parse_params(params), RunContext(device=problem.device)).x
+
+
+def first_estimate(problem: Problem, init: str, ctx: RunContext | None = None) -> torch.Tensor:
+    """The first estimate (problem layout) whose 0.99 quantile gives the image scale and where ``start`` < 1 begins:
+    ``tv`` the quick TV of :func:`quick_tv`; another method's name, that method at its defaults (reporting its
+    progress and warnings through ``ctx``)."""
+    if init == "tv":
+        return quick_tv(problem)
+    method = get_method(init)
+    return method.solve(problem, method.parse_params({}), ctx or RunContext(device=problem.device)).x
 
 
 def time_steps(count: int, timesteps: int, start: float = 1.0) -> list[float]:

@@ -22,7 +22,8 @@ REDIRECTS = {">", ">>", "<", "2>", "&>"}
 WRAPPERS = {"xvfb-run": {"-s", "--server-args", "-n", "--server-num"}, "/usr/bin/time": {"-o", "-f"},
             "timeout": set(), "sudo": set()}
 """Programs that run the command after their options; the options listed take a value."""
-PLAIN = {"cat", "mkdir", "ls", "cd", "echo", "head", "tail", "pip", "apt-get", "git", "napari", "cp", "rm", "export"}
+PLAIN = {"cat", "mkdir", "ls", "cd", "echo", "head", "tail", "pip", "apt-get", "git", "napari", "cp", "rm", "export",
+         "touch", "tar", "split"}
 """Programs the docs may use that are not checked further."""
 
 
