@@ -36,9 +36,9 @@ Precision = Annotated[str, typer.Option(help="fp32 | tf32 | bf16 (the loss under
 ChannelsLast = Annotated[bool, typer.Option(help="Channels-last memory format (faster convolutions on GPUs).")]
 Bank = Annotated[int | None, typer.Option(help="Draw this many patches once onto the device and sample the "
                                                "batches there (keeps a GPU busy; 2D only).")]
-# Options of the DRUNet denoisers (denoiser, radar-denoiser).
 Init = Annotated[Path | None, typer.Option(help="Start from these weights (the same architecture), e.g. fine-tune "
                                                 "the shipped ones (recon/weights/NAME.safetensors) on your data.")]
+# Options of the DRUNet denoisers (denoiser, radar-denoiser).
 LearningRate = Annotated[float, typer.Option(help="Adam learning rate (cosine decay).")]
 Width = Annotated[int, typer.Option(help="Channels of the first scale (then x2, x4, x4).")]
 Blocks = Annotated[int, typer.Option(help="Residual blocks per scale.")]
@@ -261,6 +261,7 @@ def denoiser(
     _choice(str(channels), ("1", "2"), "--channels")
     _check_denoiser_options(steps, patch, batch, sigma_max, lr, width, blocks)
     speed = _speed(minutes, precision, channels_last, bank)
+    start = _init_path(init)
     items = expand_sources(data)
     from recon.training.weights_files import check_weights_path
 
@@ -269,7 +270,7 @@ def denoiser(
 
     config = _denoiser_config(dim, channels, width, blocks, sigma_max)
     training = DenoiserTraining(tuple(items), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed, hu=hu,
-                                signed=signed, speed=speed, init=_init_path(init))
+                                signed=signed, speed=speed, init=start)
     _train_denoiser_and_write(training, out, device, resume, overwrite)
 
 
@@ -362,6 +363,7 @@ def radar_denoiser(
     from recon.training.data import NOISES
 
     _choice(noise, NOISES, "--noise")
+    start = _init_path(init)
     from recon.training.weights_files import check_weights_path
 
     check_weights_path(out, overwrite)
@@ -378,7 +380,7 @@ def radar_denoiser(
         pack = Path(folder) / "radar-scenes.npy"
         np.save(pack, magnitude_stack(scenes, grid, scene_seed))
         training = DenoiserTraining((str(pack),), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed,
-                                    init=_init_path(init))
+                                    init=start)
         _train_denoiser_and_write(training, out, device, resume, overwrite, sources=[
             f"recon.scenes.magnitude_stack({scenes}, {grid}, seed={scene_seed}): the magnitudes of random scenes "
             f"drawn from numpy.random.default_rng({scene_seed}), stacked along z, float16"])
