@@ -203,7 +203,7 @@ def lpn(
                             (gamma_min, 1e-6, "--gamma-min")):
         _at_least(value, low, key)
     speed = _speed(minutes, precision, channels_last, bank)
-    start = _init_path(init)
+    init_weights = _init_path(init)
     items = expand_sources(data)
     from recon.training.weights_files import card_path, check_weights_path
 
@@ -221,7 +221,7 @@ def lpn(
     training = train_lpn(volumes, config, schedule, device=resolve_device(device), checkpoint=checkpoint,
                          resume=resume, data={"sources": items, "hu": hu},
                          command=shlex.join(["recon", *sys.argv[1:]]), progress=default_progress(), speed=speed,
-                         init=start)
+                         init=init_weights)
     note_layouts(training.card, items)
     write_lpn(training, out, overwrite=overwrite)
     checkpoint.unlink(missing_ok=True)
@@ -261,7 +261,7 @@ def denoiser(
     _choice(str(channels), ("1", "2"), "--channels")
     _check_denoiser_options(steps, patch, batch, sigma_max, lr, width, blocks)
     speed = _speed(minutes, precision, channels_last, bank)
-    start = _init_path(init)
+    init_weights = _init_path(init)
     items = expand_sources(data)
     from recon.training.weights_files import check_weights_path
 
@@ -270,7 +270,7 @@ def denoiser(
 
     config = _denoiser_config(dim, channels, width, blocks, sigma_max)
     training = DenoiserTraining(tuple(items), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed, hu=hu,
-                                signed=signed, speed=speed, init=start)
+                                signed=signed, speed=speed, init=init_weights)
     _train_denoiser_and_write(training, out, device, resume, overwrite)
 
 
@@ -363,7 +363,7 @@ def radar_denoiser(
     from recon.training.data import NOISES
 
     _choice(noise, NOISES, "--noise")
-    start = _init_path(init)
+    init_weights = _init_path(init)
     from recon.training.weights_files import check_weights_path
 
     check_weights_path(out, overwrite)
@@ -380,7 +380,7 @@ def radar_denoiser(
         pack = Path(folder) / "radar-scenes.npy"
         np.save(pack, magnitude_stack(scenes, grid, scene_seed))
         training = DenoiserTraining((str(pack),), config, patch=patch, batch=batch, steps=steps, lr=lr, seed=seed,
-                                    init=start)
+                                    init=init_weights)
         _train_denoiser_and_write(training, out, device, resume, overwrite, sources=[
             f"recon.scenes.magnitude_stack({scenes}, {grid}, seed={scene_seed}): the magnitudes of random scenes "
             f"drawn from numpy.random.default_rng({scene_seed}), stacked along z, float16"])
@@ -430,7 +430,7 @@ def diffusion(
     if ema >= 1:
         raise UserError(f"--ema {ema} must be below 1", key="--ema", fix="use e.g. 0.999")
     speed = _speed(minutes, precision, channels_last, bank)
-    start = _init_path(init)
+    init_weights = _init_path(init)
     items = expand_sources(data)
     from recon.training.weights_files import card_path, check_weights_path
 
@@ -442,7 +442,7 @@ def diffusion(
 
     config = DiffusionConfig(channels=channels, width=width, mult=tuple(int(f) for f in factors), blocks=blocks)
     training = DiffusionTraining(tuple(items), config, size=size, patch=patch, batch=batch, steps=steps, lr=lr,
-                                 ema=ema, seed=seed, hu=hu, init=start,
+                                 ema=ema, seed=seed, hu=hu, init=init_weights,
                                  speed=speed)
     checkpoint = out.with_suffix(".ckpt")
     model, card = train_diffusion(training, device=resolve_device(device), checkpoint=checkpoint, resume=resume,

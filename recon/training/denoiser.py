@@ -23,7 +23,7 @@ from recon.models.denoisers import DenoiserConfig, apply_denoiser, build_denoise
 from recon.progress import Progress, silent_progress
 from recon.training.data import PatchDataset, add_noise, hold_out, load_sources, noisy_pair
 from recon.training.loop import FitConfig, Speed, cosine_lr, fit
-from recon.training.weights_files import write_weights_and_card
+from recon.training.weights_files import init_state, write_weights_and_card
 
 VALIDATION_PATCHES = {2: 32, 3: 4}
 HELD_OUT = 0.2
@@ -132,13 +132,12 @@ def train_denoiser(training: DenoiserTraining, *, device: torch.device, checkpoi
 
 
 def _init_state(path: str, config: DenoiserConfig) -> dict:
-    """The state dict of the weights in ``path``, in float32; UserError unless their architecture is ``config``'s."""
+    """The float32 state of the weights in ``path``; UserError unless their architecture is ``config``'s."""
     network, found = load_denoiser(path)
-    if (found.dim, found.channels, found.nc, found.nb) != (config.dim, config.channels, config.nc, config.nb):
-        raise UserError(f"the weights are a {found.dim}D DRUNet with {found.channels} channel(s), widths "
-                        f"{list(found.nc)} and {found.nb} block(s), not the one to train", path=path, key="--init",
-                        fix="give weights of the same architecture, or the matching --width/--blocks")
-    return {name: tensor.float() for name, tensor in network.state_dict().items()}
+    return init_state(path, network, (found.dim, found.channels, found.nc, found.nb) ==
+                      (config.dim, config.channels, config.nc, config.nb),
+                      f"a {found.dim}D DRUNet with {found.channels} channel(s), widths {list(found.nc)} and {found.nb} "
+                      "block(s), not the one to train", "--width/--blocks")
 
 
 def write_denoiser(model, config: DenoiserConfig, path: Path, card: dict, overwrite: bool = False) -> None:

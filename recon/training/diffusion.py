@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 import recon
-from recon.errors import UserError
 from recon.models.diffusion import (
     DiffusionConfig,
     EpsilonUNet,
@@ -38,7 +37,7 @@ from recon.progress import Progress, silent_progress
 from recon.training.data import PatchDataset, hold_out, load_sources
 from recon.training.denoiser import psnr
 from recon.training.loop import FitConfig, Speed, cosine_lr, fit
-from recon.training.weights_files import write_weights_and_card
+from recon.training.weights_files import init_state, write_weights_and_card
 
 HELD_OUT = 0.2
 VALIDATION_STEPS = (50, 200, 500, 800)
@@ -186,10 +185,8 @@ def train_diffusion(training: DiffusionTraining, *, device: torch.device, checkp
 def _init_state(path: str, config: DiffusionConfig) -> dict:
     """The float32 state of the weights in ``path``; UserError unless they have ``config``'s architecture."""
     network, found = load_diffusion(path)
-    if found != config:
-        raise UserError(f"the weights are {found}, not the model to train ({config})", path=path, key="--init",
-                        fix="give weights of the same architecture, or the matching --channels/--width/--mult/--blocks")
-    return network.state_dict()
+    return init_state(path, network, found == config, f"{found}, not the model to train ({config})",
+                      "--channels/--width/--mult/--blocks")
 
 
 def write_diffusion(model: EpsilonUNet, config: DiffusionConfig, path: Path, card: dict,

@@ -23,12 +23,11 @@ import numpy as np
 import torch
 
 import recon
-from recon.errors import UserError
 from recon.models.lpn import LPN, LPNConfig, load_lpn, weight_tensors
 from recon.progress import Progress, silent_progress
 from recon.training.data import PatchDataset, hold_out, noisy_pair
 from recon.training.loop import FitConfig, Speed, fit
-from recon.training.weights_files import write_weights_and_card
+from recon.training.weights_files import init_state, write_weights_and_card
 
 VALIDATION_PATCHES = 64
 
@@ -148,13 +147,10 @@ def train_lpn(volumes: Sequence[np.ndarray], config: LPNConfig, schedule: LPNSch
 
 
 def _init_state(path: str, config: LPNConfig) -> dict:
-    """The state of the LPN weights in ``path``; UserError unless they have ``config``'s architecture."""
+    """The float32 state of the LPN weights in ``path``; UserError unless they have ``config``'s architecture."""
     network = load_lpn(path)
-    if network.config != config:
-        raise UserError(f"the weights are {network.config}, not the LPN to train ({config})", path=path, key="--init",
-                        fix="give weights of the same architecture, or the matching --channels/--hidden/--layers/"
-                            "--beta/--sigma")
-    return network.state_dict()
+    return init_state(path, network, network.config == config, f"{network.config}, not the LPN to train ({config})",
+                      "--channels/--hidden/--layers/--beta/--sigma")
 
 
 def write_lpn(training: LPNTraining, path: Path, overwrite: bool = False) -> None:

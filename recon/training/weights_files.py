@@ -49,3 +49,12 @@ def write_weights_and_card(tensors: dict, metadata: dict[str, str], path: Path, 
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
         raise
+
+
+def init_state(path: str, network, matches: bool, found: str, options: str) -> dict:
+    """The float32 state of ``network``, loaded from ``path`` to start a training from (``--init``); UserError
+    naming what the weights are (``found``) and the ``options`` to change unless ``matches`` (same architecture)."""
+    if not matches:
+        raise UserError(f"the weights are {found}", path=path, key="--init",
+                        fix=f"give weights of the same architecture, or the matching {options}")
+    return {name: tensor.float() for name, tensor in network.state_dict().items()}
