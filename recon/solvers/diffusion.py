@@ -127,11 +127,12 @@ class Draw(Algorithm):
 class Sampler:
     """What both methods share: the prior in the problem's layout, the scale, the schedule and the draws."""
 
-    def __init__(self, problem: Problem, params: dict, ctx: RunContext):
+    def __init__(self, problem: Problem, params: dict, ctx: RunContext, init: str = "tv"):
+        """``init``: the first estimate (:func:`first_estimate`); diffusion-mbir takes only its scale."""
         self.problem, self.ctx, self.params = problem, ctx, params
         self.prior = method_prior(params, "eps")
         self.net = self.prior.load(problem.complex_image, problem.x_shape[1], problem.device)
-        estimate = first_estimate(problem, params.get("init", "tv"), ctx)  # diffusion-mbir has no init: scale only
+        estimate = first_estimate(problem, init, ctx)
         self.normalised = Normalised.by(problem, robust_scale(estimate), estimate)
         self.estimate, self.phase = self.prior.split(self.normalised.x0)
         """The first estimate in the normalised unit as the network models it (where ``start`` < 1 begins), and
@@ -263,7 +264,7 @@ def mbir_steps(sampler: Sampler, data: DataStep) -> Iterator[tuple[float, torch.
 
 def dds(problem: Problem, params: dict, ctx: RunContext) -> Result:
     """Method ``dds``."""
-    sampler = Sampler(problem, params, ctx)
+    sampler = Sampler(problem, params, ctx, params["init"])
     return sampler.run(params["nfe"], lambda data: dds_steps(sampler, data), Guard(magnitude=problem.complex_image))
 
 
