@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -147,10 +147,12 @@ def train_lpn(volumes: Sequence[np.ndarray], config: LPNConfig, schedule: LPNSch
 
 
 def _init_state(path: str, config: LPNConfig) -> dict:
-    """The float32 state of the LPN weights in ``path``; UserError unless they have ``config``'s architecture."""
+    """The float32 state of the LPN weights in ``path``; UserError unless they have ``config``'s architecture.
+    Their noise level may differ: the prox is then retrained for ``config.sigma`` (fine-tuning to a new level)."""
     network = load_lpn(path)
-    return init_state(path, network, network.config == config, f"{network.config}, not the LPN to train ({config})",
-                      "--channels/--hidden/--layers/--beta/--sigma")
+    same_architecture = replace(network.config, sigma=config.sigma) == config
+    return init_state(path, network, same_architecture, f"{network.config}, not the LPN to train ({config})",
+                      "--channels/--hidden/--layers/--beta")
 
 
 def write_lpn(training: LPNTraining, path: Path, overwrite: bool = False) -> None:

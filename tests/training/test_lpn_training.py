@@ -1,5 +1,5 @@
 """Training an LPN: the schedule (L1 then proximal matching with gamma halving), weights non-negative after
-every step, deterministic runs, fine-tuning from given weights; `recon train lpn` end to end as a subprocess, and
+every step, deterministic runs, fine-tuning from given weights (at their noise level or another); `recon train lpn` end to end as a subprocess, and
 bad input exits 2."""
 
 import json
@@ -61,6 +61,19 @@ def test_fine_tuning_starts_from_the_init_weights_and_refuses_another_architectu
     assert tuned.card["init"] == str(base) and fresh.card["init"] is None
     with pytest.raises(UserError, match="not the LPN to train"):
         train_lpn(volumes(), LPNConfig(hidden=8, layers=2, sigma=0.1), schedule, init=str(base))
+
+
+def test_fine_tuning_to_another_noise_level_keeps_the_weights_and_records_the_new_level(tmp_path):
+    """sigma is what the prox is trained for, not the architecture: the shipped LPN (0.05) can be retrained at 0.1."""
+    base = tmp_path / "base.safetensors"
+    write_lpn(LPNTraining(LPN(TINY), {"kind": "lpn"}), base)
+    louder = LPNConfig(hidden=6, layers=2, sigma=0.2)
+    tuned = train_lpn(volumes(), louder, LPNSchedule(steps=2, batch=2, patch=12), init=str(base))
+    assert tuned.model.config.sigma == 0.2 and tuned.card["config"]["sigma"] == 0.2
+    assert tuned.card["validation"]["sigma"] == 0.2
+    path = tmp_path / "tuned.safetensors"
+    write_lpn(tuned, path)
+    assert load_lpn(path).config == louder
 
 
 def test_cli_trains_and_writes_loadable_weights_and_card(tmp_path):
