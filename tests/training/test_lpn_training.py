@@ -1,6 +1,6 @@
 """Training an LPN: the schedule (L1 then proximal matching with gamma halving), weights non-negative after
-every step, deterministic runs, fine-tuning from given weights (at their noise level or another); `recon train lpn` end to end as a subprocess, and
-bad input exits 2."""
+every step, deterministic runs, fine-tuning from given weights (at their noise level or another); `recon train
+lpn` end to end as a subprocess, and bad input exits 2."""
 
 import json
 
