@@ -43,8 +43,8 @@ from recon.solvers.strength import StrengthSearch, choose_strength
 
 WARM_FRACTION = 1.0
 """Iterations of a warm-started solve of a strength search, as a fraction of ``iterations``. Half of them (tv's
-fraction) left pnp-admm on CT far from converged after a big step in sigma (693_UNCR 64^2, 30 views, 10 % noise:
-19.10 dB against 24.02 for a full solve from scratch at the same sigma)."""
+fraction until 2026-12-04) left pnp-admm on CT far from converged after a big step in sigma (693_UNCR 64^2, 30
+views, 10 % noise: 19.10 dB against 24.02 for a full solve from scratch at the same sigma)."""
 MAX_EVALUATIONS = 6
 """Solves a strength search may use."""
 SEARCH_BOUNDS = {"sigma": (1e-3, 1.0), "lam": (1e-6, 10.0)}

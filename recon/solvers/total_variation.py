@@ -31,8 +31,12 @@ from recon.solvers.linalg import relative
 from recon.solvers.normalised import Normalised, robust_scale
 from recon.solvers.strength import StrengthSearch, choose_strength
 
-WARM_FRACTION = 0.5
-"""Iterations of a warm-started solve of the lam search, as a fraction of ``iterations``."""
+WARM_FRACTION = 1.0
+"""Iterations of a warm-started solve of the lam search, as a fraction of ``iterations``. Half of them (until
+2026-12-04) compared and returned unconverged solves where PDHG converges slowly: 693_UNCR 128^2 at 120 views
+gave 35.27 / 28.34 dB at 1 / 3 % noise, 36.82 / 30.57 with all of them (the same lam chosen). Over ten study cases
+all of them gained 0 to +2.2 dB but one (Colin27 MRI 4x, 0.3 %: -0.30, still +2.35 over the fixed lam), at 1.7 to
+4.0 times one solve instead of 1.0 to 4.5 (docs/guides/parameters-from-data.md)."""
 MAX_EVALUATIONS = 8
 """Solves the lam search may use (the study's took 1 to 3)."""
 _AXES = (3, 2, 0)  # difference axes of (S, C, ny, nx): x, y, then z = the slice axis
