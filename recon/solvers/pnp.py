@@ -18,7 +18,7 @@ divergence guard (:class:`recon.solvers.driver.Guard`).
 
 pnp-admm's ``sigma`` and red's ``lam`` may be ``auto`` (:func:`run_with_strength`): the discrepancy principle
 (:func:`recon.solvers.strength.choose_strength`); each warm-started solve continues from the state of the nearest
-value solved (the ADMM's x, z, u; RED's x) with the new strength for ``WARM_FRACTION`` of the iterations.
+value solved (the ADMM's x, z, u; RED's x) with the new strength, for all the iterations.
 pnp-pgd and lpn take numbers only (docs/guides/parameters-from-data.md): pnp-pgd's residual stayed above the noise
 norm at every sigma (its iterations do not fit the data within 50 steps), and lpn's residual is not monotone in
 tau (a search from the noise-scaled start ended at tau 0.002 and 4 dB).
@@ -41,10 +41,6 @@ from recon.solvers.linalg import relative, solve_normal
 from recon.solvers.normalised import Normalised
 from recon.solvers.strength import StrengthSearch, choose_strength
 
-WARM_FRACTION = 1.0
-"""Iterations of a warm-started solve of a strength search, as a fraction of ``iterations``. Half of them (tv's
-fraction until 2026-12-04) left pnp-admm on CT far from converged after a big step in sigma (693_UNCR 64^2, 30
-views, 10 % noise: 19.10 dB against 24.02 for a full solve from scratch at the same sigma)."""
 MAX_EVALUATIONS = 6
 """Solves a strength search may use."""
 SEARCH_BOUNDS = {"sigma": (1e-3, 1.0), "lam": (1e-6, 10.0)}
@@ -166,7 +162,7 @@ def run_with_strength(problem: Problem, normalised: Normalised, params: dict, ct
 
     low, high = SEARCH_BOUNDS[parameter]
     declared = next(p.default for p in get_method(ctx.method).params if p.name == "iterations")
-    search = StrengthSearch(parameter, default, iterations, WARM_FRACTION, MAX_EVALUATIONS, default if floor else low,
+    search = StrengthSearch(parameter, default, iterations, MAX_EVALUATIONS, default if floor else low,
                             high, "the fixed default: the residual cannot see aliasing" if floor else "", declared)
     chosen = choose_strength(problem, ctx, search, attempt, Guard(magnitude=problem.complex_image))
     result = guarded_result(chosen.x, chosen.history, [guards[chosen.value]] if chosen.value in guards else [], ctx)

@@ -6,8 +6,8 @@ estimate (:mod:`recon.solvers.normalised`), then returns c * u. Dividing by L an
 
 ``lam=auto`` chooses lam by the discrepancy principle (:func:`recon.solvers.strength.choose_strength`). Each
 warm-started solve continues PDHG from the state of the nearest value solved (image, both duals, the TV dual
-rescaled to the new lam's ball, the scale c kept) for ``WARM_FRACTION`` of the iterations: resetting the duals
-was measured worse than a cold start (docs/guides/parameters-from-data.md).
+rescaled to the new lam's ball, the scale c kept) for all the iterations (see :mod:`recon.solvers.strength`):
+resetting the duals was measured worse than a cold start (docs/guides/parameters-from-data.md).
 
 TV is isotropic: the gradient magnitude sums the squared differences over the spatial axes and over the
 channels (real and imaginary parts of MRI images), i.e. vectorial TV for complex images. In 3D the slice
@@ -31,12 +31,6 @@ from recon.solvers.linalg import relative
 from recon.solvers.normalised import Normalised, robust_scale
 from recon.solvers.strength import StrengthSearch, choose_strength
 
-WARM_FRACTION = 1.0
-"""Iterations of a warm-started solve of the lam search, as a fraction of ``iterations``. Half of them (until
-2026-12-04) compared and returned unconverged solves where PDHG converges slowly: 693_UNCR 128^2 at 120 views
-gave 35.27 / 28.34 dB at 1 / 3 % noise, 36.82 / 30.57 with all of them (the same lam chosen). Over ten study cases
-all of them gained 0 to +2.2 dB but one (Colin27 MRI 4x, 0.3 %: -0.30, still +2.35 over the fixed lam), at 1.7 to
-4.0 times one solve instead of 1.0 to 4.5 (docs/guides/parameters-from-data.md)."""
 MAX_EVALUATIONS = 8
 """Solves the lam search may use (the study's took 1 to 3)."""
 _AXES = (3, 2, 0)  # difference axes of (S, C, ny, nx): x, y, then z = the slice axis
@@ -187,7 +181,7 @@ def tv(problem: Problem, params: dict, ctx: RunContext) -> Result:
         run = driver.run(pdhg, iterations)
         return normalised.units(run.estimate), float(torch.linalg.vector_norm(pdhg.residual_norms())), pdhg
 
-    search = StrengthSearch("lam", per_spec(TV_LAM, problem.spec), params["iterations"], WARM_FRACTION, MAX_EVALUATIONS,
+    search = StrengthSearch("lam", per_spec(TV_LAM, problem.spec), params["iterations"], MAX_EVALUATIONS,
                             low=1e-12, high=10.0, fewest_iterations=TV_ITERATIONS)
     chosen = choose_strength(problem, ctx, search, attempt)
     return Result(chosen.x, chosen.history, {"params": chosen.record})
