@@ -17,7 +17,8 @@ image. The kernels take one group of such views:
 Why compiled code (measured; the CT projector guide has the table): torch computes these samples in several
 passes over memory (``grid_sample`` on a precomputed grid was the fastest torch formulation, 4 to 16 times slower
 than the stored CSR matrix on CPU). One pass that computes each position, reads two pixels and adds matches the
-stored matrix, which must stream 8 bytes per non-zero, and stores nothing.
+stored matrix, which must stream 8 bytes per non-zero, and stores nothing. With several slices a sample adds its
+pixels' S values as LLVM vectors at raw addresses (:func:`_add_scaled`), hence C-contiguous arrays.
 
 Threads: the forward splits views between threads (each writes its own sinogram rows), the adjoint splits image
 rows (each writes its own rows), so no two threads write one element and the result does not depend on the thread
@@ -33,6 +34,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 
 @numba.njit(inline="always")
@@ -66,6 +70,59 @@ def _sample(a: float, b: float, w: float, k: int) -> tuple[int, float, float]:
     return j, w - far, far
 
 
+def _vector_axpy(width: int):
+    """An intrinsic ``axpy(y, x, c, like)``: ``y += c * x`` on the ``width`` bytes at addresses ``y`` and ``x`` (ints),
+    as one LLVM vector of ``like``'s dtype (``width // itemsize`` lanes; no-op when that is 0); ``c`` is cast to it.
+
+    Why by hand (measured at 512^2 / 720 views, 8 slices, one thread): a loop over the slices of a numpy view is
+    compiled with alias checks between input and output and a remainder loop, about 50 instructions around one
+    8-lane vector per sample. One vector load-multiply-add-store per pixel made the forward 2.0 to 2.2x faster and
+    the adjoint 2.5x. LLVM did not vectorise the same sums written as eight scalar accumulators."""
+
+    @intrinsic
+    def axpy(typingctx, y, x, c, like):
+        def codegen(context, builder, signature, args):
+            element = context.get_value_type(like.dtype)
+            lanes = width // context.get_abi_sizeof(element)
+            if lanes:
+                vector = ir.VectorType(element, lanes)
+                y_ptr, x_ptr = (builder.inttoptr(address, vector.as_pointer()) for address in args[:2])
+                scalar = context.cast(builder, args[2], signature.args[2], like.dtype)
+                lane = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+                c_vector = builder.shuffle_vector(builder.insert_element(ir.Constant(vector, ir.Undefined), scalar,
+                                                                         ir.Constant(ir.IntType(32), 0)),
+                                                  ir.Constant(vector, ir.Undefined), lane)
+                fast = ("fast",)
+                product = builder.fmul(c_vector, builder.load(x_ptr, align=1), flags=fast)
+                builder.store(builder.fadd(builder.load(y_ptr, align=1), product, flags=fast), y_ptr, align=1)
+            return context.get_dummy_value()
+
+        return types.void(types.intp, types.intp, c, like), codegen
+
+    return axpy
+
+
+_axpy32, _axpy16, _axpy8, _axpy4 = (_vector_axpy(width) for width in (32, 16, 8, 4))
+
+
+@numba.njit(inline="always")
+def _add_scaled(y: int, x: int, c: float, n_bytes: int, like) -> None:
+    """``y += c * x`` on ``n_bytes`` (a multiple of ``like``'s itemsize) at addresses ``y`` and ``x``: 32-byte
+    vectors, then one each of 16, 8 and 4 bytes for the rest."""
+    done = 0
+    while done + 32 <= n_bytes:
+        _axpy32(y + done, x + done, c, like)
+        done += 32
+    if done + 16 <= n_bytes:
+        _axpy16(y + done, x + done, c, like)
+        done += 16
+    if done + 8 <= n_bytes:
+        _axpy8(y + done, x + done, c, like)
+        done += 8
+    if done < n_bytes:
+        _axpy4(y + done, x + done, c, like)
+
+
 _COMPILE = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": True}
 """fastmath: measured 1.4 to 1.7x faster (fused multiply-adds). It may evaluate a position differently in
 :func:`_row_bins` and in the loop, by an ulp: the second padding pixel on the right keeps that inside the row."""
@@ -87,17 +144,21 @@ def _forward_one(start, stop, rows, offsets, slope, weight, first, last, view_in
 
 @numba.njit(**_COMPILE)
 def _forward_many(start, stop, rows, offsets, slope, weight, first, last, view_index, sinograms):
-    """:func:`forward_group` for several slices: ``rows`` (R, L + 3, S), ``sinograms`` (n_views, n_det, S)."""
-    n_rows, length, n_slices = rows.shape[0], rows.shape[1] - 3, rows.shape[2]
+    """:func:`forward_group` for several slices: ``rows`` (R, L + 3, S), ``sinograms`` (n_views, n_det, S), both
+    C-contiguous. Each sample adds its two pixels' S values into the bin's S values with :func:`_add_scaled`."""
+    n_rows, length = rows.shape[0], rows.shape[1] - 3
+    pixel = rows.shape[2] * rows.itemsize  # bytes of one pixel's (or bin's) S values
+    row_bytes, view_bytes = rows.shape[1] * pixel, sinograms.shape[1] * pixel
     for v in range(start, stop):
-        a, w, out = slope[v], weight[v], sinograms[view_index[v]]
+        a, w = slope[v], weight[v]
+        out = sinograms.ctypes.data + view_index[v] * view_bytes
         for i in range(n_rows):
-            b, row = offsets[i, v] + 1.0, rows[i]
+            b, row = offsets[i, v] + 1.0, rows.ctypes.data + i * row_bytes
             k_start, k_stop = _row_bins(a, b, length, first[v], last[v])
             for k in range(k_start, k_stop):
                 j, near, far = _sample(a, b, w, k)
-                for s in range(n_slices):
-                    out[k, s] += near * row[j, s] + far * row[j + 1, s]
+                _add_scaled(out + k * pixel, row + j * pixel, near, pixel, rows)
+                _add_scaled(out + k * pixel, row + (j + 1) * pixel, far, pixel, rows)
 
 
 @numba.njit(**_COMPILE)
@@ -117,18 +178,20 @@ def _adjoint_one(start, stop, sinogram, offsets, slope, weight, first, last, vie
 
 @numba.njit(**_COMPILE)
 def _adjoint_many(start, stop, sinograms, offsets, slope, weight, first, last, view_index, rows):
-    """:func:`adjoint_group` for several slices (shapes as :func:`_forward_many`)."""
-    length, n_slices = rows.shape[1] - 3, rows.shape[2]
+    """:func:`adjoint_group` for several slices (shapes as :func:`_forward_many`, both C-contiguous)."""
+    length = rows.shape[1] - 3
+    pixel = rows.shape[2] * rows.itemsize
+    row_bytes, view_bytes = rows.shape[1] * pixel, sinograms.shape[1] * pixel
     for i in range(start, stop):
-        row = rows[i]
+        row = rows.ctypes.data + i * row_bytes
         for v in range(slope.size):
-            a, w, b, values = slope[v], weight[v], offsets[i, v] + 1.0, sinograms[view_index[v]]
+            a, w, b = slope[v], weight[v], offsets[i, v] + 1.0
+            values = sinograms.ctypes.data + view_index[v] * view_bytes
             k_start, k_stop = _row_bins(a, b, length, first[v], last[v])
             for k in range(k_start, k_stop):
                 j, near, far = _sample(a, b, w, k)
-                for s in range(n_slices):
-                    row[j, s] += near * values[k, s]
-                    row[j + 1, s] += far * values[k, s]
+                _add_scaled(row + j * pixel, values + k * pixel, near, pixel, rows)
+                _add_scaled(row + (j + 1) * pixel, values + k * pixel, far, pixel, rows)
 
 
 def _in_parts(kernel, count: int, threads: int, *args) -> None:
@@ -150,13 +213,21 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="joseph")
 
 
+def _check_contiguous(*arrays: np.ndarray) -> None:
+    """The kernels address the arrays' memory directly: a strided view would be read wrongly, so refuse it."""
+    if not all(array.flags.c_contiguous for array in arrays):
+        raise ValueError("the Joseph kernels need C-contiguous rows and sinograms")
+
+
 def forward_group(rows: np.ndarray, group: tuple[np.ndarray, ...], sinograms: np.ndarray, threads: int = 1) -> None:
     """Add the views of one group of ``rows`` (R, L + 3, S) into ``sinograms`` (n_views, n_det, S), on
     ``threads`` threads (each its own views).
 
     ``group``: (offsets, slope, weight, first, last, view_index), as the module docstring says. One slice takes
-    its own kernel: the loop over one slice made each sample 1.5x slower (measured at 512^2, 720 views).
+    its own kernels: the several-slice ones made a one-slice call 1.7x slower in the forward and 1.2x in the
+    adjoint (measured at 512^2, 720 views, one thread).
     """
+    _check_contiguous(rows, sinograms)
     if rows.shape[2] == 1:
         _in_parts(_forward_one, group[1].size, threads, rows[:, :, 0], *group, sinograms[:, :, 0])
     else:
@@ -166,6 +237,7 @@ def forward_group(rows: np.ndarray, group: tuple[np.ndarray, ...], sinograms: np
 def adjoint_group(sinograms: np.ndarray, group: tuple[np.ndarray, ...], rows: np.ndarray, threads: int = 1) -> None:
     """Add the transpose of :func:`forward_group` applied to ``sinograms`` into ``rows`` (each thread its own
     rows)."""
+    _check_contiguous(rows, sinograms)
     if rows.shape[2] == 1:
         _in_parts(_adjoint_one, rows.shape[0], threads, sinograms[:, :, 0], *group, rows[:, :, 0])
     else:
