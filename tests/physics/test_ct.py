@@ -235,6 +235,19 @@ def test_compiled_kernels_give_the_stored_values_for_any_slice_count(dtype, rtol
             torch.testing.assert_close(mine, reference, rtol=rtol, atol=rtol * reference.abs().max().item())
 
 
+def test_compiled_kernels_refuse_arrays_they_would_misread():
+    from recon.physics import joseph_cpu
+
+    plan = ParallelBeamCT((8, 8), uniform_angles(4), projector="matrix-free").plan
+    group = plan._kernel_arguments(plan._groups[0])
+    rows, sinograms = np.zeros((8, 11, 3), np.float32), np.zeros((4, 12, 3), np.float32)
+    for bad_rows, bad_sinograms in ((rows[:, :, ::2], sinograms[:, :, ::2]), (rows, sinograms.astype(np.float64))):
+        with pytest.raises(ValueError, match="C-contiguous rows and sinograms of one dtype"):
+            joseph_cpu.forward_group(bad_rows, group, bad_sinograms)
+        with pytest.raises(ValueError, match="C-contiguous rows and sinograms of one dtype"):
+            joseph_cpu.adjoint_group(bad_sinograms, group, bad_rows)
+
+
 def test_compiled_projector_is_the_same_on_any_thread_count_and_from_concurrent_threads():
     physics = ParallelBeamCT((48, 40), uniform_angles(33), det_offset=0.4, projector="matrix-free")
     x = torch.rand(3, 1, 48, 40)
