@@ -86,7 +86,6 @@ def choose_strength(problem: Problem, ctx: RunContext, search: StrengthSearch, a
             x, _, _ = attempt(driver, search.default, None, search.iterations)
         return Strength(search.default, x, driver.history,
                         {name: search.default, f"{name}_rule": f"fixed default (no noise level: {unknown})"})
-    total = search.max_evaluations * search.iterations
     tau = tau_for(ctx.method, problem.spec)
     target = tau * noise.norm
     start = noise_scaled(search.default, relative_noise(float(torch.linalg.vector_norm(problem.y)), noise.norm),
@@ -95,7 +94,8 @@ def choose_strength(problem: Problem, ctx: RunContext, search: StrengthSearch, a
         ctx.warn(f"{ctx.method}: {name}=auto with {search.iterations} iterations (fewer than the default "
                  f"{search.fewest_iterations}): the search compares unconverged residuals and may choose too little "
                  f"regularisation; give {name} a number, or keep the default iterations")
-    with Driver(ctx, ctx.method, total + search.iterations, guard=guard) as driver:
+    # the evaluations, and one more solve at the fixed default where no value fits the data
+    with Driver(ctx, ctx.method, (search.max_evaluations + 1) * search.iterations, guard=guard) as driver:
         def solve(value: float, warm: Any):
             return attempt(driver, value, warm, search.iterations)
 
