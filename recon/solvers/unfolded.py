@@ -32,15 +32,15 @@ SHIPPED = {
 
 
 def sample_scale(problem: Problem) -> torch.Tensor:
-    """Per-sample scale s (S,): 1 for sparse-linear, else :func:`slice_scale` of the first estimate."""
-    if problem.spec == "sparse-linear/1":
+    """Per-sample scale s (S,): 1 for signals (sparse-linear), else :func:`slice_scale` of the first estimate."""
+    if problem.kind.image_dims == 1:
         return torch.ones(problem.y.shape[0], device=problem.device, dtype=problem.dtype)
     return slice_scale(problem.initial())
 
 
 def penalty_weight(problem: Problem, lam: float, sqnorm: float) -> float:
-    """The weight of R in the objective: lam for sparse-linear, lam ||A||^2 for images (see the module)."""
-    return lam if problem.spec == "sparse-linear/1" else lam * sqnorm
+    """The weight of R in the objective: lam for signals (sparse-linear), lam ||A||^2 for images (see the module)."""
+    return lam if problem.kind.image_dims == 1 else lam * sqnorm
 
 
 def default_weights(algo: str, spec: str) -> Path:
