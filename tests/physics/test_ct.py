@@ -224,11 +224,12 @@ def test_matrix_free_gives_the_stored_values(image_shape, n_views, det_spacing, 
 
 @pytest.mark.parametrize("dtype, rtol", [(torch.float32, 1e-4), (torch.float64, 1e-6)])
 def test_compiled_kernels_give_the_stored_values_for_any_slice_count(dtype, rtol):
-    # the kernels add a pixel's slices in vectors of 32, 16, 8 and 4 bytes: 3 and 13 slices take every width
+    # the kernels add a pixel's slices in vectors of 32, 16, 8 and 4 bytes: 3 and 13 slices take every width;
+    # 70 slices go forward in three calls (FORWARD_SLICES)
     angles = np.random.default_rng(2).uniform(0, 2 * np.pi, 19)
     stored = ParallelBeamCT((30, 26), angles, det_offset=0.7, projector="stored", dtype=dtype)
     matrix_free = ParallelBeamCT((30, 26), angles, det_offset=0.7, projector="matrix-free", dtype=dtype)
-    for n_slices in (3, 13):
+    for n_slices in (3, 13, 70):
         x = torch.rand(n_slices, 1, 30, 26, dtype=dtype)
         y = torch.rand(n_slices, 1, 19, stored.n_det, dtype=dtype)
         for mine, reference in ((matrix_free.A(x), stored.A(x)), (matrix_free.A_adjoint(y), stored.A_adjoint(y))):
