@@ -20,6 +20,26 @@ from recon.pipeline import finite_metrics
 VOLUME_KEYS = ("reconstruction", "complex", "uncertainty", "ground_truth", "prior_value", "prior_map")
 
 
+def copy_slices(source: h5py.Dataset, target: h5py.Dataset, offset: int) -> None:
+    """Write ``source`` (n, ...) into ``target`` at slices ``offset:offset + n``. Where both store each slice as one
+    chunk with the same filters (as every slab that recon writes does), the compressed chunks are copied as they
+    are: re-compressing a 512^2 float32 slice with gzip took 73 ms here, its raw copy 2 ms, and a 512^3 merge
+    re-compresses the reconstruction and the ground truth (about 75 s of a 273 s fbp run). Otherwise the values
+    are decoded and written again."""
+    plane = source.shape[1:]
+    raw = (source.chunks == target.chunks == (1, *plane) and source.dtype == target.dtype
+           and source.compression == target.compression and source.compression_opts == target.compression_opts
+           and source.shuffle == target.shuffle and source.fletcher32 == target.fletcher32
+           and source.scaleoffset is None and source.id.get_num_chunks() == source.shape[0])
+    if not raw:
+        target[offset:offset + source.shape[0]] = source[()]
+        return
+    origin = (0,) * len(plane)
+    for index in range(source.shape[0]):
+        filter_mask, chunk = source.id.read_direct_chunk((index, *origin))
+        target.id.write_direct_chunk((offset + index, *origin), chunk, filter_mask)
+
+
 def merge_slabs(slabs: list[Path], output: Path, source: Path, overwrite: bool = False,
                 selection: str | None = None) -> dict[str, float]:
     """Write ``output`` from ``slabs`` (in slice order) of the measurement ``source`` (which ``output`` must not
@@ -49,7 +69,7 @@ def merge_slabs(slabs: list[Path], output: Path, source: Path, overwrite: bool =
             with h5py.File(path, "r") as file:
                 slab_attrs = read_attrs(file, spec)
                 for key in keys:
-                    out[key][offset:offset + size] = file[key][()]
+                    copy_slices(file[key], out[key], offset)
                 if "ground_truth" in file:
                     truth, recon = file["ground_truth"][()], file["reconstruction"][()]
                     sse += float(np.sum((recon.astype(np.float64) - truth) ** 2))
