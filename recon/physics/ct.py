@@ -175,12 +175,25 @@ STORED_PRODUCT_COLUMNS = 16
 89 / 71, of 8 92 / 91, of 4 159 / 134."""
 
 
+STORED_COLUMN_GROUP = 4
+"""The CPU's CSR product rounds a column differently when the column count is not a multiple of 4 (another code
+path: measured 6e-5 apart at 256^2 / 60 views), so a slice's projection depended on how many slices shared the call,
+and a streamed slab's CGLS drifted from the whole run's (a slice stopped by the discrepancy principle one iteration
+later). Zero columns pad each product to a multiple of 4: every column then rounds alike whatever the batch (checked
+with MKL dispatching AVX-512, AVX2 and SSE4.2 code), and the padded products are faster. At 256^2 / 60 views,
+2 threads, ms per slice, unpadded / padded, forward 5.86 / 3.30 and adjoint 4.43 / 2.70 for one slice, 2.03 / 1.17
+and 1.69 / 0.85 for three, 0.82 / 0.86 and 0.49 / 0.44 for eight (no padding needed)."""
+
+
 def _sparse_product(matrix: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
-    """``matrix @ dense`` (rows, columns), on the CPU in chunks of ``STORED_PRODUCT_COLUMNS`` columns."""
-    columns, step = dense.shape[1], STORED_PRODUCT_COLUMNS
-    if dense.device.type != "cpu" or columns <= step:
+    """``matrix @ dense`` (rows, columns); on the CPU in chunks of ``STORED_PRODUCT_COLUMNS`` columns, padded to a
+    multiple of ``STORED_COLUMN_GROUP`` so that each column's result does not depend on the others."""
+    if dense.device.type != "cpu":
         return torch.sparse.mm(matrix, dense)
-    return torch.cat([torch.sparse.mm(matrix, dense[:, i:i + step]) for i in range(0, columns, step)], dim=1)
+    columns, step = dense.shape[1], STORED_PRODUCT_COLUMNS
+    padded = torch.nn.functional.pad(dense, (0, -columns % STORED_COLUMN_GROUP))
+    products = [torch.sparse.mm(matrix, padded[:, i:i + step]) for i in range(0, padded.shape[1], step)]
+    return (products[0] if len(products) == 1 else torch.cat(products, dim=1))[:, :columns]
 
 
 class _SparseMatmul(torch.autograd.Function):
