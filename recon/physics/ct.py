@@ -190,8 +190,8 @@ def _sparse_product(matrix: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
     multiple of ``STORED_COLUMN_GROUP`` so that each column's result does not depend on the others."""
     if dense.device.type != "cpu":
         return torch.sparse.mm(matrix, dense)
-    columns, step = dense.shape[1], STORED_PRODUCT_COLUMNS
-    padded = torch.nn.functional.pad(dense, (0, -columns % STORED_COLUMN_GROUP))
+    columns, step, pad = dense.shape[1], STORED_PRODUCT_COLUMNS, -dense.shape[1] % STORED_COLUMN_GROUP
+    padded = torch.nn.functional.pad(dense, (0, pad)) if pad else dense
     products = [torch.sparse.mm(matrix, padded[:, i:i + step]) for i in range(0, padded.shape[1], step)]
     return (products[0] if len(products) == 1 else torch.cat(products, dim=1))[:, :columns]
 
