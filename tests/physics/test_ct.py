@@ -138,8 +138,10 @@ def test_a_slice_projects_bit_for_bit_alike_whatever_slices_share_the_call(proje
     slabs = [slice(a, a + n) for a, n in zip(np.cumsum((0, *parts)), parts, strict=False)]
     forward = torch.cat([physics.A(x[s]) for s in slabs])
     back = torch.cat([physics.A_adjoint(y[s]) for s in slabs])
+    filtered = torch.cat([physics.fbp(y[s]) for s in slabs])
     assert torch.equal(forward, y)
     assert torch.equal(back, physics.A_adjoint(y))
+    assert torch.equal(filtered, physics.fbp(y))
 
 
 def test_chord_lengths_of_a_disk_non_square_spacing_non_uniform_angles():
