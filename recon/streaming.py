@@ -153,8 +153,17 @@ def plan_slabs(request: Request, budget: int, halo: int | None = None) -> SlabPl
     if count <= 1 or fixed + per_slice * count <= budget:
         return None
     slab = max(1, (budget - fixed) // per_slice - 2 * halo)
-    ranges = tuple((a, min(a + slab, start + count)) for a in range(start, start + count, slab))
+    ranges = balanced_ranges(start, count, -(-count // slab))
     return SlabPlan(ranges, per_slice, halo, pinned) if len(ranges) > 1 else None
+
+
+def balanced_ranges(start: int, count: int, parts: int) -> tuple[tuple[int, int], ...]:
+    """``count`` slices from ``start`` in ``parts`` contiguous ranges whose sizes differ by at most one (the first ones
+    larger): no small last slab, which would cost a slab's overhead for a few slices, and whose one slice the
+    matrix-free CT projector rounds unlike the several-slice calls of the others."""
+    size, extra = divmod(count, parts)
+    bounds = [start + index * size + min(index, extra) for index in range(parts + 1)]
+    return tuple(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def reconstruct(request: Request, budget: int | None = None, progress: Progress | None = None,

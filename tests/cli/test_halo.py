@@ -35,8 +35,8 @@ def test_a_bad_halo_is_a_user_error(text):
 def test_each_slab_is_extended_by_its_halo_within_the_selection_and_the_budget_counts_it(ct_file):
     plan = plan_slabs(Request(input=ct_file, method="tv", params={"dims": "3"}, slices="3:30"), budget(ct_file, 10), 2)
     assert plan is not None and plan.halo == 2 and plan.slab == 6  # 6 kept + 2 x 2 halo = 10 slices in the budget
-    assert plan.ranges == ((3, 9), (9, 15), (15, 21), (21, 27), (27, 30))
-    assert plan.extended(3, 9) == (3, 11) and plan.extended(15, 21) == (13, 23) and plan.extended(27, 30) == (25, 30)
+    assert plan.ranges == ((3, 9), (9, 15), (15, 20), (20, 25), (25, 30))  # balanced: 6, 6, 5, 5, 5
+    assert plan.extended(3, 9) == (3, 11) and plan.extended(15, 20) == (13, 22) and plan.extended(25, 30) == (23, 30)
 
 
 def test_pnp_admm_slabs_take_the_planes_of_the_whole_selection(ct_file):
