@@ -121,6 +121,7 @@ def plan_slabs(request: Request, budget: int, halo: int | None = None) -> SlabPl
     methods get no halo; z-coupled ones ``halo`` slices on each side (None: the method's own),
     counted in the budget. A run that goes whole
     is refused by the memory check if even its declared data cannot fit."""
+    from recon.batch.slabs import balanced_ranges
     from recon.io.layouts import open_measurement
     from recon.methods import get_method, spec_default
     from recon.params import AUTO
@@ -156,14 +157,6 @@ def plan_slabs(request: Request, budget: int, halo: int | None = None) -> SlabPl
     ranges = balanced_ranges(start, count, -(-count // slab))
     return SlabPlan(ranges, per_slice, halo, pinned) if len(ranges) > 1 else None
 
-
-def balanced_ranges(start: int, count: int, parts: int) -> tuple[tuple[int, int], ...]:
-    """``count`` slices from ``start`` in ``parts`` contiguous ranges whose sizes differ by at most one (the first ones
-    larger): no small last slab, which would cost a slab's overhead for a few slices, and whose one slice the
-    matrix-free CT projector rounds unlike the several-slice calls of the others."""
-    size, extra = divmod(count, parts)
-    bounds = [start + index * size + min(index, extra) for index in range(parts + 1)]
-    return tuple(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def reconstruct(request: Request, budget: int | None = None, progress: Progress | None = None,

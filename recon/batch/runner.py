@@ -21,7 +21,7 @@ from typing import Any
 from recon.batch.datasets import Datasets, Measurement, sort_inputs
 from recon.batch.executors import check_scheduler, make_executor
 from recon.batch.inputs import expand_inputs
-from recon.batch.slabs import merge_slabs
+from recon.batch.slabs import merge_slabs, slab_ranges
 from recon.batch.summary import print_table, write_summary
 from recon.batch.units import (
     Unit,
@@ -32,7 +32,6 @@ from recon.batch.units import (
     output_for,
     record_for,
     slab_output,
-    slab_ranges,
 )
 from recon.errors import UserError
 from recon.io.atomic import same_file

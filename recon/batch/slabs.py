@@ -1,4 +1,5 @@
-"""Merge the slab outputs of one volume into one ``reconstruction/1`` file, slab by slab.
+"""Slabs of a volume: how its slices are cut into slabs, and merging the slab outputs into one ``reconstruction/1``
+file, slab by slab.
 
 Memory is bounded by one slab. PSNR and NMSE are recomputed over the whole volume from accumulated squared errors,
 the ground truth's energy and its global range (the same formulas as recon.metrics); SSIM is the mean over slices, so
@@ -18,6 +19,21 @@ from recon.io.specs import load_spec, read_attrs
 from recon.pipeline import finite_metrics
 
 VOLUME_KEYS = ("reconstruction", "complex", "uncertainty", "ground_truth", "prior_value", "prior_map")
+
+
+def slab_ranges(n_slices: int, slab: int) -> list[tuple[int, int]]:
+    """[(0, slab), (slab, 2 slab), ...] covering ``n_slices``: the slabs a user asked for (``recon batch --slab``)."""
+    return [(start, min(start + slab, n_slices)) for start in range(0, n_slices, slab)]
+
+
+def balanced_ranges(start: int, count: int, parts: int) -> tuple[tuple[int, int], ...]:
+    """``count`` slices from ``start`` in ``parts`` contiguous ranges whose sizes differ by at most one (the first ones
+    larger): the slabs of a memory budget (recon.streaming). No small last slab, which would cost a slab's overhead
+    for a few slices, and whose one slice the matrix-free CT projector rounds unlike the several-slice calls of the
+    others."""
+    size, extra = divmod(count, parts)
+    bounds = [start + index * size + min(index, extra) for index in range(parts + 1)]
+    return tuple(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def copy_slices(source: h5py.Dataset, target: h5py.Dataset, offset: int) -> None:

@@ -85,11 +85,6 @@ def record_for(source: Unit, status: str, **fields: Any) -> UnitRecord:
                          "status": status, **unit_labels(source), **fields})
 
 
-def slab_ranges(n_slices: int, slab: int) -> list[tuple[int, int]]:
-    """[(0, slab), (slab, 2 slab), ...] covering ``n_slices``."""
-    return [(start, min(start + slab, n_slices)) for start in range(0, n_slices, slab)]
-
-
 def output_for(input_path: Path, out_dir: Path, method: str) -> Path:
     """``scan.h5`` reconstructed by ``tv`` into DIR is ``DIR/scan.tv.h5``."""
     return out_dir / f"{input_path.stem}.{method}.h5"

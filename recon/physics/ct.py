@@ -182,7 +182,8 @@ and a streamed slab's CGLS drifted from the whole run's (a slice stopped by the 
 later). Zero columns pad each product to a multiple of 4: every column then rounds alike whatever the batch (checked
 with MKL dispatching AVX-512, AVX2 and SSE4.2 code), and the padded products are faster. At 256^2 / 60 views,
 2 threads, ms per slice, unpadded / padded, forward 5.86 / 3.30 and adjoint 4.43 / 2.70 for one slice, 2.03 / 1.17
-and 1.69 / 0.85 for three, 0.82 / 0.86 and 0.49 / 0.44 for eight (no padding needed)."""
+and 1.69 / 0.85 for three, 0.82 / 0.86 and 0.49 / 0.44 for eight (no padding needed). STORED_PRODUCT_COLUMNS
+must stay a multiple of it, so that every chunk of a long product is one too."""
 
 
 def _sparse_product(matrix: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
@@ -190,8 +191,10 @@ def _sparse_product(matrix: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
     multiple of ``STORED_COLUMN_GROUP`` so that each column's result does not depend on the others."""
     if dense.device.type != "cpu":
         return torch.sparse.mm(matrix, dense)
-    columns, step, pad = dense.shape[1], STORED_PRODUCT_COLUMNS, -dense.shape[1] % STORED_COLUMN_GROUP
+    columns = dense.shape[1]
+    pad = -columns % STORED_COLUMN_GROUP
     padded = torch.nn.functional.pad(dense, (0, pad)) if pad else dense
+    step = STORED_PRODUCT_COLUMNS
     products = [torch.sparse.mm(matrix, padded[:, i:i + step]) for i in range(0, padded.shape[1], step)]
     return (products[0] if len(products) == 1 else torch.cat(products, dim=1))[:, :columns]
 
